@@ -1,0 +1,106 @@
+"""Switchboard's settings, declared once: name, default, type and help.
+
+The environment, the README's configuration table and the tests all derive
+from the SETTINGS table below (the Datasette shape). A setting is read from the
+environment variable of the same name; `load_config(overrides)` layers the
+defaults, then the environment, then explicit overrides (a test's or the CLI's).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"expected a positive number, got {text!r}")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", None,
+            "SQLAlchemy URL of the platform database (mysql+pymysql://…, mysql+mysqldb://…). "
+            "Default: the embedded SQLite demo database instance/switchboard-demo.sqlite3."),
+    Setting("STATEMENT_TIMEOUT_MS", 5000,
+            "Longest a widget query may run before the database cancels it (ms).", _positive_int),
+    Setting("DISPLAY_TIMEZONE", "UTC",
+            "Timezone whose midnight starts 'today' in the headline stats, and in which times are shown."),
+    Setting("DATABASE_TIMEZONE", "UTC",
+            "Timezone the platform stores its timestamps in (the platform's default is UTC)."),
+    Setting("ONGOING_CALLS_ROW_CAP", 500,
+            "Most ongoing calls one refresh returns (the total is still counted).", _positive_int),
+    Setting("ACTIVITY_PAGE_SIZE", 50,
+            "Rows per page of the recent customer activity feed.", _positive_int),
+    Setting("ACTIVITY_PAGE_SIZE_MAX", 200,
+            "Largest page of the activity feed a request may ask for.", _positive_int),
+    Setting("ACTIVITY_EXPORT_ROW_CAP", 5000,
+            "Most rows a CSV export of the activity feed contains.", _positive_int),
+    Setting("ONGOING_CALLS_POLL_SECONDS", 5,
+            "Poll interval and cache lifetime of the ongoing-calls widget (s).", _positive_int),
+    Setting("ACTIVITY_POLL_SECONDS", 15,
+            "Poll interval and cache lifetime of the activity feed (s).", _positive_int),
+    Setting("HEADLINE_STATS_POLL_SECONDS", 60,
+            "Poll interval and cache lifetime of the headline stats (s).", _positive_int),
+    Setting("CACHE_REDIS_URL", None,
+            "Redis URL; when set, the query cache and monitoring state are shared by all workers."),
+    Setting("SIMULATOR_PERIOD_SECONDS", 3.0,
+            "Seconds between two steps of the demo's live simulator.", _positive_float),
+    Setting("SIMULATE", True,
+            "Run the live simulator in demo mode (the embedded SQLite database only).", _bool),
+    Setting("MEMORY_LIMIT_MB", 512,
+            "Per-process memory limit drawn on the memory charts (MB).", _positive_int),
+    Setting("MEMORY_WARNING_MB", 250,
+            "Per-process memory warning level drawn on the memory charts (MB).", _positive_int),
+)
+
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+class ConfigError(ValueError):
+    """A setting has a value Switchboard cannot use."""
+
+
+def load_config(overrides: Mapping[str, Any] | None = None,
+                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return every setting: defaults, then the environment, then overrides."""
+    environ = os.environ if environ is None else environ
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        config[setting.name] = setting.default
+        raw = environ.get(setting.name)
+        if raw is not None and raw != "":
+            try:
+                config[setting.name] = setting.parse(raw)
+            except ValueError as error:
+                raise ConfigError(f"{setting.name}: {error}") from None
+    for name, value in (overrides or {}).items():
+        if name not in SETTINGS_BY_NAME:
+            raise ConfigError(f"unknown setting {name!r}")
+        config[name] = value
+    return config

@@ -1,0 +1,243 @@
+"""Recent customer activity, for support staff: calls and appointments in one feed.
+
+One statement: a UNION ALL of a calls branch and an appointments branch, each
+already filtered, ordered and limited inside its own derived table (so each uses
+its index and reads at most one page), then merged newest first.
+
+Pagination is by keyset: the feed is ordered by (at, kind, id) descending and a
+page ends with a cursor, the key of its last row; the next page starts after it.
+No OFFSET, so page 200 costs what page 1 costs.
+
+A call's time is its `created_at`; an appointment's is its `starts_at`. The
+window runs from `now - window` to `now`: what has happened, not what is booked
+for later.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Sequence
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from queries.runner import run
+from schema.tables import appointments, calls, companies, customers, services
+
+KINDS = ("call", "appointment")
+CALL_STATUSES = ("ongoing", "in_progress", "completed", "failed", "missed", "busy", "no_answer")
+APPOINTMENT_STATUSES = ("scheduled", "confirmed", "completed", "cancelled", "no_show")
+STATUSES = tuple(dict.fromkeys(CALL_STATUSES + APPOINTMENT_STATUSES))
+DIRECTIONS = ("inbound", "outbound")
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+           "30d": timedelta(days=30), "90d": timedelta(days=90)}
+DEFAULT_WINDOW = "7d"
+DEFAULT_PAGE_SIZE = 50
+SEARCH_MAX_LENGTH = 100
+LIKE_ESCAPE = "\\"
+PHONE_SEARCH = re.compile(r"^[\d\s()+./-]+$")
+
+COLUMNS = ("kind", "id", "at", "customer_name", "phone", "company_name", "service_name",
+           "direction", "status", "duration_sec")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The key of the last row of a page: (at, kind, id)."""
+
+    at: datetime
+    kind: str
+    id: int
+
+
+@dataclass(frozen=True)
+class ActivityFilter:
+    """A validated filter of the feed; empty tuples mean 'any'."""
+
+    kinds: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    company_ids: tuple[int, ...] | None = None
+    customer_id: int | None = None
+    window: str = DEFAULT_WINDOW
+    search: str = ""
+
+    def __post_init__(self):
+        _check_subset("kind", self.kinds, KINDS)
+        _check_subset("status", self.statuses, STATUSES)
+        _check_subset("direction", self.directions, DIRECTIONS)
+        if self.window not in WINDOWS:
+            raise ValueError(f"unknown time window {self.window!r}; choose one of {', '.join(WINDOWS)}")
+        if len(self.search) > SEARCH_MAX_LENGTH:
+            raise ValueError(f"search text is longer than {SEARCH_MAX_LENGTH} characters")
+
+    def wants(self, kind: str) -> bool:
+        """Tell whether rows of this kind can match the filter at all."""
+        if self.kinds and kind not in self.kinds:
+            return False
+        own_statuses = CALL_STATUSES if kind == "call" else APPOINTMENT_STATUSES
+        if self.statuses and not set(self.statuses) & set(own_statuses):
+            return False
+        # Appointments have no direction: a direction filter means calls only.
+        return not (kind == "appointment" and self.directions)
+
+
+@dataclass(frozen=True)
+class ActivityPage:
+    rows: pd.DataFrame
+    next_cursor: Cursor | None
+    filter: ActivityFilter = field(default_factory=ActivityFilter)
+
+
+def _check_subset(label: str, chosen: Sequence[str], allowed: Sequence[str]) -> None:
+    unknown = [value for value in chosen if value not in allowed]
+    if unknown:
+        raise ValueError(f"unknown {label} {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}")
+
+
+def escape_like(text: str) -> str:
+    """Escape LIKE's wildcards so user text matches literally."""
+    return (text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%")
+            .replace("_", LIKE_ESCAPE + "_"))
+
+
+def _search_condition(search: str, names: Sequence[sa.ColumnElement], phones: Sequence[sa.ColumnElement]):
+    text = search.strip()
+    if not text:
+        return None
+    digits = re.sub(r"\D", "", text)
+    if PHONE_SEARCH.match(text) and len(digits) >= 3:
+        # Numbers are stored in E.164 (+4930…): match the digits, whatever the formatting typed.
+        pattern = f"%{digits}%"
+        return sa.or_(*(phone.like(pattern, escape=LIKE_ESCAPE) for phone in phones))
+    pattern = f"%{escape_like(text)}%"
+    return sa.or_(*(column.like(pattern, escape=LIKE_ESCAPE) for column in (*names, *phones)))
+
+
+def _after_cursor(kind: str, at: sa.ColumnElement, row_id: sa.ColumnElement, cursor: Cursor | None):
+    """Return the condition 'comes after the cursor' for a branch whose rows are all `kind`."""
+    if cursor is None:
+        return None
+    if kind < cursor.kind:
+        return at <= cursor.at
+    if kind > cursor.kind:
+        return at < cursor.at
+    return sa.or_(at < cursor.at, sa.and_(at == cursor.at, row_id < cursor.id))
+
+
+def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int):
+    at = calls.c.created_at
+    conditions = [at >= now - WINDOWS[activity.window], at <= now]
+    if activity.statuses:
+        conditions.append(calls.c.status.in_([s for s in activity.statuses if s in CALL_STATUSES]))
+    if activity.directions:
+        conditions.append(calls.c.direction.in_(activity.directions))
+    if activity.company_ids is not None:
+        conditions.append(calls.c.company_id.in_(activity.company_ids))
+    if activity.customer_id is not None:
+        conditions.append(calls.c.customer_id == activity.customer_id)
+    search = _search_condition(activity.search, (customers.c.name, calls.c.customer_name),
+                               (customers.c.phone, calls.c.from_number, calls.c.to_number))
+    after = _after_cursor("call", at, calls.c.id, cursor)
+    conditions += [c for c in (search, after) if c is not None]
+    phone = sa.case((calls.c.direction == "outbound", calls.c.to_number), else_=calls.c.from_number)
+    return (
+        sa.select(
+            sa.literal("call", sa.String(16)).label("kind"), calls.c.id, at.label("at"),
+            sa.func.coalesce(customers.c.name, calls.c.customer_name).label("customer_name"),
+            phone.label("phone"), companies.c.name.label("company_name"),
+            sa.cast(sa.null(), sa.String(255)).label("service_name"),
+            calls.c.direction, calls.c.status, calls.c.duration_sec,
+        )
+        .select_from(calls.outerjoin(customers, customers.c.id == calls.c.customer_id)
+                     .outerjoin(companies, companies.c.id == calls.c.company_id))
+        .where(*conditions)
+        .order_by(at.desc(), calls.c.id.desc())
+        .limit(limit)
+    )
+
+
+def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int):
+    at = appointments.c.starts_at
+    conditions = [at >= now - WINDOWS[activity.window], at <= now]
+    if activity.statuses:
+        conditions.append(appointments.c.status.in_(
+            [s for s in activity.statuses if s in APPOINTMENT_STATUSES]))
+    if activity.company_ids is not None:
+        conditions.append(appointments.c.company_id.in_(activity.company_ids))
+    if activity.customer_id is not None:
+        conditions.append(appointments.c.customer_id == activity.customer_id)
+    search = _search_condition(activity.search, (customers.c.name,), (customers.c.phone,))
+    after = _after_cursor("appointment", at, appointments.c.id, cursor)
+    conditions += [c for c in (search, after) if c is not None]
+    return (
+        sa.select(
+            sa.literal("appointment", sa.String(16)).label("kind"), appointments.c.id, at.label("at"),
+            customers.c.name.label("customer_name"), customers.c.phone.label("phone"),
+            companies.c.name.label("company_name"), services.c.name.label("service_name"),
+            sa.cast(sa.null(), sa.String(16)).label("direction"), appointments.c.status,
+            sa.cast(sa.null(), sa.Integer).label("duration_sec"),
+        )
+        .select_from(appointments.outerjoin(customers, customers.c.id == appointments.c.customer_id)
+                     .outerjoin(companies, companies.c.id == appointments.c.company_id)
+                     .outerjoin(services, services.c.id == appointments.c.service_id))
+        .where(*conditions)
+        .order_by(at.desc(), appointments.c.id.desc())
+        .limit(limit)
+    )
+
+
+def activity_statement(activity: ActivityFilter, now: datetime, cursor: Cursor | None = None,
+                       page_size: int = DEFAULT_PAGE_SIZE) -> sa.Select | None:
+    """Return the one statement for a page of the feed (None when no kind can match)."""
+    # One row more than a page tells whether another page follows.
+    limit = page_size + 1
+    branches = []
+    if activity.wants("call"):
+        branches.append(_calls_branch(activity, now, cursor, limit).subquery("call_rows"))
+    if activity.wants("appointment"):
+        branches.append(_appointments_branch(activity, now, cursor, limit).subquery("appointment_rows"))
+    if not branches:
+        return None
+    parts = [sa.select(*branch.c) for branch in branches]
+    merged = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery("activity")
+    return (
+        sa.select(*merged.c)
+        .order_by(merged.c.at.desc(), merged.c.kind.desc(), merged.c.id.desc())
+        .limit(limit)
+    )
+
+
+def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime,
+                   cursor: Cursor | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> ActivityPage:
+    """Return one page of the feed, newest first, and the cursor of the next page."""
+    if page_size <= 0:
+        raise ValueError("page size must be positive")
+    statement = activity_statement(activity, now, cursor, page_size)
+    if statement is None:
+        return ActivityPage(rows=pd.DataFrame(columns=list(COLUMNS)), next_cursor=None, filter=activity)
+    frame = run(engine, statement, max_rows=page_size + 1)
+    frame["at"] = pd.to_datetime(frame["at"])
+    next_cursor = None
+    if len(frame) > page_size:
+        frame = frame.iloc[:page_size]
+        last = frame.iloc[-1]
+        next_cursor = Cursor(at=last["at"].to_pydatetime(), kind=str(last["kind"]), id=int(last["id"]))
+    return ActivityPage(rows=frame.reset_index(drop=True), next_cursor=next_cursor, filter=activity)
+
+
+def plan_examples(now: datetime) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
+    """Return realistic statements of this widget and the index each table must use."""
+    by_time = {"calls": ("idx_calls_created_date",), "appointments": ("idx_appointments_starts_date",)}
+    return [
+        ("activity feed", activity_statement(ActivityFilter(), now), by_time),
+        ("activity feed, searched", activity_statement(ActivityFilter(search="ann"), now), by_time),
+        ("activity feed, by status",
+         activity_statement(ActivityFilter(kinds=("appointment",), statuses=("cancelled",)), now),
+         {"appointments": ("idx_appointments_status_date",)}),
+        ("activity feed, one customer",
+         activity_statement(ActivityFilter(kinds=("call",), customer_id=1, window="90d"), now),
+         {"calls": ("idx_customer_calls",)}),
+    ]

@@ -1,0 +1,127 @@
+"""The platform's tables as SQLAlchemy Core metadata.
+
+These tables belong to the phone-agent platform (a Laravel application), not to
+Switchboard: BIGINT UNSIGNED ids, `created_at`/`updated_at`, provider payloads in
+LONGTEXT columns. Switchboard creates them only for the embedded demo and fresh
+installs (migration 0001); against an existing platform database it adds indexes
+and nothing else (migration 0002).
+
+`LARGE_TEXT_COLUMNS` names every column no widget may ever read; the query tests
+check the statements a widget actually runs against it.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+# BIGINT UNSIGNED AUTO_INCREMENT on MySQL/MariaDB, INTEGER PRIMARY KEY (rowid) on SQLite.
+Id = sa.BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb") \
+    .with_variant(sa.Integer(), "sqlite")
+LongText = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+MediumText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+def _id() -> sa.Column:
+    return sa.Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _ref(name: str) -> sa.Column:
+    return sa.Column(name, Id, nullable=True)
+
+
+def _timestamps() -> list[sa.Column]:
+    return [sa.Column("created_at", sa.DateTime, nullable=True),
+            sa.Column("updated_at", sa.DateTime, nullable=True)]
+
+
+companies = sa.Table(
+    "companies", metadata,
+    _id(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("settings", LongText, nullable=True),  # platform JSON, never read
+    *_timestamps(),
+)
+
+customers = sa.Table(
+    "customers", metadata,
+    _id(),
+    _ref("company_id"),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("phone", sa.String(32), nullable=True),
+    sa.Column("email", sa.String(255), nullable=True),
+    sa.Column("notes", sa.Text, nullable=True),  # free text, never read
+    *_timestamps(),
+)
+
+agents = sa.Table(
+    "agents", metadata,
+    _id(),
+    _ref("company_id"),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("prompt", LongText, nullable=True),  # the voice agent's system prompt, never read
+    *_timestamps(),
+)
+
+services = sa.Table(
+    "services", metadata,
+    _id(),
+    _ref("company_id"),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("duration_minutes", sa.Integer, nullable=True),
+    sa.Column("description", sa.Text, nullable=True),  # never read
+    *_timestamps(),
+)
+
+calls = sa.Table(
+    "calls", metadata,
+    _id(),
+    _ref("company_id"),
+    _ref("customer_id"),
+    _ref("agent_id"),
+    sa.Column("customer_name", sa.String(255), nullable=True),
+    sa.Column("from_number", sa.String(32), nullable=True),
+    sa.Column("to_number", sa.String(32), nullable=True),
+    sa.Column("direction", sa.String(16), nullable=True),  # inbound / outbound
+    sa.Column("status", sa.String(32), nullable=True),
+    sa.Column("call_status", sa.String(32), nullable=True),
+    sa.Column("start_timestamp", sa.DateTime, nullable=True),
+    sa.Column("called_at", sa.DateTime, nullable=True),
+    sa.Column("duration_sec", sa.Integer, nullable=True),
+    sa.Column("raw", LongText, nullable=True),  # ~16 KB provider JSON a row: never selected
+    sa.Column("transcript", LongText, nullable=True),  # never selected
+    sa.Column("analysis", MediumText, nullable=True),  # never selected
+    *_timestamps(),
+)
+
+appointments = sa.Table(
+    "appointments", metadata,
+    _id(),
+    _ref("company_id"),
+    _ref("customer_id"),
+    _ref("service_id"),
+    sa.Column("starts_at", sa.DateTime, nullable=True),
+    sa.Column("ends_at", sa.DateTime, nullable=True),
+    sa.Column("status", sa.String(32), nullable=True),
+    sa.Column("notes", sa.Text, nullable=True),  # never read
+    *_timestamps(),
+)
+
+PLATFORM_TABLES = (companies, customers, agents, services, calls, appointments)
+
+# Every LONGTEXT/TEXT column of the platform schema: never in a widget's SELECT.
+LARGE_TEXT_COLUMNS = tuple(
+    f"{table.name}.{column.name}"
+    for table in PLATFORM_TABLES
+    for column in table.columns
+    if isinstance(column.type, sa.Text)
+)

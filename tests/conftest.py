@@ -1,0 +1,110 @@
+"""Fixtures: every database test runs on SQLite, and on MariaDB when its URL is set.
+
+- SWITCHBOARD_TEST_MYSQL_URL: a server URL such as mysql+pymysql://root@127.0.0.1:3306/test.
+  Each test (or module) creates its own uniquely named database there and drops it.
+- SWITCHBOARD_TEST_REDIS_URL: redis://127.0.0.1:6379/0 for the shared-cache tests.
+- SWITCHBOARD_REQUIRE_SERVICES=1 (set by .ci/run): a missing service fails the run
+  instead of skipping its tests.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from db import create_reader_engine, create_writer_engine
+from demo.generator import SeedPlan, seed_database
+from schema.migrate import migrate
+
+MYSQL_URL = os.environ.get("SWITCHBOARD_TEST_MYSQL_URL", "")
+REQUIRE_SERVICES = os.environ.get("SWITCHBOARD_REQUIRE_SERVICES") == "1"
+# A fixed moment makes the seeded data, and so every expected result, reproducible.
+SEED_NOW = datetime(2026, 3, 10, 11, 30, 0)
+TEST_PLAN = SeedPlan(calls=3_000, appointments=900, companies=3, customers_per_company=120,
+                     agents_per_company=3, services_per_company=4, raw_bytes=16_000)
+
+
+def _unavailable(reason: str):
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (SWITCHBOARD_REQUIRE_SERVICES=1: CI must run these tests)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _backends() -> list:
+    return ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
+
+
+@dataclass
+class TestDatabase:
+    backend: str
+    url: str
+
+    def writer(self) -> Engine:
+        return create_writer_engine(self.url)
+
+    def reader(self, statement_timeout_ms: int = 5000) -> Engine:
+        return create_reader_engine(self.url, statement_timeout_ms)
+
+
+def _server_engine() -> Engine:
+    return sa.create_engine(make_url(MYSQL_URL), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def create_test_database(backend: str, folder: Path) -> TestDatabase:
+    """Create an empty, uniquely named database on the backend."""
+    if backend == "sqlite":
+        return TestDatabase("sqlite", f"sqlite:///{folder / ('sb-' + uuid.uuid4().hex[:8] + '.sqlite3')}")
+    if not MYSQL_URL:
+        _unavailable("MariaDB tests need SWITCHBOARD_TEST_MYSQL_URL (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
+    name = f"sb_test_{uuid.uuid4().hex[:12]}"
+    try:
+        server = _server_engine()
+        with server.connect() as connection:
+            connection.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        server.dispose()
+    except sa.exc.OperationalError as error:
+        _unavailable(f"MariaDB at {MYSQL_URL} is unreachable: {error.orig}")
+    return TestDatabase("mariadb", make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False))
+
+
+def drop_test_database(database: TestDatabase) -> None:
+    if database.backend == "sqlite":
+        return
+    server = _server_engine()
+    with server.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{make_url(database.url).database}`")
+    server.dispose()
+
+
+@pytest.fixture(params=_backends())
+def empty_database(request, tmp_path) -> Iterator[TestDatabase]:
+    """An empty database of its own, per test."""
+    database = create_test_database(request.param, tmp_path)
+    yield database
+    drop_test_database(database)
+
+
+@pytest.fixture(scope="session", params=_backends())
+def seeded_database(request, tmp_path_factory) -> Iterator[TestDatabase]:
+    """A migrated database seeded with TEST_PLAN at SEED_NOW, shared by the session (read only)."""
+    database = create_test_database(request.param, tmp_path_factory.mktemp("seeded"))
+    writer = database.writer()
+    migrate(writer)
+    seed_database(writer, TEST_PLAN, SEED_NOW)
+    writer.dispose()
+    yield database
+    drop_test_database(database)
+
+
+@pytest.fixture
+def reader(seeded_database) -> Iterator[Engine]:
+    engine = seeded_database.reader()
+    yield engine
+    engine.dispose()
