@@ -123,7 +123,7 @@ def _weighted_moment(rng: random.Random, now: datetime, days: int) -> datetime:
             continue
         hour = rng.choices(range(24), weights=HOURLY_LOAD)[0]
         moment = day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60), microsecond=0)
-        if moment <= now - timedelta(hours=2):
+        if now - timedelta(days=days) <= moment <= now - timedelta(hours=2):
             return moment
 
 

@@ -68,6 +68,8 @@ class PlanCheck:
     def problem(self) -> str:
         if self.missing:
             return f"index {', '.join(self.missing)} does not exist"
+        if not self.used:
+            return f"the plan shows no access to {self.table}"
         if not self.ok:
             return f"the plan reads {self.table} by {', '.join(u or 'a full scan' for u in self.used)}"
         return ""
@@ -77,7 +79,9 @@ def table_accesses(engine: Engine, statement: sa.Executable) -> list[TableAccess
     """Return each access to a base table in the statement's plan."""
     with engine.connect() as connection:
         result = connection.execute(Explain(statement))
-        plan = [dict(row._mapping) for row in result]
+        # The result's keys would be the explained statement's labels: take EXPLAIN's own names.
+        names = [column[0] for column in result.cursor.description]
+        plan = [dict(zip(names, row)) for row in result]
     if engine.dialect.name == "sqlite":
         accesses = []
         for row in plan:

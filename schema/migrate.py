@@ -45,7 +45,7 @@ class MigrationReport:
 def alembic_config(url: str, connection: sa.Connection | None = None,
                    output: TextIO | None = None) -> Config:
     """Return an Alembic config for Switchboard's migrations on `url`."""
-    config = Config(stdout=output or io.StringIO())
+    config = Config(stdout=output or io.StringIO(), output_buffer=output)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["connection"] = connection
@@ -112,8 +112,13 @@ def migration_sql(engine: Engine, output: TextIO) -> None:
     if SWITCHBOARD_BRANCH_HEAD in applied:
         output.write("-- already at head: nothing to apply\n")
         return
-    start = PLATFORM_REVISION if PLATFORM_REVISION in applied else None
-    command.upgrade(config, f"{start}:heads" if start else "heads", sql=True)
+    if PLATFORM_REVISION not in applied:
+        command.upgrade(config, "heads", sql=True)
+        return
+    if not applied_revisions(engine):
+        # An existing platform database: record it as adopted, as `migrate` would.
+        command.stamp(config, PLATFORM_REVISION, sql=True)
+    command.upgrade(config, f"{PLATFORM_REVISION}:heads", sql=True)
 
 
 def rollback(engine: Engine) -> str | None:
