@@ -7,12 +7,50 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from config import ConfigError, load_config
 
 INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
+ASSETS_PATH = Path(__file__).resolve().parent / "assets"
+
+
+def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Path | None = None):
+    """Build the dashboard: Flask server, Dash app, reader engine, query cache, widgets."""
+    from dash import Dash
+    from flask import Flask
+    from flask_caching import Cache
+
+    from caching import QueryCache, cache_config
+    from db import create_reader_engine, is_embedded_demo, resolve_database_url
+    from monitoring.instrumentation import CostLog
+    from services import EXTENSION_KEY, Services
+    from widgets import activity, headline_stats, ongoing_calls, shell
+
+    config = load_config(overrides)
+    server = Flask(__name__, instance_path=str(instance_path or INSTANCE_PATH))
+    database_url = resolve_database_url(config, server.instance_path)
+    cache = Cache(config=cache_config(config))
+    cache.init_app(server)
+    costs = CostLog()
+    server.extensions[EXTENSION_KEY] = Services(
+        config=config, database_url=database_url,
+        reader=create_reader_engine(database_url, config["STATEMENT_TIMEOUT_MS"]),
+        queries=QueryCache(cache, costs), costs=costs, demo=is_embedded_demo(database_url),
+    )
+    app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
+               assets_folder=str(ASSETS_PATH))
+    app.layout = shell.layout(config, server.extensions[EXTENSION_KEY].demo)
+    for widget in (shell, headline_stats, ongoing_calls, activity):
+        widget.register(app)
+    return app
+
+
+def create_server():
+    """Return the Flask server for gunicorn: `gunicorn "app:create_server()"`."""
+    return create_app().server
 
 
 def _load_config_or_exit(overrides: dict | None = None) -> dict:
@@ -136,9 +174,67 @@ def seed(call_count: int, appointment_count: int, raw_bytes: int, force: bool) -
 
 
 @cli.command()
-def serve() -> None:
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--simulate/--no-simulate", default=None,
+              help="Keep the demo's calls moving (default: the SIMULATE setting; demo database only).")
+def serve(host: str, port: int, simulate: bool | None) -> None:
     """Serve the dashboard (development server; production runs under gunicorn)."""
-    raise click.ClickException("the dashboard is not built yet (issue #3)")
+    from demo.simulator import LiveSimulator
+    from services import EXTENSION_KEY
+
+    config = _load_config_or_exit()
+    url = _database_url(config)
+    if not config["DATABASE_URL"]:
+        _prepare_demo(url)
+    app = create_app()
+    services = app.server.extensions[EXTENSION_KEY]
+    if services.demo and (config["SIMULATE"] if simulate is None else simulate):
+        from db import create_writer_engine
+        services.simulator = LiveSimulator(create_writer_engine(url), config["SIMULATOR_PERIOD_SECONDS"])
+        services.simulator.start()
+        click.echo(f"live simulator: a step every {config['SIMULATOR_PERIOD_SECONDS']:g} s")
+    click.echo(f"Switchboard on http://{host}:{port}/  ({'demo data' if services.demo else 'DATABASE_URL'})")
+    try:
+        app.run(host=host, port=port, debug=False)
+    finally:
+        services.shutdown()
+
+
+def _prepare_demo(url: str) -> None:
+    """Create and seed the embedded demo database on first start."""
+    from tqdm import tqdm
+
+    from db import create_writer_engine
+    from demo.setup import DEMO_PLAN, prepare_demo_database
+
+    engine = create_writer_engine(url)
+    try:
+        with tqdm(total=DEMO_PLAN.calls + DEMO_PLAN.appointments, unit="rows", desc="demo data",
+                  leave=False) as bar:
+            summary = prepare_demo_database(engine, on_progress=bar.update)
+    finally:
+        engine.dispose()
+    if summary:
+        click.echo(f"demo database ready: {summary.calls:,} calls, {summary.appointments:,} appointments")
+
+
+@cli.command("cache-clear")
+def cache_clear() -> None:
+    """Empty the query cache (the shared Redis cache; an in-process cache ends with its server)."""
+    config = _load_config_or_exit()
+    if not config["CACHE_REDIS_URL"]:
+        click.echo("no CACHE_REDIS_URL: each server process keeps its own cache, which a restart empties")
+        return
+    from flask import Flask
+    from flask_caching import Cache
+
+    from caching import cache_config
+
+    cache = Cache(config=cache_config(config))
+    cache.init_app(Flask(__name__))
+    cache.clear()
+    click.echo("query cache cleared")
 
 
 if __name__ == "__main__":

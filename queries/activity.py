@@ -228,6 +228,17 @@ def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime,
     return ActivityPage(rows=frame.reset_index(drop=True), next_cursor=next_cursor, filter=activity)
 
 
+COMPANY_OPTIONS_CAP = 1000
+
+
+def fetch_company_options(engine: Engine, company_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Return the companies the feed can be filtered by (id, name), by name."""
+    statement = sa.select(companies.c.id, companies.c.name).order_by(companies.c.name, companies.c.id)
+    if company_ids is not None:
+        statement = statement.where(companies.c.id.in_(list(company_ids)))
+    return run(engine, statement.limit(COMPANY_OPTIONS_CAP), max_rows=COMPANY_OPTIONS_CAP)
+
+
 def plan_examples(now: datetime) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
     """Return realistic statements of this widget and the index each table must use."""
     by_time = {"calls": ("idx_calls_created_date",), "appointments": ("idx_appointments_starts_date",)}

@@ -91,14 +91,27 @@ def empty_database(request, tmp_path) -> Iterator[TestDatabase]:
     drop_test_database(database)
 
 
-@pytest.fixture(scope="session", params=_backends())
-def seeded_database(request, tmp_path_factory) -> Iterator[TestDatabase]:
-    """A migrated database seeded with TEST_PLAN at SEED_NOW, shared by the session (read only)."""
-    database = create_test_database(request.param, tmp_path_factory.mktemp("seeded"))
+def _seeded(backend: str, folder: Path) -> TestDatabase:
+    database = create_test_database(backend, folder)
     writer = database.writer()
     migrate(writer)
     seed_database(writer, TEST_PLAN, SEED_NOW)
     writer.dispose()
+    return database
+
+
+@pytest.fixture(scope="session", params=_backends())
+def seeded_database(request, tmp_path_factory) -> Iterator[TestDatabase]:
+    """A migrated database seeded with TEST_PLAN at SEED_NOW, shared by the session (read only)."""
+    database = _seeded(request.param, tmp_path_factory.mktemp("seeded"))
+    yield database
+    drop_test_database(database)
+
+
+@pytest.fixture(scope="session")
+def seeded_mariadb(tmp_path_factory) -> Iterator[TestDatabase]:
+    """The seeded database on MariaDB only, for tests of a real server (proxies, timeouts)."""
+    database = _seeded("mariadb", tmp_path_factory.mktemp("seeded-mariadb"))
     yield database
     drop_test_database(database)
 

@@ -1,0 +1,21 @@
+"""The embedded demo database: created, migrated and seeded on first start, reused after."""
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+
+from demo.generator import SeedPlan, SeedSummary, database_is_empty, seed_database
+from queries.timeutil import database_now
+from schema.migrate import migrate
+
+DEMO_PLAN = SeedPlan(calls=20_000, appointments=5_000)
+
+
+def prepare_demo_database(engine: Engine, plan: SeedPlan = DEMO_PLAN,
+                          on_progress: Callable[[int], None] | None = None) -> SeedSummary | None:
+    """Migrate the demo database and seed it when it is empty; return what was seeded, if anything."""
+    migrate(engine)
+    if not database_is_empty(engine):
+        return None
+    return seed_database(engine, plan, database_now(), on_progress)

@@ -1,0 +1,52 @@
+"""What a running Switchboard holds: settings, the reader engine, the query cache, the cost log.
+
+`create_app` builds one `Services` and keeps it in the Flask app's extensions;
+callbacks reach it through `current_services()`, never through a module global.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.engine import Engine
+
+from caching import QueryCache
+from demo.simulator import LiveSimulator
+from monitoring.instrumentation import CostLog
+from queries.timeutil import database_now, start_of_day
+
+EXTENSION_KEY = "switchboard"
+
+
+@dataclass
+class Services:
+    config: dict[str, Any]
+    database_url: str
+    reader: Engine
+    queries: QueryCache
+    costs: CostLog
+    demo: bool
+    simulator: LiveSimulator | None = field(default=None)
+
+    def now(self):
+        """Return now as the platform stores time."""
+        return database_now(self.config["DATABASE_TIMEZONE"])
+
+    def today_start(self, now):
+        """Return when today began for the viewer, in the platform's time."""
+        return start_of_day(now, self.config["DISPLAY_TIMEZONE"], self.config["DATABASE_TIMEZONE"])
+
+    def poll_seconds(self, widget_setting: str) -> int:
+        return int(self.config[widget_setting])
+
+    def shutdown(self) -> None:
+        """Stop the simulator and close the database connections."""
+        if self.simulator:
+            self.simulator.stop()
+        self.reader.dispose()
+
+
+def current_services() -> Services:
+    """Return the Services of the app handling this request."""
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,119 @@
+"""Real-browser test helpers: serve a WSGI app in a thread and drive Debian's Chromium with Playwright.
+
+API (the fixtures live in tests/browser/conftest.py):
+- `serve_in_thread(wsgi_app)`: context manager yielding a ServerHandle whose `.url` is http://127.0.0.1:PORT.
+- `launch_chromium(playwright)`: launch /usr/bin/chromium headless; never downloads a browser.
+- `browser_unavailable_reason()`: why browser tests cannot run here, or None.
+- `watch_console(page)`: attach `page.console_errors`, a list of the console errors and page errors seen.
+  The `page` fixture is a plain Playwright Page with this list attached: `assert page.console_errors == []`.
+- `count_requests(page, "/_dash-update-component", seconds=3.0)`: count requests whose URL contains the text.
+- `screenshot(page, path)`: save a full-page PNG.
+"""
+from __future__ import annotations
+
+import importlib.util
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+)
+JOIN_SECONDS = 5.0
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Log errors only, not every request."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
+@dataclass
+class ServerHandle:
+    """A WSGI app served on 127.0.0.1 by a daemon thread."""
+
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def serve_in_thread(wsgi_app) -> Iterator[ServerHandle]:
+    """Serve the app on an OS-chosen port until the block ends, then shut the server down."""
+    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              name=f"wsgi-{server.server_port}", daemon=True)
+    thread.start()
+    try:
+        yield ServerHandle(server, thread)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(JOIN_SECONDS)
+
+
+def browser_unavailable_reason() -> str | None:
+    """Return why Chromium or Playwright is missing, or None when both are here."""
+    if importlib.util.find_spec("playwright") is None:
+        return "browser tests need the playwright package (pip install -r requirements-dev.txt)"
+    if not CHROMIUM.exists():
+        return f"browser tests need Chromium at {CHROMIUM} (apt-get install -y chromium)"
+    return None
+
+
+def launch_chromium(playwright):
+    """Launch Debian's headless Chromium; Playwright's own browsers are never downloaded."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS))
+
+
+def watch_console(page):
+    """Record console errors and uncaught page errors into `page.console_errors`; return the page."""
+    page.console_errors = []
+
+    def on_console(message) -> None:
+        if message.type == "error":
+            location = message.location or {}
+            page.console_errors.append(f"console: {message.text} ({location.get('url', '')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: page.console_errors.append(f"pageerror: {error}"))
+    return page
+
+
+def count_requests(page, url_part: str, seconds: float = 3.0) -> int:
+    """Count the requests whose URL contains url_part during the next `seconds`."""
+    seen = []
+
+    def on_request(request) -> None:
+        if url_part in request.url:
+            seen.append(request.url)
+
+    page.on("request", on_request)
+    try:
+        # wait_for_timeout, not time.sleep: Playwright delivers events only while it runs.
+        page.wait_for_timeout(seconds * 1000)
+    finally:
+        page.remove_listener("request", on_request)
+    return len(seen)
+
+
+def screenshot(page, path: str | Path) -> Path:
+    """Save a full-page PNG of the page at path and return the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), full_page=True)
+    return target

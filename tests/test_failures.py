@@ -1,0 +1,68 @@
+"""A database that goes away: widgets turn stale with a reason, keep their data, and recover."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from services import EXTENSION_KEY
+from tests.conftest import SEED_NOW
+from tests.support.dash_client import DashClient
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.mariadb
+
+
+@pytest.fixture
+def proxied_dashboard(seeded_mariadb, tmp_path):
+    url = make_url(seeded_mariadb.url)
+    with TcpProxy(url.host, url.port or 3306) as proxy:
+        app = create_app({"DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False),
+                          "ONGOING_CALLS_POLL_SECONDS": 1, "STATEMENT_TIMEOUT_MS": 2000}, instance_path=tmp_path)
+        services = app.server.extensions[EXTENSION_KEY]
+        services.now = lambda: SEED_NOW
+        yield app, proxy
+        services.shutdown()
+
+
+def _poll(client: DashClient, freshness=None) -> dict:
+    return client.call("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0},
+                       {"ongoing-freshness.data": freshness})
+
+
+def test_the_widget_goes_stale_while_the_database_is_gone_and_recovers(proxied_dashboard):
+    app, proxy = proxied_dashboard
+    client = DashClient(app.server)
+    good = _poll(client)
+    assert len(good["ongoing-grid.rowData"]) == 125
+    last_success = good["ongoing-freshness.data"]
+
+    proxy.cut()
+    time.sleep(1.2)  # past the cache's one-second lifetime
+    for _ in range(3):
+        failed = _poll(client, last_success)
+        assert "ongoing-grid.rowData" not in failed  # the table keeps its rows
+        assert failed["ongoing-freshness.data"]["stale"] is True
+        assert failed["ongoing-freshness.data"]["reason"] == "database unreachable"
+        assert failed["ongoing-freshness.data"]["ok_at"] == last_success["ok_at"]
+
+    proxy.restore()
+    recovered = _poll(client, failed["ongoing-freshness.data"])
+    assert len(recovered["ongoing-grid.rowData"]) == 125
+    assert recovered["ongoing-freshness.data"]["stale"] is False
+
+
+def test_every_widget_answers_without_a_server_error_while_the_database_is_gone(proxied_dashboard):
+    app, proxy = proxied_dashboard
+    client = DashClient(app.server)
+    proxy.cut()
+    filters = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,
+               "activity-company.value": None, "activity-window.value": "7d", "activity-search.value": ""}
+    feed = client.call("activity-grid.rowData", {"activity-interval.n_intervals": 1, "refresh-signal.data": 0,
+                                                 "activity-pager.data": None}, filters)
+    stats = client.call("stats-cards.children", {"stats-interval.n_intervals": 1, "refresh-signal.data": 0})
+    export = client.call("activity-download.data", {"activity-export.n_clicks": 1}, filters)
+    assert feed["activity-freshness.data"]["stale"] and stats["stats-freshness.data"]["stale"]
+    assert export["activity-notice.children"] == "Not exported: database unreachable"

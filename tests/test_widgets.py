@@ -1,0 +1,267 @@
+"""Widget logic without a browser: links, validation, cursors, builders, caching and callbacks over HTTP."""
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from caching import QueryCache, cache_key
+from monitoring.instrumentation import CostLog
+from queries.activity import ActivityFilter, Cursor
+from services import EXTENSION_KEY
+from tests.support.dash_client import DashClient
+from widgets import activity, common, headline_stats, ongoing_calls
+
+
+# --- links and filters ----------------------------------------------------------------------------------
+
+def test_a_link_round_trips_to_the_same_filters():
+    query = activity.build_query_string(["call"], ["missed", "failed"], ["inbound"], [2, 3], "24h", " anna ")
+    assert query == "?kind=call&status=missed%2Cfailed&direction=inbound&company=2%2C3&window=24h&q=anna"
+    values, notices = activity.parse_query_string(query)
+    assert notices == []
+    assert values == {"kind": ["call"], "status": ["missed", "failed"], "direction": ["inbound"],
+                      "company": [2, 3], "window": "24h", "q": "anna"}
+    assert activity.build_query_string([], [], [], [], "7d", "") == ""
+
+
+@pytest.mark.parametrize("query, notice", [
+    ("?kind=fax", "ignored kind='fax': not a known kind"),
+    ("?status=done", "ignored status='done': not a known status"),
+    ("?company=-1", "ignored company='-1': not a company id"),
+    ("?company=99999999999999999999999", "not a company id"),
+    ("?window=1y", "ignored window='1y'"),
+    ("?q=" + "x" * 300, "longer than 100 characters"),
+    ("?colour=red", "ignored 'colour': not a filter"),
+])
+def test_nonsense_in_a_link_is_dropped_with_a_notice(query, notice):
+    values, notices = activity.parse_query_string(query + "&kind=call")
+    assert any(notice in n for n in notices), notices
+    assert values["kind"] == ["call"]  # the sensible part of the link still applies
+
+
+def test_sync_reads_the_link_on_load_and_writes_it_on_change(monkeypatch):
+    monkeypatch.setattr(activity, "ctx", type("Ctx", (), {"triggered_id": activity.URL})())
+    out = activity.sync_url_and_filters("?kind=call&status=bogus", None, None, None, None, None, None)
+    assert out[1] == ["call"] and "bogus" in out[7] and out[0] == "?kind=call"
+    monkeypatch.setattr(activity, "ctx", type("Ctx", (), {"triggered_id": activity.SEARCH})())
+    out = activity.sync_url_and_filters("", [], ["missed"], [], [], "7d", "müller")
+    assert out[0] == "?status=missed&q=m%C3%BCller" and out[7] == ""
+
+
+@pytest.mark.parametrize("controls, message", [
+    ((["fax"], None, None, None, "7d", ""), "unknown kind"),
+    ((None, "missed", None, None, "7d", ""), "lists of names"),
+    ((None, None, None, ["1"], "7d", ""), "chosen from the list"),
+    ((None, None, None, [True], "7d", ""), "chosen from the list"),
+    ((None, None, None, None, "7d", 5), "must be text"),
+    ((None, None, None, None, "forever", ""), "unknown time window"),
+])
+def test_bad_control_values_get_a_clear_message(controls, message):
+    with pytest.raises(ValueError, match=message):
+        activity.filter_from_controls(*controls)
+
+
+@pytest.mark.parametrize("data", [None, "x", {}, {"at": "yesterday", "kind": "call", "id": 1},
+                                  {"at": "2026-01-01T00:00:00", "kind": "fax", "id": 1},
+                                  {"at": "2026-01-01T00:00:00", "kind": "call", "id": -4},
+                                  {"at": "2026-01-01T00:00:00", "kind": "call", "id": "1 OR 1=1"}])
+def test_a_malformed_cursor_from_the_browser_means_the_first_page(data):
+    assert activity.cursor_from_data(data) is None
+
+
+def test_a_cursor_survives_the_round_trip_through_the_browser():
+    cursor = Cursor(at=datetime(2026, 3, 1, 12, 30, 5, 123456), kind="appointment", id=42)
+    assert activity.cursor_from_data(json.loads(json.dumps(activity.cursor_to_data(cursor)))) == cursor
+
+
+def test_pages_go_older_and_back_and_a_filter_change_starts_over(monkeypatch):
+    def press(button, pager, next_cursor):
+        monkeypatch.setattr(activity, "ctx", type("Ctx", (), {"triggered_id": button})())
+        return activity.turn_page(1, 1, None, None, None, None, "7d", "", pager, next_cursor)
+
+    one = {"at": "2026-03-01T10:00:00", "kind": "call", "id": 9}
+    two = {"at": "2026-02-01T10:00:00", "kind": "call", "id": 3}
+    pager = press(activity.OLDER, activity.first_page(), one)
+    assert pager == {"cursors": [None, one], "page": 1}
+    pager = press(activity.OLDER, pager, two)
+    assert pager == {"cursors": [None, one, two], "page": 2}
+    assert press(activity.NEWER, pager, None) == {"cursors": [None, one], "page": 1}
+    assert press(activity.SEARCH, pager, two) == activity.first_page()
+
+
+# --- builders -------------------------------------------------------------------------------------------
+
+def test_durations_read_like_a_clock():
+    assert headline_stats.format_duration(None) == "–"
+    assert headline_stats.format_duration(65.4) == "1:05"
+    assert headline_stats.format_duration(3725) == "1:02:05"
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("(1969, 'Query execution was interrupted (max_statement_time exceeded)')", "query timed out after 5 s"),
+    ("(2003, \"Can't connect to MySQL server on '127.0.0.1'\")", "database unreachable"),
+    ("(2013, 'Lost connection to server during query')", "database unreachable"),
+    ("interrupted", "query timed out after 5 s"),
+    ("(1054, \"Unknown column 'x' in 'field list'\")", "database error"),
+])
+def test_failures_are_described_without_sql(text, reason):
+    error = sa.exc.OperationalError("SELECT secret FROM calls", {}, Exception(text))
+    assert common.describe_failure(error, 5000) == reason
+
+
+def test_a_stale_record_keeps_the_time_of_the_last_success():
+    record = common.stale(common.fresh(1_700_000_000.0), "database unreachable")
+    assert record["stale"] and record["ok_at"] == 1_700_000_000.0 and record["reason"] == "database unreachable"
+    assert common.stale(None, "x")["ok_at"] is None
+
+
+def test_stored_times_become_epoch_seconds_in_their_zone():
+    assert common.epoch(datetime(2026, 1, 1, 0, 0)) == 1767225600
+    assert common.epoch(datetime(2026, 1, 1, 1, 0), "Europe/Berlin") == 1767225600
+    assert common.epoch(None) is None and common.epoch(float("nan")) is None
+
+
+# --- caching --------------------------------------------------------------------------------------------
+
+def test_cache_keys_follow_the_query_and_every_bound_parameter():
+    assert cache_key("activity", {"a": 1, "b": [1, 2]}) == cache_key("activity", {"b": [1, 2], "a": 1})
+    assert cache_key("activity", {"a": 1}) != cache_key("activity", {"a": 2})
+    assert cache_key("activity", {"a": 1}) != cache_key("ongoing_calls", {"a": 1})
+    assert cache_key("activity", {"company_ids": [1]}) != cache_key("activity", {"company_ids": [2]})
+
+
+def _query_cache() -> QueryCache:
+    from flask import Flask
+    from flask_caching import Cache
+
+    cache = Cache(config={"CACHE_TYPE": "SimpleCache"})
+    cache.init_app(Flask(__name__))
+    return QueryCache(cache, CostLog())
+
+
+def test_concurrent_misses_compute_once_and_the_result_lives_one_interval():
+    queries = _query_cache()
+    computed = []
+
+    def compute():
+        computed.append(1)
+        time.sleep(0.2)
+        return "rows"
+
+    threads = [threading.Thread(target=queries.get_or_compute, args=("w", {"p": 1}, 1, compute)) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(computed) == 1
+    assert queries.counters["w"].misses == 1 and queries.counters["w"].hits == 11
+    time.sleep(1.2)  # one poll interval later the result has expired
+    assert queries.get_or_compute("w", {"p": 1}, 1, compute).value == "rows" and len(computed) == 2
+
+
+def test_a_failed_computation_is_not_cached():
+    queries = _query_cache()
+
+    def fail():
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("Lost connection"))
+
+    with pytest.raises(sa.exc.OperationalError):
+        queries.get_or_compute("w", {}, 60, fail)
+    assert queries.get_or_compute("w", {}, 60, lambda: "ok").value == "ok"
+
+
+# --- callbacks over HTTP on a seeded database -----------------------------------------------------------
+
+@pytest.fixture
+def dashboard(seeded_database, tmp_path):
+    app = create_app({"DATABASE_URL": seeded_database.url, "ONGOING_CALLS_POLL_SECONDS": 30}, instance_path=tmp_path)
+    services = app.server.extensions[EXTENSION_KEY]
+    # The seed is fixed in time: the widgets look at the database as of its moment.
+    from tests.conftest import SEED_NOW
+    services.now = lambda: SEED_NOW
+    yield app
+    services.shutdown()
+
+
+def test_the_ongoing_response_is_small_and_compact(dashboard):
+    client = DashClient(dashboard.server)
+    payload = client.payload("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
+    response = client.post(payload, headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers.get("Content-Encoding") == "gzip"
+    body = json.loads(gzip.decompress(response.data))["response"]
+    rows = body["ongoing-grid"]["rowData"]
+    assert len(rows) == 125 and body["ongoing-badge"]["children"] == "125"
+    assert set().union(*rows) <= {"id", "at", "start", "st", "from", "to", "cust", "agent", "co", "dir"}
+    assert all(isinstance(row["at"], int) for row in rows)
+    assert len(response.data) < 20_000, len(response.data)
+
+
+def test_many_clients_polling_one_widget_run_its_query_once_per_interval(dashboard):
+    services = dashboard.server.extensions[EXTENSION_KEY]
+    statements = []
+    sa.event.listen(services.reader, "before_cursor_execute",
+                    lambda conn, cursor, statement, *args: statements.append(statement))
+    client = DashClient(dashboard.server)
+    payload = client.payload("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
+    statuses = []
+
+    def poll():
+        local = dashboard.server.test_client()
+        for _ in range(5):
+            statuses.append(local.post("/_dash-update-component", json=payload).status_code)
+
+    threads = [threading.Thread(target=poll) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 40
+    assert len([s for s in statements if "FROM calls" in s]) == 1
+
+
+def test_the_feed_callback_pages_by_cursor_and_reports_bad_filters(dashboard):
+    client = DashClient(dashboard.server)
+    base = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0, "activity-pager.data": activity.first_page()}
+    filters = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,
+               "activity-company.value": None, "activity-window.value": "7d", "activity-search.value": ""}
+    first = client.call("activity-grid.rowData", base, filters)
+    assert len(first["activity-grid.rowData"]) == 50 and first["activity-older.disabled"] is False
+    cursor = first["activity-next-cursor.data"]
+    second = client.call("activity-grid.rowData", {**base, "activity-pager.data": {"cursors": [None, cursor], "page": 1}},
+                         filters)
+    assert second["activity-page.children"] == "Page 2" and second["activity-newer.disabled"] is False
+    keys = {(r["k"], r["id"]) for r in first["activity-grid.rowData"]}
+    assert not keys & {(r["k"], r["id"]) for r in second["activity-grid.rowData"]}
+    hostile = client.call("activity-grid.rowData", base, {**filters, "activity-company.value": ["1; DROP TABLE calls"]})
+    assert hostile["activity-grid.rowData"] == [] and "Not searched" in hostile["activity-notice.children"]
+
+
+def test_the_export_is_a_bounded_csv_of_the_current_filter(dashboard):
+    dashboard.server.extensions[EXTENSION_KEY].config["ACTIVITY_EXPORT_ROW_CAP"] = 120
+    client = DashClient(dashboard.server)
+    result = client.call("activity-download.data", {"activity-export.n_clicks": 1},
+                         {"activity-kind.value": ["call"], "activity-status.value": None,
+                          "activity-direction.value": None, "activity-company.value": None,
+                          "activity-window.value": "30d", "activity-search.value": ""})
+    download = result["activity-download.data"]
+    lines = download["content"].strip().splitlines()
+    assert download["filename"].startswith("switchboard-activity-") and download["filename"].endswith(".csv")
+    assert lines[0] == "kind,time,customer,phone,company,service,direction,status,duration_sec"
+    assert len(lines) == 121 and all(line.startswith("call,") for line in lines[1:])
+    assert "newest 120 rows" in result["activity-notice.children"]
+
+
+def test_headline_callback_builds_cards_and_chart(dashboard):
+    client = DashClient(dashboard.server)
+    result = client.call("stats-cards.children", {"stats-interval.n_intervals": 1, "refresh-signal.data": 0})
+    texts = json.dumps(result["stats-cards.children"])
+    assert '"125"' in texts and "Ongoing now" in texts
+    assert len(result["stats-chart.figure"]["data"][0]["x"]) == 24
+    assert result["stats-freshness.data"]["stale"] is False

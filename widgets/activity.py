@@ -1,0 +1,358 @@
+"""Recent customer activity, for support staff: filters, search, pages, CSV export.
+
+The filters live in the page's query string (`?kind=call&status=missed&q=anna`),
+so a pasted link shows a colleague the same view. Values in a link that make no
+sense are dropped with a visible notice, never an error page.
+
+Pages come from the database by keyset (see queries/activity.py): "Older" keeps
+the cursor of the page's last row; the first page refreshes on every poll.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
+
+import dash_ag_grid as dag
+import pandas as pd
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDOW, DIRECTIONS, KINDS,
+                              SEARCH_MAX_LENGTH, STATUSES, WINDOWS, ActivityFilter, ActivityPage, Cursor,
+                              fetch_activity, fetch_company_options)
+from services import current_services
+from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, int_or_none, log_failure, stale,
+                            text_or_none)
+
+URL = "url"
+GRID = "activity-grid"
+INTERVAL = "activity-interval"
+KIND = "activity-kind"
+STATUS_FILTER = "activity-status"
+DIRECTION = "activity-direction"
+COMPANY = "activity-company"
+WINDOW = "activity-window"
+SEARCH = "activity-search"
+NOTICE = "activity-notice"
+PAGER = "activity-pager"
+NEXT_CURSOR = "activity-next-cursor"
+OLDER = "activity-older"
+NEWER = "activity-newer"
+PAGE_LABEL = "activity-page"
+EXPORT = "activity-export"
+DOWNLOAD = "activity-download"
+FRESHNESS = "activity-freshness"
+STATUS = "activity-status-line"
+REFRESH_SIGNAL = "refresh-signal"
+POLL_SETTING = "ACTIVITY_POLL_SECONDS"
+COMPANY_OPTIONS_SECONDS = 300
+MAX_PAGES = 1000
+FILTER_IDS = (KIND, STATUS_FILTER, DIRECTION, COMPANY, WINDOW, SEARCH)
+QUERY_KEYS = ("kind", "status", "direction", "company", "window", "q")
+WINDOW_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
+                 "90d": "Last 90 days"}
+
+COLUMN_DEFS = [
+    {"field": "k", "headerName": "Kind", "width": 110,
+     "valueFormatter": {"function": "params.value === 'a' ? 'Appointment' : 'Call'"},
+     "cellClass": {"function": "'kind kind-' + params.value"}},
+    {"field": "at", "headerName": "Time", "width": 150, "valueFormatter": {"function": "switchboardDateTime(params.value)"}},
+    {"field": "cust", "headerName": "Customer", "minWidth": 150},
+    {"field": "ph", "headerName": "Phone", "minWidth": 140},
+    {"field": "co", "headerName": "Company", "minWidth": 150},
+    {"field": "svc", "headerName": "Service", "minWidth": 130},
+    {"field": "dir", "headerName": "Direction", "width": 110},
+    {"field": "st", "headerName": "Status", "width": 120},
+    {"field": "dur", "headerName": "Duration", "width": 100, "cellClass": "numeric",
+     "valueFormatter": {"function": "switchboardDuration(params.value)"}},
+]
+
+
+def _options(values, labels=None) -> list[dict[str, str]]:
+    return [{"label": (labels or {}).get(v, v.replace("_", " ")), "value": v} for v in values]
+
+
+def layout(poll_seconds: int) -> html.Section:
+    """Return the activity panel."""
+    def labelled(label: str, control):
+        return html.Label(className="filter", children=[html.Span(label, className="filter-label"), control])
+
+    return html.Section(className="panel panel-wide", **{"aria-labelledby": "activity-title"}, children=[
+        html.Header(className="panel-header", children=[
+            html.H2("Recent customer activity", id="activity-title"),
+            html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
+        ]),
+        html.Div(className="filters", role="search", children=[
+            labelled("Search", dcc.Input(className="search",id=SEARCH, type="search", placeholder="Customer name or phone",
+                                         debounce=0.4, maxLength=SEARCH_MAX_LENGTH, value="")),
+            labelled("Kind", dcc.Dropdown(id=KIND, options=_options(KINDS), multi=True, placeholder="Calls and appointments")),
+            labelled("Status", dcc.Dropdown(id=STATUS_FILTER, options=_options(STATUSES), multi=True, placeholder="Any status")),
+            labelled("Direction", dcc.Dropdown(id=DIRECTION, options=_options(DIRECTIONS), multi=True, placeholder="Both")),
+            labelled("Company", dcc.Dropdown(id=COMPANY, options=[], multi=True, placeholder="All companies")),
+            labelled("Time", dcc.Dropdown(id=WINDOW, options=_options(WINDOWS, WINDOW_LABELS), value=DEFAULT_WINDOW,
+                                          clearable=False)),
+            html.Button("Export CSV", id=EXPORT, className="button", title="Download the current filter as CSV"),
+        ]),
+        html.Div(id=NOTICE, className="notice", role="status"),
+        dag.AgGrid(
+            id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.k + params.data.id",
+            defaultColDef={"sortable": True, "resizable": True},
+            dashGridOptions={"animateRows": False, "suppressCellFocus": True,
+                             "localeText": {"noRowsToShow": "No activity matches these filters"}},
+            columnSize="responsiveSizeToFit", className="grid", style={"height": "460px"},
+        ),
+        html.Nav(className="pager", **{"aria-label": "Activity pages"}, children=[
+            html.Button("← Newer", id=NEWER, className="button", disabled=True),
+            html.Span("Page 1", id=PAGE_LABEL, className="caption"),
+            html.Button("Older →", id=OLDER, className="button", disabled=True),
+        ]),
+        dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
+        dcc.Store(id=PAGER, data=first_page()),
+        dcc.Store(id=NEXT_CURSOR),
+        dcc.Store(id=FRESHNESS),
+        dcc.Download(id=DOWNLOAD),
+    ])
+
+
+# --- the query string -------------------------------------------------------------------------------------
+
+def parse_query_string(search: str | None) -> tuple[dict[str, Any], list[str]]:
+    """Return the filter values a link asks for, and a notice for each value that was ignored."""
+    values: dict[str, Any] = {"kind": [], "status": [], "direction": [], "company": [], "window": DEFAULT_WINDOW,
+                              "q": ""}
+    notices: list[str] = []
+    try:
+        raw = parse_qs((search or "").lstrip("?"), keep_blank_values=False, max_num_fields=50)
+    except ValueError:
+        return values, ["the link's filters could not be read; showing everything"]
+    allowed = {"kind": KINDS, "status": STATUSES, "direction": DIRECTIONS}
+    for key, entries in raw.items():
+        items = [item for entry in entries for item in entry.split(",") if item != ""]
+        if key in allowed:
+            for item in items:
+                if item in allowed[key] and item not in values[key]:
+                    values[key].append(item)
+                elif item not in allowed[key]:
+                    notices.append(f"ignored {key}={item[:40]!r}: not a known {key}")
+        elif key == "company":
+            for item in items:
+                if item.isdigit() and 0 < int(item) < 2 ** 63 and int(item) not in values["company"]:
+                    values["company"].append(int(item))
+                else:
+                    notices.append(f"ignored company={item[:40]!r}: not a company id")
+        elif key == "window":
+            if items and items[-1] in WINDOWS:
+                values["window"] = items[-1]
+            else:
+                notices.append(f"ignored window={(items[-1] if items else '')[:40]!r}: choose one of {', '.join(WINDOWS)}")
+        elif key == "q":
+            text = entries[-1]
+            if len(text) > SEARCH_MAX_LENGTH:
+                notices.append(f"ignored the search: longer than {SEARCH_MAX_LENGTH} characters")
+            else:
+                values["q"] = text
+        else:
+            notices.append(f"ignored {key[:40]!r}: not a filter")
+    return values, notices
+
+
+def build_query_string(kinds, statuses, directions, companies, window, search) -> str:
+    """Return the query string for these filter values (defaults left out)."""
+    pairs = [("kind", ",".join(kinds or [])), ("status", ",".join(statuses or [])),
+             ("direction", ",".join(directions or [])), ("company", ",".join(str(c) for c in companies or [])),
+             ("window", window if window and window != DEFAULT_WINDOW else ""), ("q", (search or "").strip())]
+    encoded = urlencode([(key, value) for key, value in pairs if value])
+    return f"?{encoded}" if encoded else ""
+
+
+def sync_url_and_filters(search, kinds, statuses, directions, companies, window, text):
+    """Keep the query string and the filter controls in step, whichever one changed."""
+    if ctx.triggered_id == URL or ctx.triggered_id is None:
+        values, notices = parse_query_string(search)
+        notice = "; ".join(notices[:5]) if notices else ""
+        canonical = build_query_string(values["kind"], values["status"], values["direction"], values["company"],
+                                       values["window"], values["q"])
+        return (canonical if canonical != (search or "") else no_update, values["kind"], values["status"],
+                values["direction"], values["company"], values["window"], values["q"], notice)
+    query = build_query_string(kinds, statuses, directions, companies, window, text)
+    return (query if query != (search or "") else no_update,) + (no_update,) * 6 + ("",)
+
+
+# --- filters, cursors and pages ---------------------------------------------------------------------------
+
+def filter_from_controls(kinds, statuses, directions, companies, window, search) -> ActivityFilter:
+    """Return the validated filter for the controls' values (ValueError with a clear message)."""
+    def strings(values) -> tuple[str, ...]:
+        if values is None:
+            return ()
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ValueError("filters must be lists of names")
+        return tuple(values)
+
+    if companies is not None and (not isinstance(companies, list)
+                                  or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0
+                                             for c in companies)):
+        raise ValueError("companies must be chosen from the list")
+    if search is not None and not isinstance(search, str):
+        raise ValueError("the search must be text")
+    return ActivityFilter(kinds=strings(kinds), statuses=strings(statuses), directions=strings(directions),
+                          company_ids=tuple(companies) if companies else None,
+                          window=window if isinstance(window, str) else DEFAULT_WINDOW,
+                          search=(search or "").strip())
+
+
+def first_page() -> dict[str, Any]:
+    return {"cursors": [None], "page": 0}
+
+
+def cursor_to_data(cursor: Cursor | None) -> dict[str, Any] | None:
+    return None if cursor is None else {"at": cursor.at.isoformat(), "kind": cursor.kind, "id": cursor.id}
+
+
+def cursor_from_data(data: Any) -> Cursor | None:
+    """Return the cursor a browser sent back, or None when it is missing or malformed."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        kind, row_id = data["kind"], data["id"]
+        if kind not in KINDS or not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
+            return None
+        return Cursor(at=datetime.fromisoformat(str(data["at"])), kind=kind, id=row_id)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def turn_page(_older, _newer, *args):
+    """Move between pages; any change of filter goes back to the newest page."""
+    pager, next_cursor = args[-2], args[-1]
+    if ctx.triggered_id == OLDER and isinstance(pager, dict) and next_cursor:
+        cursors = list(pager.get("cursors") or [None])[:MAX_PAGES]
+        page = min(int(pager.get("page") or 0), len(cursors) - 1)
+        return {"cursors": cursors[:page + 1] + [next_cursor], "page": page + 1}
+    if ctx.triggered_id == NEWER and isinstance(pager, dict):
+        cursors = list(pager.get("cursors") or [None])[:MAX_PAGES]
+        page = max(min(int(pager.get("page") or 0), len(cursors) - 1) - 1, 0)
+        return {"cursors": cursors[:page + 1], "page": page}
+    return first_page()
+
+
+def compact_rows(page: ActivityPage, database_timezone: str) -> list[dict[str, Any]]:
+    """Return the feed rows as the browser needs them: short keys, epoch seconds, no empty values."""
+    rows = []
+    for row in page.rows.itertuples(index=False):
+        record = {"k": "a" if row.kind == "appointment" else "c", "id": int(row.id),
+                  "at": epoch(row.at, database_timezone), "cust": text_or_none(row.customer_name),
+                  "ph": text_or_none(row.phone), "co": text_or_none(row.company_name),
+                  "svc": text_or_none(row.service_name), "dir": text_or_none(row.direction),
+                  "st": text_or_none(row.status), "dur": int_or_none(row.duration_sec)}
+        rows.append({key: value for key, value in record.items() if value is not None})
+    return rows
+
+
+def _filter_params(activity: ActivityFilter) -> dict[str, Any]:
+    return {"kinds": activity.kinds, "statuses": activity.statuses, "directions": activity.directions,
+            "company_ids": activity.company_ids, "customer_id": activity.customer_id, "window": activity.window,
+            "search": activity.search}
+
+
+def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, window, search, previous_freshness):
+    """Fetch (or take from the cache) the current page of the feed."""
+    services = current_services()
+    try:
+        activity = filter_from_controls(kinds, statuses, directions, companies, window, search)
+    except ValueError as error:
+        return [], None, no_update, "Page 1", True, True, f"Not searched: {error}"
+    pager = pager if isinstance(pager, dict) else first_page()
+    cursors = pager.get("cursors") or [None]
+    page = int(pager.get("page") or 0) if isinstance(pager.get("page"), int) else 0
+    cursor = cursor_from_data(cursors[page]) if 0 <= page < len(cursors) else None
+    page = page if cursor is not None else 0
+    page_size = int(services.config["ACTIVITY_PAGE_SIZE"])
+    try:
+        cached = services.queries.get_or_compute(
+            "activity", {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size},
+            services.poll_seconds(POLL_SETTING),
+            lambda: fetch_activity(services.reader, activity, services.now(), cursor, page_size))
+    except DATABASE_ERRORS as error:
+        log_failure("activity feed", error)
+        reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
+        return no_update, no_update, stale(previous_freshness, reason), no_update, no_update, no_update, no_update
+    result: ActivityPage = cached.value
+    rows = compact_rows(result, services.config["DATABASE_TIMEZONE"])
+    return (rows, cursor_to_data(result.next_cursor), fresh(cached.computed_at), f"Page {page + 1}",
+            result.next_cursor is None, page == 0, no_update)
+
+
+def company_options(_signal, _pathname):
+    """Return the companies to filter by (cached for five minutes)."""
+    services = current_services()
+    try:
+        cached = services.queries.get_or_compute(
+            "company_options", {}, COMPANY_OPTIONS_SECONDS, lambda: fetch_company_options(services.reader))
+    except DATABASE_ERRORS as error:
+        log_failure("company options", error)
+        return no_update
+    return [{"label": name, "value": int(company_id)} for company_id, name in zip(cached.value.id, cached.value.name)]
+
+
+def export_csv(n_clicks, kinds, statuses, directions, companies, window, search):
+    """Send the current filter's rows (up to the export cap) as a CSV file."""
+    if not n_clicks:
+        return no_update, no_update
+    services = current_services()
+    try:
+        activity = filter_from_controls(kinds, statuses, directions, companies, window, search)
+    except ValueError as error:
+        return no_update, f"Not exported: {error}"
+    cap = int(services.config["ACTIVITY_EXPORT_ROW_CAP"])
+    now = services.now()
+    try:
+        page = fetch_activity(services.reader, activity, now, None, cap)
+    except DATABASE_ERRORS as error:
+        log_failure("activity export", error)
+        return no_update, f"Not exported: {describe_failure(error, services.config['STATEMENT_TIMEOUT_MS'])}"
+    frame = csv_frame(page, services.config["DATABASE_TIMEZONE"], services.config["DISPLAY_TIMEZONE"])
+    note = f"Exported the newest {cap:,} rows; narrow the filter for older ones." if page.next_cursor else ""
+    filename = f"switchboard-activity-{now:%Y%m%d-%H%M}.csv"
+    return dcc.send_data_frame(frame.to_csv, filename, index=False), note
+
+
+def csv_frame(page: ActivityPage, database_timezone: str, display_timezone: str) -> pd.DataFrame:
+    """Return the export's columns, times in the display timezone."""
+    rows = page.rows
+    viewer = ZoneInfo(display_timezone)
+    stored = ZoneInfo(database_timezone)
+    times = [None if pd.isna(at) else at.to_pydatetime().replace(tzinfo=stored).astimezone(viewer)
+             .strftime("%Y-%m-%d %H:%M:%S") for at in rows["at"]]
+    return pd.DataFrame({
+        "kind": rows["kind"], "time": times, "customer": rows["customer_name"], "phone": rows["phone"],
+        "company": rows["company_name"], "service": rows["service_name"], "direction": rows["direction"],
+        "status": rows["status"], "duration_sec": rows["duration_sec"].astype("Int64"),
+    })
+
+
+def register(app: Dash) -> None:
+    """Wire the panel's callbacks into the app."""
+    filters = [Input(component, "value") for component in FILTER_IDS]
+    filter_states = [State(component, "value") for component in FILTER_IDS]
+    app.callback(
+        Output(URL, "search"), *[Output(component, "value") for component in FILTER_IDS], Output(NOTICE, "children"),
+        Input(URL, "search"), *filters,
+    )(sync_url_and_filters)
+    app.callback(
+        Output(PAGER, "data"),
+        Input(OLDER, "n_clicks"), Input(NEWER, "n_clicks"), *filters, State(PAGER, "data"), State(NEXT_CURSOR, "data"),
+    )(turn_page)
+    app.callback(
+        Output(GRID, "rowData"), Output(NEXT_CURSOR, "data"), Output(FRESHNESS, "data"), Output(PAGE_LABEL, "children"),
+        Output(OLDER, "disabled"), Output(NEWER, "disabled"), Output(NOTICE, "children", allow_duplicate=True),
+        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), Input(PAGER, "data"), *filter_states,
+        State(FRESHNESS, "data"),
+        prevent_initial_call="initial_duplicate",
+    )(refresh)
+    app.callback(Output(COMPANY, "options"), Input(REFRESH_SIGNAL, "data"), Input(URL, "pathname"))(company_options)
+    app.callback(
+        Output(DOWNLOAD, "data"), Output(NOTICE, "children", allow_duplicate=True),
+        Input(EXPORT, "n_clicks"), *filter_states, prevent_initial_call=True,
+    )(export_csv)

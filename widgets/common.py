@@ -1,0 +1,84 @@
+"""What every widget shares: failure reasons, the freshness record, compact values.
+
+A widget's freshness lives in a dcc.Store as
+`{"ok_at": epoch of the data shown, "stale": bool, "reason": str, "server_now": epoch}`;
+the browser turns it into "updated 4s ago" or "stale since 12:03:04 · reason"
+every second without asking the server (assets/switchboard.js).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from queries.runner import QueryTooLarge
+
+log = logging.getLogger("switchboard.widgets")
+
+DATABASE_ERRORS = (sa.exc.DBAPIError, sa.exc.TimeoutError, QueryTooLarge, OSError)
+TIMEOUT_MARKERS = ("max_statement_time", "max_execution_time", "interrupted", "query execution was interrupted")
+UNREACHABLE_MARKERS = ("can't connect", "lost connection", "gone away", "connection refused", "unable to open",
+                       "timed out", "broken pipe", "connection reset", "unreachable")
+
+
+def describe_failure(error: BaseException, statement_timeout_ms: int) -> str:
+    """Return a short, user-safe reason for a failed refresh (no SQL, no stack trace)."""
+    text = str(getattr(error, "orig", None) or error).lower()
+    if isinstance(error, sa.exc.TimeoutError):
+        return "all database connections are busy"
+    if any(marker in text for marker in TIMEOUT_MARKERS):
+        return f"query timed out after {statement_timeout_ms / 1000:g} s"
+    if any(marker in text for marker in UNREACHABLE_MARKERS) or isinstance(error, OSError):
+        return "database unreachable"
+    if isinstance(error, QueryTooLarge):
+        return "more rows than the widget can show"
+    return "database error"
+
+
+def fresh(ok_at: float) -> dict[str, Any]:
+    """Return the freshness record of data computed at `ok_at`."""
+    return {"ok_at": ok_at, "stale": False, "reason": "", "server_now": time.time()}
+
+
+def stale(previous: dict | None, reason: str) -> dict[str, Any]:
+    """Return the freshness record after a failed refresh: the last success is kept."""
+    ok_at = (previous or {}).get("ok_at")
+    return {"ok_at": ok_at, "stale": True, "reason": reason, "server_now": time.time()}
+
+
+def log_failure(widget: str, error: BaseException) -> None:
+    """Log a failed refresh for operators, without parameters or rows (they may hold personal data)."""
+    log.warning("%s refresh failed: %s", widget, type(getattr(error, "orig", None) or error).__name__)
+
+
+def epoch(value: Any, database_timezone: str = "UTC") -> int | None:
+    """Return a stored naive timestamp as whole seconds since the epoch (None stays None)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        moment = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
+    except ValueError:
+        return None
+    if not isinstance(moment, datetime):
+        return None
+    if moment != moment:  # NaT
+        return None
+    return int(moment.replace(tzinfo=ZoneInfo(database_timezone)).timestamp())
+
+
+def text_or_none(value: Any) -> str | None:
+    """Return a string value, or None for SQL NULL / NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def int_or_none(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value)

@@ -1,0 +1,108 @@
+"""Headline stats: number cards and a calls-per-hour chart."""
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from queries.headline_stats import HeadlineStats, fetch_headline_stats
+from services import current_services
+from widgets.common import DATABASE_ERRORS, describe_failure, epoch, fresh, log_failure, stale
+
+INTERVAL = "stats-interval"
+CARDS = "stats-cards"
+CHART = "stats-chart"
+FRESHNESS = "stats-freshness"
+STATUS = "stats-status"
+REFRESH_SIGNAL = "refresh-signal"
+POLL_SETTING = "HEADLINE_STATS_POLL_SECONDS"
+CARD_LABELS = (("ongoing", "Ongoing now"), ("calls_today", "Calls today"),
+               ("appointments_today", "Appointments today"), ("average_duration_today", "Avg. call today"))
+
+
+def layout(poll_seconds: int) -> html.Section:
+    """Return the headline panel."""
+    return html.Section(className="panel panel-wide", **{"aria-labelledby": "stats-title"}, children=[
+        html.Header(className="panel-header", children=[
+            html.H2("Today", id="stats-title"),
+            html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
+        ]),
+        html.Div(id=CARDS, className="cards", children=cards(None)),
+        dcc.Graph(id=CHART, figure=calls_per_hour_figure(None), config={"displayModeBar": False},
+                  className="chart", style={"height": "220px"}),
+        dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
+        dcc.Store(id=FRESHNESS),
+    ])
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return seconds as '2:05' or '1:02:05'; a dash when there is nothing to average."""
+    if seconds is None:
+        return "–"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def card_values(stats: HeadlineStats | None) -> dict[str, str]:
+    """Return the text of each card."""
+    if stats is None:
+        return {key: "–" for key, _ in CARD_LABELS}
+    return {"ongoing": f"{stats.ongoing:,}", "calls_today": f"{stats.calls_today:,}",
+            "appointments_today": f"{stats.appointments_today:,}",
+            "average_duration_today": format_duration(stats.average_duration_today)}
+
+
+def cards(stats: HeadlineStats | None) -> list[html.Div]:
+    values = card_values(stats)
+    return [html.Div(className="card", children=[html.Div(values[key], className="card-value", id=f"card-{key}"),
+                                                 html.Div(label, className="card-label")])
+            for key, label in CARD_LABELS]
+
+
+def calls_per_hour_figure(stats: HeadlineStats | None, database_timezone: str = "UTC") -> dict[str, Any]:
+    """Return the calls-per-hour bar chart (hours as epoch milliseconds, shown in the browser's time)."""
+    x: list[int] = []
+    y: list[int] = []
+    if stats is not None:
+        x = [epoch(hour, database_timezone) * 1000 for hour in stats.calls_per_hour.hour]
+        y = [int(count) for count in stats.calls_per_hour.calls]
+    figure = go.Figure(go.Bar(x=x, y=y, marker_color="#4f7cff", hovertemplate="%{y} calls<extra></extra>",
+                              name="calls"))
+    figure.update_layout(
+        margin={"l": 36, "r": 8, "t": 8, "b": 28}, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+        font={"color": "#8a94a6", "size": 12}, bargap=0.15, showlegend=False,
+        xaxis={"type": "date", "showgrid": False}, yaxis={"gridcolor": "rgba(138,148,166,0.2)", "rangemode": "tozero"},
+    )
+    return figure.to_plotly_json()
+
+
+def refresh(_ticks, _signal, previous_freshness):
+    """Fetch (or take from the cache) the headline figures."""
+    services = current_services()
+    try:
+        cached = services.queries.get_or_compute(
+            "headline_stats", {"company_ids": None, "display_timezone": services.config["DISPLAY_TIMEZONE"]},
+            services.poll_seconds(POLL_SETTING), lambda: _fetch(services))
+    except DATABASE_ERRORS as error:
+        log_failure("headline stats", error)
+        reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
+        return no_update, no_update, stale(previous_freshness, reason)
+    stats: HeadlineStats = cached.value
+    return (cards(stats), calls_per_hour_figure(stats, services.config["DATABASE_TIMEZONE"]),
+            fresh(cached.computed_at))
+
+
+def _fetch(services) -> HeadlineStats:
+    now = services.now()
+    return fetch_headline_stats(services.reader, now, services.today_start(now))
+
+
+def register(app: Dash) -> None:
+    """Wire the panel's callbacks into the app."""
+    app.callback(
+        Output(CARDS, "children"), Output(CHART, "figure"), Output(FRESHNESS, "data"),
+        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), State(FRESHNESS, "data"),
+    )(refresh)

@@ -1,0 +1,104 @@
+"""Ongoing calls, for admins: a live table with a count badge and ticking durations.
+
+The server sends compact rows (short keys, epoch seconds) once per poll; the
+browser ticks each call's duration every second between polls.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import dash_ag_grid as dag
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from queries.ongoing_calls import OngoingCalls, fetch_ongoing_calls
+from services import current_services
+from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, log_failure, stale,
+                            text_or_none)
+
+GRID = "ongoing-grid"
+INTERVAL = "ongoing-interval"
+BADGE = "ongoing-badge"
+CAPTION = "ongoing-caption"
+FRESHNESS = "ongoing-freshness"
+STATUS = "ongoing-status"
+REFRESH_SIGNAL = "refresh-signal"
+POLL_SETTING = "ONGOING_CALLS_POLL_SECONDS"
+
+COLUMN_DEFS = [
+    {"field": "from", "headerName": "Caller", "minWidth": 140},
+    {"field": "cust", "headerName": "Customer", "minWidth": 150},
+    {"field": "agent", "headerName": "Agent", "minWidth": 130},
+    {"field": "co", "headerName": "Company", "minWidth": 150},
+    {"field": "dir", "headerName": "Direction", "width": 110,
+     "cellClass": {"function": "'direction direction-' + params.value"}},
+    {"field": "st", "headerName": "Status", "width": 120},
+    {"colId": "duration", "headerName": "Duration", "width": 110, "sort": "desc",
+     "valueGetter": {"function": "switchboardElapsed(params.data.start || params.data.at)"},
+     "valueFormatter": {"function": "switchboardDuration(params.value)"}, "cellClass": "numeric"},
+    {"field": "at", "headerName": "Started", "width": 110,
+     "valueFormatter": {"function": "switchboardClock(params.value)"}},
+]
+
+
+def layout(poll_seconds: int) -> html.Section:
+    """Return the ongoing-calls panel."""
+    return html.Section(className="panel panel-wide", **{"aria-labelledby": "ongoing-title"}, children=[
+        html.Header(className="panel-header", children=[
+            html.H2("Ongoing calls", id="ongoing-title"),
+            html.Span("–", id=BADGE, className="badge", title="Calls ongoing now", **{"aria-live": "polite"}),
+            html.Span("", id=CAPTION, className="caption"),
+            html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
+        ]),
+        dag.AgGrid(
+            id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.id",
+            defaultColDef={"sortable": True, "resizable": True, "filter": False},
+            dashGridOptions={"animateRows": False, "suppressCellFocus": True,
+                             "localeText": {"noRowsToShow": "No ongoing calls right now"}},
+            columnSize="responsiveSizeToFit", className="grid", style={"height": "420px"},
+        ),
+        dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
+        dcc.Store(id=FRESHNESS),
+    ])
+
+
+def compact_rows(result: OngoingCalls, database_timezone: str) -> list[dict[str, Any]]:
+    """Return the rows as the browser needs them: short keys, epoch seconds, no empty values."""
+    rows = []
+    for row in result.rows.itertuples(index=False):
+        record = {"id": int(row.id), "at": epoch(row.created_at, database_timezone),
+                  "start": epoch(row.start_timestamp, database_timezone), "st": text_or_none(row.status),
+                  "from": text_or_none(row.from_number), "to": text_or_none(row.to_number),
+                  "cust": text_or_none(row.customer_name), "agent": text_or_none(row.agent_name),
+                  "co": text_or_none(row.company_name), "dir": text_or_none(row.direction)}
+        rows.append({key: value for key, value in record.items() if value is not None})
+    return rows
+
+
+def caption(result: OngoingCalls) -> str:
+    """Return 'showing 500 of 7,214' when capped, else nothing."""
+    return f"showing {len(result.rows):,} of {result.total:,}" if result.capped else ""
+
+
+def refresh(_ticks, _signal, previous_freshness):
+    """Fetch (or take from the cache) the ongoing calls and build the table's data."""
+    services = current_services()
+    limit = int(services.config["ONGOING_CALLS_ROW_CAP"])
+    try:
+        cached = services.queries.get_or_compute(
+            "ongoing_calls", {"limit": limit, "company_ids": None}, services.poll_seconds(POLL_SETTING),
+            lambda: fetch_ongoing_calls(services.reader, services.now(), limit=limit))
+    except DATABASE_ERRORS as error:
+        log_failure("ongoing calls", error)
+        reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
+        return no_update, no_update, no_update, stale(previous_freshness, reason)
+    result: OngoingCalls = cached.value
+    rows = compact_rows(result, services.config["DATABASE_TIMEZONE"])
+    return rows, f"{result.total:,}", caption(result), fresh(cached.computed_at)
+
+
+def register(app: Dash) -> None:
+    """Wire the panel's callbacks into the app."""
+    app.callback(
+        Output(GRID, "rowData"), Output(BADGE, "children"), Output(CAPTION, "children"), Output(FRESHNESS, "data"),
+        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), State(FRESHNESS, "data"),
+    )(refresh)
