@@ -209,12 +209,20 @@ def _prepare_demo(url: str) -> None:
     from demo.setup import DEMO_PLAN, prepare_demo_database
 
     engine = create_writer_engine(url)
+    bars: list[tqdm] = []
+
+    def advance(rows: int) -> None:
+        # The bar appears only when there is something to seed (the first start).
+        if not bars:
+            bars.append(tqdm(total=DEMO_PLAN.calls + DEMO_PLAN.appointments, unit="rows", desc="demo data"))
+        bars[0].update(rows)
+
     try:
-        with tqdm(total=DEMO_PLAN.calls + DEMO_PLAN.appointments, unit="rows", desc="demo data",
-                  leave=False) as bar:
-            summary = prepare_demo_database(engine, on_progress=bar.update)
+        summary = prepare_demo_database(engine, on_progress=advance)
     finally:
         engine.dispose()
+        for bar in bars:
+            bar.close()
     if summary:
         click.echo(f"demo database ready: {summary.calls:,} calls, {summary.appointments:,} appointments")
 

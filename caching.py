@@ -24,8 +24,6 @@ from flask_caching import Cache
 from monitoring.instrumentation import CostLog, RefreshCost, measure_refresh
 
 KEY_PREFIX = "query:"
-# Flask-Caching prefixes every key with this; clearing deletes only these keys, never the whole Redis database.
-REDIS_KEY_PREFIX = "switchboard:"
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,9 @@ def cache_key(query: str, params: dict[str, Any]) -> str:
 def cache_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return Flask-Caching's settings for Switchboard's settings."""
     if config.get("CACHE_REDIS_URL"):
+        # Flask-Caching prefixes every key; clearing then deletes only those keys, never the whole database.
         return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config["CACHE_REDIS_URL"],
-                "CACHE_KEY_PREFIX": REDIS_KEY_PREFIX, "CACHE_DEFAULT_TIMEOUT": 60}
+                "CACHE_KEY_PREFIX": config["CACHE_KEY_PREFIX"], "CACHE_DEFAULT_TIMEOUT": 60}
     return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 60}
 
 

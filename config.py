@@ -69,6 +69,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Poll interval and cache lifetime of the headline stats (s).", _positive_int),
     Setting("CACHE_REDIS_URL", None,
             "Redis URL; when set, the query cache and monitoring state are shared by all workers."),
+    Setting("CACHE_KEY_PREFIX", "switchboard:",
+            "Prefix of Switchboard's keys in Redis; cache-clear deletes only these. "
+            "Give each deployment sharing one Redis its own."),
     Setting("SIMULATOR_PERIOD_SECONDS", 3.0,
             "Seconds between two steps of the demo's live simulator.", _positive_float),
     Setting("SIMULATE", True,

@@ -30,3 +30,11 @@ def test_a_bad_value_names_the_setting(name, value):
 def test_an_unknown_override_is_refused():
     with pytest.raises(ConfigError, match="unknown setting"):
         load_config({"DATABSE_URL": "sqlite://"}, environ={})
+
+
+def test_the_readme_documents_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [setting.name for setting in SETTINGS if f"| `{setting.name}` |" not in readme]
+    assert missing == []

@@ -1,0 +1,185 @@
+"""The dashboard in a real browser (headless Chromium): wiring, live data, links, pausing, faults."""
+from __future__ import annotations
+
+import re
+import time
+from typing import Iterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from demo.generator import SeedPlan
+from demo.setup import prepare_demo_database
+from demo.simulator import LiveSimulator
+from services import EXTENSION_KEY
+from tests.conftest import SEED_NOW
+from tests.support.browser import count_requests, serve_in_thread
+from tests.support.tcp_proxy import TcpProxy
+
+FAST_POLLING = {"ONGOING_CALLS_POLL_SECONDS": 1, "ACTIVITY_POLL_SECONDS": 1, "HEADLINE_STATS_POLL_SECONDS": 2}
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory) -> Iterator[str]:
+    """The app on a freshly made demo database, with the live simulator running."""
+    folder = tmp_path_factory.mktemp("demo-site")
+    app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'demo.sqlite3'}", **FAST_POLLING}, instance_path=folder)
+    services = app.server.extensions[EXTENSION_KEY]
+    from db import create_writer_engine
+    writer = create_writer_engine(services.database_url)
+    prepare_demo_database(writer, SeedPlan(calls=3_000, appointments=600, raw_bytes=4_000))
+    services.simulator = LiveSimulator(writer, period=0.5, random_seed=11, raw_bytes=1_000)
+    services.simulator.start()
+    with serve_in_thread(app.server) as server:
+        yield server.url
+    services.shutdown()
+    writer.dispose()
+
+
+def rendered_ids(page, grid: str) -> list[str]:
+    return page.eval_on_selector_all(f"#{grid} .ag-center-cols-container .ag-row", "rows => rows.map(r => r.getAttribute('row-id'))")
+
+
+def wait_for_rows(page, grid: str) -> None:
+    page.wait_for_selector(f"#{grid} .ag-center-cols-container .ag-row", timeout=WAIT_MS)
+
+
+def test_the_page_loads_fills_and_stays_free_of_console_errors(page, demo_site):
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    wait_for_rows(page, "activity-grid")
+    page.wait_for_function("document.querySelector('#card-ongoing').textContent !== '–'", timeout=WAIT_MS)
+    assert int(page.inner_text("#ongoing-badge").replace(",", "")) > 50
+    assert re.match(r"updated \d+s ago", page.inner_text("#ongoing-status"))
+    assert page.locator("#stats-chart .bars path, #stats-chart .bar").count() > 0
+    assert page.console_errors == []
+
+
+def test_the_ongoing_table_changes_as_calls_start_and_end(page, demo_site):
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    first = set(rendered_ids(page, "ongoing-grid"))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and set(rendered_ids(page, "ongoing-grid")) == first:
+        time.sleep(0.5)
+    assert set(rendered_ids(page, "ongoing-grid")) != first
+    # Durations tick in the browser between polls.
+    cell = page.locator("#ongoing-grid .ag-row[row-index='0'] [col-id='duration']")
+    before = cell.inner_text()
+    page.wait_for_function(
+        "(before) => { const c = document.querySelector(\"#ongoing-grid .ag-row[row-index='0'] [col-id='duration']\");"
+        " return c && c.textContent !== before; }", arg=before, timeout=WAIT_MS)
+    assert page.console_errors == []
+
+
+def test_a_search_and_a_filter_narrow_the_feed_and_live_in_the_link(page, demo_site, browser):
+    page.goto(demo_site)
+    wait_for_rows(page, "activity-grid")
+    page.fill("#activity-search", "Müller")
+    page.wait_for_function("location.search.includes('q=M%C3%BCller')", timeout=WAIT_MS)
+    page.click("#activity-kind")
+    page.get_by_role("option", name="appointment").click()
+    page.wait_for_function("location.search.includes('kind=appointment')", timeout=WAIT_MS)
+    page.wait_for_function(
+        "() => { const cells = [...document.querySelectorAll(\"#activity-grid .ag-center-cols-container [col-id='k']\")];"
+        " return cells.length > 0 && cells.every(c => c.textContent === 'Appointment'); }", timeout=WAIT_MS)
+    customers = page.eval_on_selector_all("#activity-grid .ag-center-cols-container [col-id='cust']",
+                                          "cells => cells.map(c => c.textContent)")
+    assert customers and all("Müller" in name for name in customers)
+    link = page.url
+
+    other = browser.new_context().new_page()
+    other.goto(link)
+    other.wait_for_function("document.querySelector('#activity-search').value === 'Müller'", timeout=WAIT_MS)
+    wait_for_rows(other, "activity-grid")
+    other.wait_for_function(
+        "() => [...document.querySelectorAll(\"#activity-grid .ag-center-cols-container [col-id='k']\")]"
+        ".every(c => c.textContent === 'Appointment')", timeout=WAIT_MS)
+    assert "appointment" in other.inner_text("#activity-kind")
+    assert page.console_errors == []
+    other.context.close()
+
+
+def test_a_bad_link_shows_a_notice_not_an_error_page(page, demo_site):
+    page.goto(demo_site + "/?status=exploded&window=forever&q=anna")
+    page.wait_for_selector("#activity-notice:has-text('ignored status')", timeout=WAIT_MS)
+    assert "ignored window" in page.inner_text("#activity-notice")
+    page.wait_for_function("document.querySelector('#activity-search').value === 'anna'", timeout=WAIT_MS)
+    page.wait_for_function("!location.search.includes('exploded')", timeout=WAIT_MS)
+    assert page.console_errors == []
+
+
+def test_pause_stops_requests_and_resume_refreshes_at_once(page, demo_site):
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    assert count_requests(page, "/_dash-update-component", seconds=2.5) > 0
+    page.click("#pause-button")
+    page.wait_for_selector("#polling-state:has-text('Paused')", timeout=WAIT_MS)
+    time.sleep(0.5)  # a request already in flight may still land
+    assert count_requests(page, "/_dash-update-component", seconds=3.0) == 0
+    with page.expect_request(lambda request: "/_dash-update-component" in request.url, timeout=3000):
+        page.click("#pause-button")
+    page.wait_for_selector("#polling-state:has-text('Live')", timeout=WAIT_MS)
+    assert page.console_errors == []
+
+
+def test_a_hidden_tab_stops_polling_and_refreshes_when_shown(page, demo_site):
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    set_hidden = ("(hidden) => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});"
+                  " document.dispatchEvent(new Event('visibilitychange')); }")
+    page.evaluate(set_hidden, True)
+    page.wait_for_selector("#polling-state:has-text('hidden')", timeout=WAIT_MS)
+    time.sleep(0.5)
+    assert count_requests(page, "/_dash-update-component", seconds=3.0) == 0
+    with page.expect_request(lambda request: "/_dash-update-component" in request.url, timeout=1500):
+        page.evaluate(set_hidden, False)
+    assert page.console_errors == []
+
+
+def test_the_theme_switches_and_is_remembered(page, demo_site):
+    page.goto(demo_site)
+    page.wait_for_selector("#theme-button")
+    start = page.evaluate("document.documentElement.dataset.theme")
+    page.click("#theme-button")
+    page.wait_for_function("(start) => document.documentElement.dataset.theme !== start", arg=start)
+    chosen = page.evaluate("document.documentElement.dataset.theme")
+    page.reload()
+    page.wait_for_function("(chosen) => document.documentElement.dataset.theme === chosen", arg=chosen)
+    assert page.console_errors == []
+
+
+@pytest.fixture
+def proxied_site(seeded_mariadb, tmp_path) -> Iterator[tuple[str, TcpProxy]]:
+    """The app on MariaDB through a proxy the test can cut."""
+    url = make_url(seeded_mariadb.url)
+    with TcpProxy(url.host, url.port or 3306) as proxy:
+        app = create_app({"DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False),
+                          **FAST_POLLING}, instance_path=tmp_path)
+        services = app.server.extensions[EXTENSION_KEY]
+        services.now = lambda: SEED_NOW
+        with serve_in_thread(app.server) as server:
+            yield server.url, proxy
+        services.shutdown()
+
+
+@pytest.mark.mariadb
+def test_an_unreachable_database_turns_widgets_stale_and_they_recover(page, proxied_site):
+    site, proxy = proxied_site
+    page.goto(site)
+    wait_for_rows(page, "ongoing-grid")
+    page.wait_for_selector("#ongoing-status:has-text('updated')", timeout=WAIT_MS)
+    rows_before = len(rendered_ids(page, "ongoing-grid"))
+    proxy.cut()
+    for status in ("#ongoing-status", "#activity-status-line", "#stats-status"):
+        page.wait_for_selector(f"{status}:has-text('stale')", timeout=WAIT_MS)
+    assert "database unreachable" in page.inner_text("#ongoing-status")
+    assert len(rendered_ids(page, "ongoing-grid")) == rows_before  # the last data stays on screen
+    assert page.locator("text=Internal Server Error").count() == 0
+    proxy.restore()
+    for status in ("#ongoing-status", "#activity-status-line", "#stats-status"):
+        page.wait_for_selector(f"{status}:has-text('updated')", timeout=WAIT_MS)
+    # Failed callbacks are answered with 200 and a stale record: the console stays clean.
+    assert page.console_errors == []

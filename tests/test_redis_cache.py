@@ -1,0 +1,82 @@
+"""The shared cache in Redis: one computation per key per interval across workers; a careful clear."""
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from app import cli, create_app
+from services import EXTENSION_KEY
+from tests.conftest import SEED_NOW, _unavailable
+from tests.support.dash_client import DashClient
+
+pytestmark = pytest.mark.redis
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
+
+
+@pytest.fixture
+def redis_settings():
+    if not REDIS_URL:
+        _unavailable("Redis tests need SWITCHBOARD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    import redis
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        _unavailable(f"Redis at {REDIS_URL} is unreachable: {error}")
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
+    yield {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}, client
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+def test_two_workers_share_one_computation_per_interval(seeded_database, redis_settings, tmp_path):
+    settings, client = redis_settings
+    workers = [create_app({"DATABASE_URL": seeded_database.url, "ONGOING_CALLS_POLL_SECONDS": 30, **settings},
+                          instance_path=tmp_path) for _ in range(2)]
+    statements = []
+    for worker in workers:
+        services = worker.server.extensions[EXTENSION_KEY]
+        services.now = lambda: SEED_NOW
+        sa.event.listen(services.reader, "before_cursor_execute",
+                        lambda conn, cursor, statement, *args: statements.append(statement))
+    payload = DashClient(workers[0].server).payload(
+        "ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
+    DashClient(workers[0].server).post(payload)  # the first computation fills the shared cache
+    results = []
+
+    def poll(worker):
+        local = worker.server.test_client()
+        for _ in range(4):
+            results.append(local.post("/_dash-update-component", json=payload).status_code)
+
+    threads = [threading.Thread(target=poll, args=(workers[i % 2],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [200] * 24
+    assert len([s for s in statements if "FROM calls" in s]) == 1
+    keys = list(client.scan_iter(match=settings["CACHE_KEY_PREFIX"] + "*"))
+    assert len(keys) == 1 and 0 < client.ttl(keys[0]) <= 30
+    for worker in workers:
+        worker.server.extensions[EXTENSION_KEY].shutdown()
+
+
+def test_cache_clear_deletes_only_switchboards_keys(redis_settings, monkeypatch):
+    settings, client = redis_settings
+    foreign = f"someone-else-{uuid.uuid4().hex[:8]}"
+    client.set(foreign, "keep me", ex=60)
+    client.set(settings["CACHE_KEY_PREFIX"] + "query:x", "drop me", ex=60)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, ["cache-clear"])
+    assert result.exit_code == 0 and "query cache cleared" in result.output
+    assert client.get(foreign) == b"keep me"
+    assert client.get(settings["CACHE_KEY_PREFIX"] + "query:x") is None
+    client.delete(foreign)
