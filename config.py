@@ -57,8 +57,6 @@ SETTINGS: tuple[Setting, ...] = (
             "Most ongoing calls one refresh returns (the total is still counted).", _positive_int),
     Setting("ACTIVITY_PAGE_SIZE", 50,
             "Rows per page of the recent customer activity feed.", _positive_int),
-    Setting("ACTIVITY_PAGE_SIZE_MAX", 200,
-            "Largest page of the activity feed a request may ask for.", _positive_int),
     Setting("ACTIVITY_EXPORT_ROW_CAP", 5000,
             "Most rows a CSV export of the activity feed contains.", _positive_int),
     Setting("ONGOING_CALLS_POLL_SECONDS", 5,
