@@ -18,16 +18,18 @@ ASSETS_PATH = Path(__file__).resolve().parent / "assets"
 
 
 def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Path | None = None):
-    """Build the dashboard: Flask server, Dash app, reader engine, query cache, widgets."""
+    """Build the dashboard: Flask server, Dash app, reader engine, query cache, memory store, widgets."""
     from dash import Dash
     from flask import Flask
     from flask_caching import Cache
 
     from caching import QueryCache, cache_config
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
+    from monitoring.costs import note_uncompressed_sizes, record_response_sizes
     from monitoring.instrumentation import CostLog
+    from monitoring.metrics import register_metrics_endpoint
     from services import EXTENSION_KEY, Services
-    from widgets import activity, headline_stats, ongoing_calls, shell
+    from widgets import activity, headline_stats, memory, ongoing_calls, self_cost, shell
 
     config = load_config(overrides)
     server = Flask(__name__, instance_path=str(instance_path or INSTANCE_PATH))
@@ -35,17 +37,45 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     cache = Cache(config=cache_config(config))
     cache.init_app(server)
     costs = CostLog()
-    server.extensions[EXTENSION_KEY] = Services(
+    services = Services(
         config=config, database_url=database_url,
         reader=create_reader_engine(database_url, config["STATEMENT_TIMEOUT_MS"]),
         queries=QueryCache(cache, costs), costs=costs, demo=is_embedded_demo(database_url),
+        widget_names={widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
     )
+    server.extensions[EXTENSION_KEY] = services
+    _start_memory_monitoring(server, services)
+    record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)
     app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
                assets_folder=str(ASSETS_PATH))
-    app.layout = shell.layout(config, server.extensions[EXTENSION_KEY].demo)
-    for widget in (shell, headline_stats, ongoing_calls, activity):
+    note_uncompressed_sizes(server)
+    register_metrics_endpoint(server, services)
+    app.layout = shell.layout(config, services.demo)
+    for widget in (shell, headline_stats, ongoing_calls, activity, memory, self_cost):
         widget.register(app)
     return app
+
+
+def _start_memory_monitoring(server, services) -> None:
+    """Open the shared memory store; run the sampler from the first request on, restarting it if it died."""
+    from monitoring.memory import parse_group_patterns
+    from monitoring.sampler import MemorySampler
+    from monitoring.store import open_memory_store
+
+    config = services.config
+    try:
+        groups = parse_group_patterns(config["MEMORY_PROCESS_GROUPS"])
+    except ValueError as error:
+        raise ConfigError(f"MEMORY_PROCESS_GROUPS: {error}") from None
+    services.memory_store = open_memory_store(config, server.instance_path)
+    if not config["MEMORY_SAMPLER"]:
+        return
+    services.sampler = MemorySampler(services.memory_store, config["MEMORY_SAMPLE_SECONDS"], groups)
+
+    @server.before_request
+    def keep_sampler_running() -> None:
+        # Started here, not in create_app, so gunicorn's forked workers each run their own thread.
+        services.sampler.ensure_running()
 
 
 def create_server():

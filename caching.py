@@ -16,7 +16,7 @@ import json
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from flask_caching import Cache
@@ -36,20 +36,44 @@ class CachedResult:
     rows: int = 0
     bytes_received: int = 0
     db_ms: float = 0.0
+    memory_added: int = 0
 
 
-@dataclass
 class HitCounter:
-    hits: int = 0
-    misses: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Cache hits and misses of one query, per minute, over the last hour."""
+
+    def __init__(self, minutes: int = 60, clock: Callable[[], float] = time.time):
+        self._minutes = minutes
+        self._clock = clock
+        self._buckets: dict[int, list[int]] = {}
+        self._lock = threading.Lock()
 
     def count(self, hit: bool) -> None:
+        minute = int(self._clock() // 60)
         with self._lock:
-            if hit:
-                self.hits += 1
-            else:
-                self.misses += 1
+            bucket = self._buckets.setdefault(minute, [0, 0])
+            bucket[0 if hit else 1] += 1
+            for old in [m for m in self._buckets if m <= minute - self._minutes]:
+                del self._buckets[old]
+
+    def totals(self) -> tuple[int, int]:
+        """Return (hits, misses) over the last hour."""
+        oldest = int(self._clock() // 60) - self._minutes
+        with self._lock:
+            kept = [b for m, b in self._buckets.items() if m > oldest]
+        return sum(b[0] for b in kept), sum(b[1] for b in kept)
+
+    @property
+    def hits(self) -> int:
+        return self.totals()[0]
+
+    @property
+    def misses(self) -> int:
+        return self.totals()[1]
+
+    def hit_ratio(self) -> float | None:
+        hits, misses = self.totals()
+        return None if hits + misses == 0 else hits / (hits + misses)
 
 
 def cache_key(query: str, params: dict[str, Any]) -> str:
@@ -86,7 +110,8 @@ class QueryCache:
             return lock
 
     def _counter(self, query: str) -> HitCounter:
-        return self.counters.setdefault(query, HitCounter())
+        with self._locks_guard:
+            return self.counters.setdefault(query, HitCounter())
 
     def get_or_compute(self, query: str, params: dict[str, Any], timeout: int,
                        compute: Callable[[], Any]) -> CachedResult:
@@ -116,4 +141,5 @@ class QueryCache:
 
 def _result(value: Any, cost: RefreshCost) -> CachedResult:
     return CachedResult(value=value, computed_at=time.time(), statements=cost.statement_count,
-                        rows=cost.rows, bytes_received=cost.bytes_received, db_ms=cost.db_ms)
+                        rows=cost.rows, bytes_received=cost.bytes_received, db_ms=cost.db_ms,
+                        memory_added=cost.memory_added)

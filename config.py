@@ -43,6 +43,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _process_groups(text: str) -> str:
+    """Check "name=regex,…" process group patterns; keep the text."""
+    from monitoring.memory import parse_group_patterns  # imported on use: only this setting needs it
+
+    parse_group_patterns(text)
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None,
             "SQLAlchemy URL of the platform database (mysql+pymysql://…, mysql+mysqldb://…). "
@@ -65,6 +73,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Poll interval and cache lifetime of the activity feed (s).", _positive_int),
     Setting("HEADLINE_STATS_POLL_SECONDS", 60,
             "Poll interval and cache lifetime of the headline stats (s).", _positive_int),
+    Setting("MEMORY_POLL_SECONDS", 10,
+            "Poll interval and cache lifetime of the memory charts (s).", _positive_int),
+    Setting("SELF_COST_POLL_SECONDS", 10,
+            "Poll interval of the self-cost panel (s).", _positive_int),
     Setting("CACHE_REDIS_URL", None,
             "Redis URL; when set, the query cache and monitoring state are shared by all workers."),
     Setting("CACHE_KEY_PREFIX", "switchboard:",
@@ -78,6 +90,15 @@ SETTINGS: tuple[Setting, ...] = (
             "Per-process memory limit drawn on the memory charts (MB).", _positive_int),
     Setting("MEMORY_WARNING_MB", 250,
             "Per-process memory warning level drawn on the memory charts (MB).", _positive_int),
+    Setting("MEMORY_SAMPLE_SECONDS", 5.0,
+            "Seconds between two memory samples.", _positive_float),
+    Setting("MEMORY_RETENTION_HOURS", 24.0,
+            "Hours of memory samples kept in the store; older samples are dropped.", _positive_float),
+    Setting("MEMORY_PROCESS_GROUPS", "php-fpm=php-fpm,mysqld=mysqld|mariadbd,gunicorn=gunicorn,redis=redis-server",
+            "Process groups whose memory is summed: name=regex pairs separated by commas, each regex "
+            "searched in the process name and its command line.", _process_groups),
+    Setting("MEMORY_SAMPLER", True,
+            "Run the memory sampler in this process (one per host is elected).", _bool),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

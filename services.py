@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from caching import QueryCache
 from demo.simulator import LiveSimulator
+from monitoring.costs import ResponseLog
 from monitoring.instrumentation import CostLog
 from queries.timeutil import database_now, start_of_day
 
@@ -27,6 +28,10 @@ class Services:
     queries: QueryCache
     costs: CostLog
     demo: bool
+    responses: ResponseLog = field(default_factory=ResponseLog)
+    widget_names: dict[str, str] = field(default_factory=dict)  # query name -> what the self-cost panel calls it
+    memory_store: Any = None  # monitoring.store.MemoryStore, shared by the workers of a host (or all, in Redis)
+    sampler: Any = None  # monitoring.sampler.MemorySampler, started on the first request
     simulator: LiveSimulator | None = field(default=None)
 
     def now(self):
@@ -41,9 +46,13 @@ class Services:
         return int(self.config[widget_setting])
 
     def shutdown(self) -> None:
-        """Stop the simulator and close the database connections."""
+        """Stop the background threads and close the connections."""
         if self.simulator:
             self.simulator.stop()
+        if self.sampler:
+            self.sampler.stop()
+        if self.memory_store is not None:
+            self.memory_store.close()
         self.reader.dispose()
 
 

@@ -94,7 +94,9 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
         const bump = wasOff && !off ? (signal || 0) + 1 : window.dash_clientside.no_update;
         wasOff = off;
         const label = paused ? "Paused" : (hidden ? "Paused while hidden" : "Live");
-        return [off, off, off, hidden, label, bump];
+        // Outputs: each widget's interval, then the clock tick, the label and the refresh signal.
+        const widgets = window.dash_clientside.callback_context.outputs_list.length - 3;
+        return Array(widgets).fill(off).concat([hidden, label, bump]);
       },
 
       applyTheme: function (clicks, stored) {
@@ -106,17 +108,17 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
         return [theme, theme === "dark" ? "Light theme" : "Dark theme"];
       },
 
-      tick: function (ticks, ongoing, activity, stats, displaySettings) {
-        window.switchboardSettings = displaySettings || {};
-        noteServerClock("ongoing", ongoing);
-        noteServerClock("activity", activity);
-        noteServerClock("stats", stats);
+      tick: function () {
+        // Arguments: the tick count, one freshness record a widget, then the display settings.
+        const records = Array.prototype.slice.call(arguments, 1, arguments.length - 1);
+        window.switchboardSettings = arguments[arguments.length - 1] || {};
+        records.forEach(function (freshness, index) { noteServerClock(index, freshness); });
         try {
           const api = window.dash_ag_grid && window.dash_ag_grid.getApi("ongoing-grid");
           if (api) { api.refreshCells({columns: ["duration"]}); }
         } catch (error) { /* the grid is not ready yet */ }
         const out = [];
-        [ongoing, activity, stats].forEach(function (freshness) {
+        records.forEach(function (freshness) {
           const described = describe(freshness);
           out.push(described[0]);
           out.push(described[1]);

@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -35,11 +36,22 @@ class RefreshCost:
     db_ms: float = 0.0
     started_at: float = field(default_factory=time.time)
     failed: bool = False
+    memory_added: int = 0  # bytes of resident memory the refresh added to this process (may be negative)
     _clock: float | None = field(default=None, repr=False)
 
     @property
     def statement_count(self) -> int:
         return len(self.statements)
+
+
+@dataclass
+class RefreshTotals:
+    refreshes: int = 0
+    failures: int = 0
+    statements: int = 0
+    rows: int = 0
+    bytes_received: int = 0
+    db_ms: float = 0.0
 
 
 _current_refresh: ContextVar[RefreshCost | None] = ContextVar("current_refresh", default=None)
@@ -51,11 +63,24 @@ class CostLog:
     def __init__(self, per_widget: int = 720):
         self._per_widget = per_widget
         self._costs: dict[str, deque[RefreshCost]] = {}
+        self._totals: dict[str, RefreshTotals] = {}
         self._lock = threading.Lock()
 
     def add(self, cost: RefreshCost) -> None:
         with self._lock:
             self._costs.setdefault(cost.widget, deque(maxlen=self._per_widget)).append(cost)
+            totals = self._totals.setdefault(cost.widget, RefreshTotals())
+            totals.refreshes += 1
+            totals.failures += int(cost.failed)
+            totals.statements += cost.statement_count
+            totals.rows += cost.rows
+            totals.bytes_received += cost.bytes_received
+            totals.db_ms += cost.db_ms
+
+    def totals(self) -> dict[str, "RefreshTotals"]:
+        """Return each widget's running totals since the process started (never decreasing)."""
+        with self._lock:
+            return {widget: RefreshTotals(**vars(totals)) for widget, totals in self._totals.items()}
 
     def latest(self, widget: str) -> RefreshCost | None:
         with self._lock:
@@ -75,6 +100,8 @@ class CostLog:
 def measure_refresh(widget: str, log: CostLog | None = None) -> Iterator[RefreshCost]:
     """Record every statement run inside the block as the cost of one refresh of `widget`."""
     cost = RefreshCost(widget=widget)
+    process = psutil.Process()
+    rss_before = process.memory_info().rss
     token = _current_refresh.set(cost)
     try:
         yield cost
@@ -83,6 +110,7 @@ def measure_refresh(widget: str, log: CostLog | None = None) -> Iterator[Refresh
         raise
     finally:
         _current_refresh.reset(token)
+        cost.memory_added = process.memory_info().rss - rss_before
         if log is not None:
             log.add(cost)
 

@@ -109,6 +109,12 @@ def seeded_database(request, tmp_path_factory) -> Iterator[TestDatabase]:
 
 
 @pytest.fixture(scope="session")
+def seeded_sqlite(tmp_path_factory) -> Iterator[TestDatabase]:
+    """The seeded database on SQLite only, for tests that need one database, not each."""
+    yield _seeded("sqlite", tmp_path_factory.mktemp("seeded-sqlite"))
+
+
+@pytest.fixture(scope="session")
 def seeded_mariadb(tmp_path_factory) -> Iterator[TestDatabase]:
     """The seeded database on MariaDB only, for tests of a real server (proxies, timeouts)."""
     database = _seeded("mariadb", tmp_path_factory.mktemp("seeded-mariadb"))
@@ -121,3 +127,24 @@ def reader(seeded_database) -> Iterator[Engine]:
     engine = seeded_database.reader()
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def make_dashboard(tmp_path):
+    """Build apps on a database, frozen at SEED_NOW; every one is shut down after the test."""
+    from app import create_app
+    from services import EXTENSION_KEY
+
+    built = []
+
+    def make(database_url: str, **overrides):
+        app = create_app({"DATABASE_URL": database_url, **overrides}, instance_path=tmp_path)
+        services = app.server.extensions[EXTENSION_KEY]
+        # The seed is fixed in time: the widgets look at the database as of its moment.
+        services.now = lambda: SEED_NOW
+        built.append(services)
+        return app
+
+    yield make
+    for services in built:
+        services.shutdown()

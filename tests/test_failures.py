@@ -6,9 +6,6 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from app import create_app
-from services import EXTENSION_KEY
-from tests.conftest import SEED_NOW
 from tests.support.dash_client import DashClient
 from tests.support.tcp_proxy import TcpProxy
 
@@ -16,15 +13,12 @@ pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture
-def proxied_dashboard(seeded_mariadb, tmp_path):
+def proxied_dashboard(seeded_mariadb, make_dashboard):
     url = make_url(seeded_mariadb.url)
     with TcpProxy(url.host, url.port or 3306) as proxy:
-        app = create_app({"DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False),
-                          "ONGOING_CALLS_POLL_SECONDS": 1, "STATEMENT_TIMEOUT_MS": 2000}, instance_path=tmp_path)
-        services = app.server.extensions[EXTENSION_KEY]
-        services.now = lambda: SEED_NOW
+        app = make_dashboard(url.set(port=proxy.port).render_as_string(hide_password=False),
+                             ONGOING_CALLS_POLL_SECONDS=1, STATEMENT_TIMEOUT_MS=2000)
         yield app, proxy
-        services.shutdown()
 
 
 def _poll(client: DashClient, freshness=None) -> dict:

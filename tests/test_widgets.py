@@ -10,7 +10,6 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from app import create_app
 from caching import QueryCache, cache_key
 from monitoring.instrumentation import CostLog
 from queries.activity import ActivityFilter, Cursor
@@ -180,14 +179,8 @@ def test_a_failed_computation_is_not_cached():
 # --- callbacks over HTTP on a seeded database -----------------------------------------------------------
 
 @pytest.fixture
-def dashboard(seeded_database, tmp_path):
-    app = create_app({"DATABASE_URL": seeded_database.url, "ONGOING_CALLS_POLL_SECONDS": 30}, instance_path=tmp_path)
-    services = app.server.extensions[EXTENSION_KEY]
-    # The seed is fixed in time: the widgets look at the database as of its moment.
-    from tests.conftest import SEED_NOW
-    services.now = lambda: SEED_NOW
-    yield app
-    services.shutdown()
+def dashboard(seeded_database, make_dashboard):
+    return make_dashboard(seeded_database.url, ONGOING_CALLS_POLL_SECONDS=30)
 
 
 def test_the_ongoing_response_is_small_and_compact(dashboard):

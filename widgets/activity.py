@@ -45,6 +45,8 @@ DOWNLOAD = "activity-download"
 FRESHNESS = "activity-freshness"
 STATUS = "activity-status-line"
 REFRESH_SIGNAL = "refresh-signal"
+QUERY_NAME = "activity"
+TITLE = "activity feed"
 POLL_SETTING = "ACTIVITY_POLL_SECONDS"
 COMPANY_OPTIONS_SECONDS = 300
 MAX_PAGES = 1000
@@ -271,7 +273,7 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     page_size = int(services.config["ACTIVITY_PAGE_SIZE"])
     try:
         cached = services.queries.get_or_compute(
-            "activity", {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size},
+            QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size},
             services.poll_seconds(POLL_SETTING),
             lambda: fetch_activity(services.reader, activity, services.now(), cursor, page_size))
     except DATABASE_ERRORS as error:

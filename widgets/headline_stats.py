@@ -16,6 +16,8 @@ CHART = "stats-chart"
 FRESHNESS = "stats-freshness"
 STATUS = "stats-status"
 REFRESH_SIGNAL = "refresh-signal"
+QUERY_NAME = "headline_stats"
+TITLE = "headline stats"
 POLL_SETTING = "HEADLINE_STATS_POLL_SECONDS"
 CARD_LABELS = (("ongoing", "Ongoing now"), ("calls_today", "Calls today"),
                ("appointments_today", "Appointments today"), ("average_duration_today", "Avg. call today"))
@@ -84,7 +86,7 @@ def refresh(_ticks, _signal, previous_freshness):
     services = current_services()
     try:
         cached = services.queries.get_or_compute(
-            "headline_stats", {"company_ids": None, "display_timezone": services.config["DISPLAY_TIMEZONE"]},
+            QUERY_NAME, {"company_ids": None, "display_timezone": services.config["DISPLAY_TIMEZONE"]},
             services.poll_seconds(POLL_SETTING), lambda: _fetch(services))
     except DATABASE_ERRORS as error:
         log_failure("headline stats", error)

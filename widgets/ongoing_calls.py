@@ -22,6 +22,8 @@ CAPTION = "ongoing-caption"
 FRESHNESS = "ongoing-freshness"
 STATUS = "ongoing-status"
 REFRESH_SIGNAL = "refresh-signal"
+QUERY_NAME = "ongoing_calls"
+TITLE = "ongoing calls"
 POLL_SETTING = "ONGOING_CALLS_POLL_SECONDS"
 
 COLUMN_DEFS = [
@@ -85,7 +87,7 @@ def refresh(_ticks, _signal, previous_freshness):
     limit = int(services.config["ONGOING_CALLS_ROW_CAP"])
     try:
         cached = services.queries.get_or_compute(
-            "ongoing_calls", {"limit": limit, "company_ids": None}, services.poll_seconds(POLL_SETTING),
+            QUERY_NAME, {"limit": limit, "company_ids": None}, services.poll_seconds(POLL_SETTING),
             lambda: fetch_ongoing_calls(services.reader, services.now(), limit=limit))
     except DATABASE_ERRORS as error:
         log_failure("ongoing calls", error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 
-from widgets import activity, headline_stats, ongoing_calls
+from widgets import activity, headline_stats, memory, ongoing_calls, self_cost
 
 URL = activity.URL
 REFRESH_SIGNAL = "refresh-signal"
@@ -24,9 +24,13 @@ THEME_BUTTON = "theme-button"
 TICK = "clock-tick"
 OPS_SLOT = "ops-slot"
 SETTINGS = "display-settings"
-WIDGET_INTERVALS = (ongoing_calls.INTERVAL, activity.INTERVAL, headline_stats.INTERVAL)
+WIDGET_INTERVALS = (ongoing_calls.INTERVAL, activity.INTERVAL, headline_stats.INTERVAL, memory.INTERVAL,
+                    self_cost.INTERVAL)
 FRESHNESS_PAIRS = ((ongoing_calls.FRESHNESS, ongoing_calls.STATUS), (activity.FRESHNESS, activity.STATUS),
-                   (headline_stats.FRESHNESS, headline_stats.STATUS))
+                   (headline_stats.FRESHNESS, headline_stats.STATUS), (memory.FRESHNESS, memory.STATUS))
+# The first output of each widget's data callback names the widget whose response it is.
+RESPONSE_OUTPUTS = {ongoing_calls.GRID: ongoing_calls.QUERY_NAME, activity.GRID: activity.QUERY_NAME,
+                    headline_stats.CARDS: headline_stats.QUERY_NAME, memory.BADGE: memory.QUERY_NAME}
 
 
 def layout(config: dict, demo: bool) -> html.Div:
@@ -46,7 +50,10 @@ def layout(config: dict, demo: bool) -> html.Div:
             headline_stats.layout(config["HEADLINE_STATS_POLL_SECONDS"]),
             ongoing_calls.layout(config["ONGOING_CALLS_POLL_SECONDS"]),
             activity.layout(config["ACTIVITY_POLL_SECONDS"]),
-            html.Div(id=OPS_SLOT, className="ops-slot"),
+            html.Div(id=OPS_SLOT, className="ops-slot", children=[
+                memory.layout(config["MEMORY_POLL_SECONDS"]),
+                self_cost.layout(config["SELF_COST_POLL_SECONDS"]),
+            ]),
         ]),
         dcc.Store(id=REFRESH_SIGNAL, data=0),
         dcc.Store(id=VISIBILITY, data={"hidden": False}),

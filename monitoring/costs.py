@@ -1,0 +1,129 @@
+"""What each widget costs, put together: database work, cache hits, bytes to the browser, memory.
+
+The old deployment guide's "key metrics to track", live: per widget, statements
+per refresh, rows, bytes from the database, database milliseconds, the cache
+hit ratio over the last hour, bytes sent to the browser per response, and the
+resident memory a refresh added to the worker. These figures are this worker
+process's own (each gunicorn worker keeps its own); the memory charts, by
+contrast, read the store every worker shares.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from statistics import mean
+from typing import Callable, Mapping
+
+from flask import Flask, Request, Response, request
+
+from monitoring.instrumentation import CostLog
+
+DASH_UPDATE_PATH = "/_dash-update-component"
+HOUR = 3600.0
+RAW_LENGTH_HEADER = "X-Switchboard-Uncompressed-Length"
+
+
+class ResponseLog:
+    """The size of each widget's callback responses over the last hour (bounded, thread-safe)."""
+
+    def __init__(self, per_widget: int = 5000, clock: Callable[[], float] = time.time):
+        self._per_widget = per_widget
+        self._clock = clock
+        self._sizes: dict[str, deque[tuple[float, int, int]]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, widget: str, raw_bytes: int, sent_bytes: int) -> None:
+        with self._lock:
+            self._sizes.setdefault(widget, deque(maxlen=self._per_widget)).append((self._clock(), raw_bytes, sent_bytes))
+
+    def recent(self, widget: str, seconds: float = HOUR) -> list[tuple[float, int, int]]:
+        oldest = self._clock() - seconds
+        with self._lock:
+            return [entry for entry in self._sizes.get(widget, ()) if entry[0] >= oldest]
+
+    def totals(self) -> dict[str, tuple[int, int, int]]:
+        """Return per widget (responses, raw bytes, bytes sent) over everything kept."""
+        with self._lock:
+            return {widget: (len(sizes), sum(s[1] for s in sizes), sum(s[2] for s in sizes))
+                    for widget, sizes in self._sizes.items()}
+
+
+def widget_of(update_request: Request, outputs: Mapping[str, str]) -> str | None:
+    """Return the widget whose callback this Dash update request runs, by its first output."""
+    try:
+        body = json.loads(update_request.get_data(cache=True) or b"{}")
+    except ValueError:
+        return None
+    output = str(body.get("output", "")) if isinstance(body, dict) else ""
+    first = output.lstrip(".").split("...")[0].split(".")[0]
+    return outputs.get(first)
+
+
+def record_response_sizes(server: Flask, log: ResponseLog, outputs: Mapping[str, str]) -> None:
+    """Log the bytes of every widget callback response as sent.
+
+    Call it before Dash enables compression: after-request handlers run last-registered
+    first, so this one then sees the compressed body.
+    """
+
+    @server.after_request
+    def measure(response: Response) -> Response:
+        if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
+            widget = widget_of(request, outputs)
+            if widget:
+                sent = response.calculate_content_length() or 0
+                log.add(widget, int(response.headers.pop(RAW_LENGTH_HEADER, sent)), sent)
+        return response
+
+
+def note_uncompressed_sizes(server: Flask) -> None:
+    """Note each callback response's size before compression (call it after Dash is set up)."""
+
+    @server.after_request
+    def note(response: Response) -> Response:
+        if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
+            response.headers[RAW_LENGTH_HEADER] = str(response.calculate_content_length() or 0)
+        return response
+
+
+@dataclass(frozen=True)
+class WidgetCost:
+    widget: str
+    refreshes: int
+    statements_per_refresh: float | None
+    rows_per_refresh: float | None
+    db_bytes_per_refresh: float | None
+    db_ms_per_refresh: float | None
+    cache_hit_ratio: float | None
+    responses: int
+    browser_bytes_per_response: float | None
+    memory_added_per_refresh: float | None
+
+
+def widget_costs(widgets: Mapping[str, str], costs: CostLog, hit_ratios: Mapping[str, float | None],
+                 responses: ResponseLog, since_seconds: float = HOUR) -> list[WidgetCost]:
+    """Return the last hour's average cost of each widget (`widgets` maps query name to label)."""
+    oldest = time.time() - since_seconds
+    table = []
+    for query, label in widgets.items():
+        refreshes = [c for c in costs.history(query) if c.started_at >= oldest and not c.failed]
+        sent = responses.recent(query, since_seconds)
+
+        def average(values):
+            values = list(values)
+            return mean(values) if values else None
+
+        table.append(WidgetCost(
+            widget=label, refreshes=len(refreshes),
+            statements_per_refresh=average(c.statement_count for c in refreshes),
+            rows_per_refresh=average(c.rows for c in refreshes),
+            db_bytes_per_refresh=average(c.bytes_received for c in refreshes),
+            db_ms_per_refresh=average(c.db_ms for c in refreshes),
+            cache_hit_ratio=hit_ratios.get(query),
+            responses=len(sent), browser_bytes_per_response=average(s[2] for s in sent),
+            memory_added_per_refresh=average(c.memory_added for c in refreshes),
+        ))
+    return table

@@ -1,0 +1,105 @@
+"""`/metrics`: Switchboard's figures as Prometheus text, for an existing Prometheus/Grafana.
+
+Memory comes from the shared memory store (the same in every worker); widget
+costs are the answering worker's own and carry its `pid` label, as Prometheus
+expects of processes scraped one by one.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from flask import Flask, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+MB = 1024 * 1024
+
+
+class SwitchboardCollector:
+    """Collects memory and widget-cost metrics from one app's Services at scrape time."""
+
+    def __init__(self, services):
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._memory()
+        yield from self._widgets()
+
+    def _memory(self) -> Iterator[Metric]:
+        config = self.services.config
+        limit = GaugeMetricFamily("switchboard_memory_limit_bytes", "Per-process memory limit drawn on the charts.")
+        limit.add_metric([], config["MEMORY_LIMIT_MB"] * MB)
+        warning = GaugeMetricFamily("switchboard_memory_warning_bytes", "Per-process memory warning level.")
+        warning.add_metric([], config["MEMORY_WARNING_MB"] * MB)
+        yield limit
+        yield warning
+        store = self.services.memory_store
+        sample = store.latest() if store is not None else None
+        if sample is None:
+            return
+        workers = GaugeMetricFamily("switchboard_worker_memory_bytes", "Memory of each Switchboard worker.",
+                                    labels=["pid", "kind"])
+        for process in sample.workers:
+            for kind in ("rss", "uss", "pss"):
+                value = getattr(process, kind)
+                if value is not None:
+                    workers.add_metric([str(process.pid), kind], value)
+        groups = GaugeMetricFamily("switchboard_process_group_memory_bytes",
+                                   "Resident memory of a configured process group: the sum and the largest member.",
+                                   labels=["group", "stat"])
+        members = GaugeMetricFamily("switchboard_process_group_processes", "Processes in a configured group.",
+                                    labels=["group"])
+        for group in sample.groups:
+            groups.add_metric([group.name, "total"], group.total_rss)
+            groups.add_metric([group.name, "largest"], group.largest_rss)
+            members.add_metric([group.name], group.count)
+        host = GaugeMetricFamily("switchboard_host_memory_bytes", "Host memory.", labels=["kind"])
+        for kind in ("total", "used", "available", "swap_used"):
+            host.add_metric([kind], getattr(sample.host, kind))
+        sampled = GaugeMetricFamily("switchboard_memory_sample_timestamp_seconds", "When the latest sample was taken.")
+        sampled.add_metric([], sample.at)
+        yield from (workers, groups, members, host, sampled)
+
+    def _widgets(self) -> Iterator[Metric]:
+        pid = str(os.getpid())
+        labels = ["widget", "pid"]
+        families = {
+            "refreshes": CounterMetricFamily("switchboard_widget_refreshes", "Widget query computations.", labels=labels),
+            "statements": CounterMetricFamily("switchboard_widget_statements", "SQL statements run.", labels=labels),
+            "rows": CounterMetricFamily("switchboard_widget_rows", "Rows received from the database.", labels=labels),
+            "bytes": CounterMetricFamily("switchboard_widget_db_bytes", "Bytes received from the database (approx.).",
+                                         labels=labels),
+            "seconds": CounterMetricFamily("switchboard_widget_db_seconds", "Database time.", labels=labels),
+        }
+        for widget, totals in self.services.costs.totals().items():
+            values = {"refreshes": totals.refreshes, "statements": totals.statements, "rows": totals.rows,
+                      "bytes": totals.bytes_received, "seconds": totals.db_ms / 1000.0}
+            for key, family in families.items():
+                family.add_metric([widget, pid], values[key])
+        cache = GaugeMetricFamily("switchboard_cache_requests_last_hour", "Query cache look-ups in the last hour.",
+                                  labels=["widget", "result", "pid"])
+        for query, counter in self.services.queries.counters.items():
+            hits, misses = counter.totals()
+            cache.add_metric([query, "hit", pid], hits)
+            cache.add_metric([query, "miss", pid], misses)
+        sent = CounterMetricFamily("switchboard_widget_response_bytes", "Bytes sent to browsers by widget callbacks.",
+                                   labels=labels)
+        for widget, (_, _, sent_bytes) in self.services.responses.totals().items():
+            sent.add_metric([widget, pid], sent_bytes)
+        yield from families.values()
+        yield cache
+        yield sent
+
+
+def register_metrics_endpoint(server: Flask, services) -> CollectorRegistry:
+    """Serve /metrics from a registry of this app's own (not the process-global one)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SwitchboardCollector(services))
+
+    def metrics() -> Response:
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+    server.add_url_rule("/metrics", "metrics", metrics)
+    return registry

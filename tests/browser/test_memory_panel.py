@@ -1,0 +1,26 @@
+"""The memory panel in a real browser: limit and warning lines, and the badge in each of its states."""
+from __future__ import annotations
+
+import pytest
+
+from tests.support.browser import serve_in_thread
+
+WAIT_MS = 15_000
+
+
+@pytest.mark.parametrize("warning_mb, limit_mb, state", [
+    (100_000, 200_000, "badge-ok"), (1, 200_000, "badge-warn"), (1, 2, "badge-bad")], ids=["green", "amber", "red"])
+def test_the_memory_panel_draws_its_lines_and_colours_its_badge(page, seeded_sqlite, make_dashboard,
+                                                                warning_mb, limit_mb, state):
+    app = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLE_SECONDS=0.5, MEMORY_POLL_SECONDS=1,
+                         MEMORY_WARNING_MB=warning_mb, MEMORY_LIMIT_MB=limit_mb)
+    with serve_in_thread(app.server) as server:
+        page.goto(server.url)
+        page.wait_for_selector(f"#memory-badge.{state}", timeout=WAIT_MS)
+        chart = "#memory-workers-chart"
+        page.wait_for_selector(f"{chart} .scatterlayer .trace, {chart} canvas", timeout=WAIT_MS)
+        page.wait_for_selector(f"{chart} text:has-text('limit {limit_mb} MB')", timeout=WAIT_MS)
+        page.wait_for_selector(f"{chart} text:has-text('warning {warning_mb} MB')", timeout=WAIT_MS)
+        page.wait_for_selector("#memory-top td", timeout=WAIT_MS)
+        page.wait_for_selector("#self-cost-table td:has-text('ongoing calls')", timeout=WAIT_MS)
+        assert page.console_errors == []

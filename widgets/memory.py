@@ -1,0 +1,223 @@
+"""Memory for ops: workers, process groups and the host against the per-process limit.
+
+Reads the memory store every worker shares (never the business database): line
+charts over a chosen window with the limit and warning lines, the current value
+and the window's peak of every series, a badge that turns amber over the
+warning and red over the limit, and the largest processes right now.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, dcc, html, no_update
+
+from services import current_services
+from widgets.common import fresh, log_failure, stale
+
+INTERVAL = "memory-interval"
+WINDOW = "memory-window"
+BADGE = "memory-badge"
+WORKERS_CHART = "memory-workers-chart"
+GROUPS_CHART = "memory-groups-chart"
+HOST_CHART = "memory-host-chart"
+SERIES_TABLE = "memory-series"
+TOP_TABLE = "memory-top"
+FRESHNESS = "memory-freshness"
+STATUS = "memory-status"
+REFRESH_SIGNAL = "refresh-signal"
+QUERY_NAME = "memory"
+TITLE = "memory charts"
+POLL_SETTING = "MEMORY_POLL_SECONDS"
+WINDOWS = {"15m": 15 * 60, "1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600}
+MB = 1024 * 1024
+MAX_POINTS = 1000
+STORE_ERRORS = (OSError, RuntimeError, ValueError)
+
+
+@dataclass(frozen=True)
+class SeriesView:
+    name: str
+    label: str
+    points: list[tuple[float, float]]
+    now: float | None
+    peak: float | None
+
+
+@dataclass(frozen=True)
+class MemoryView:
+    workers: list[SeriesView]
+    groups: list[SeriesView]
+    host: list[SeriesView]
+    top: list[dict[str, Any]]
+    sampled_at: float | None
+
+
+def layout(poll_seconds: int) -> html.Section:
+    """Return the memory panel."""
+    return html.Section(className="panel panel-wide", **{"aria-labelledby": "memory-title"}, children=[
+        html.Header(className="panel-header", children=[
+            html.H2("Memory", id="memory-title"),
+            html.Span("–", id=BADGE, className="badge", **{"aria-live": "polite"}),
+            dcc.RadioItems(id=WINDOW, options=[{"label": name, "value": name} for name in WINDOWS], value="1h",
+                           inline=True, className="segmented", inputClassName="segmented-input"),
+            html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
+        ]),
+        html.Div(className="charts", children=[
+            dcc.Graph(id=WORKERS_CHART, config={"displayModeBar": False}, className="chart", style={"height": "260px"},
+                      figure=empty_figure("Switchboard workers")),
+            dcc.Graph(id=GROUPS_CHART, config={"displayModeBar": False}, className="chart", style={"height": "260px"},
+                      figure=empty_figure("Process groups")),
+            dcc.Graph(id=HOST_CHART, config={"displayModeBar": False}, className="chart", style={"height": "260px"},
+                      figure=empty_figure("Host")),
+        ]),
+        html.Div(className="tables", children=[
+            html.Div(id=SERIES_TABLE, className="table-box"),
+            html.Div(id=TOP_TABLE, className="table-box"),
+        ]),
+        dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
+        dcc.Store(id=FRESHNESS),
+    ])
+
+
+def series_label(name: str) -> str:
+    """Return a reader's name for a stored series ('group.php-fpm.largest_rss' -> 'php-fpm largest')."""
+    parts = name.split(".")
+    if parts[0] == "worker" and len(parts) == 3:
+        return f"worker {parts[1]} {parts[2].upper()}"
+    if parts[0] == "workers":
+        return "all workers"
+    if parts[0] == "group" and len(parts) >= 3:
+        return f"{'.'.join(parts[1:-1])} {'total' if parts[-1] == 'total_rss' else 'largest'}"
+    if parts[0] == "host":
+        return f"host {parts[1].replace('_', ' ')}"
+    return name
+
+
+def build_view(store, window_seconds: int, now: float | None = None) -> MemoryView:
+    """Read every charted series of the window from the store."""
+    now = now or time.time()
+    since = now - window_seconds
+    names = store.series_names()
+    latest = store.latest()
+    current = latest.series() if latest else {}
+
+    def view(name: str) -> SeriesView:
+        return SeriesView(name=name, label=series_label(name), points=store.read(name, since, now, MAX_POINTS),
+                          now=current.get(name), peak=store.peak(name, since))
+
+    def chosen(prefix: str, suffixes: tuple[str, ...]) -> list[SeriesView]:
+        views = [view(n) for n in sorted(names) if n.startswith(prefix) and n.endswith(suffixes)]
+        # A group with no process in the whole window (no php-fpm on this host) is left off the chart.
+        return [v for v in views if v.points and not (prefix == "group." and not v.peak)]
+
+    top = [{"pid": p.pid, "name": p.name, "rss": p.rss, "uss": p.uss, "pss": p.pss}
+           for p in (latest.top if latest else ())]
+    return MemoryView(
+        workers=chosen("worker", (".rss", "total_rss")),
+        groups=chosen("group.", ("total_rss", "largest_rss")),
+        host=chosen("host.", ("used", "available", "swap_used")),
+        top=top, sampled_at=latest.at if latest else None,
+    )
+
+
+def badge_state(view: MemoryView, warning_mb: int, limit_mb: int) -> tuple[str, str]:
+    """Return the badge's text and class from the largest single process now."""
+    per_process = [v for v in view.workers if v.name.startswith("worker.")] + \
+                  [v for v in view.groups if v.name.endswith("largest_rss")]
+    measured = [(v.now, v.label) for v in per_process if v.now is not None]
+    if not measured:
+        return "no samples yet", "badge"
+    largest, label = max(measured)
+    text = f"{label.replace(' RSS', '').replace(' largest', '')}: {largest / MB:,.0f} MB"
+    if largest >= limit_mb * MB:
+        return f"over limit · {text}", "badge badge-bad"
+    if largest >= warning_mb * MB:
+        return f"warning · {text}", "badge badge-warn"
+    return f"ok · {text}", "badge badge-ok"
+
+
+def empty_figure(title: str) -> dict[str, Any]:
+    return memory_figure(title, [], None, None)
+
+
+def memory_figure(title: str, series: list[SeriesView], warning_mb: int | None, limit_mb: int | None) -> dict[str, Any]:
+    """Return a line chart of the series in MB, with the per-process warning and limit lines."""
+    figure = go.Figure()
+    for view in series:
+        figure.add_trace(go.Scattergl(
+            x=[int(at * 1000) for at, _ in view.points], y=[round(value / MB, 1) for _, value in view.points],
+            mode="lines", name=view.label, hovertemplate="%{y:,.1f} MB<extra>" + view.label + "</extra>"))
+    if limit_mb:
+        figure.add_hline(y=limit_mb, line_dash="dash", line_color="#c8323b", annotation_text=f"limit {limit_mb} MB",
+                         annotation_position="top left")
+    if warning_mb:
+        figure.add_hline(y=warning_mb, line_dash="dot", line_color="#c27c00",
+                         annotation_text=f"warning {warning_mb} MB", annotation_position="top left")
+    figure.update_layout(
+        title={"text": title, "font": {"size": 13}, "x": 0.01}, margin={"l": 44, "r": 8, "t": 30, "b": 28},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font={"color": "#8a94a6", "size": 11},
+        legend={"orientation": "h", "y": -0.2}, xaxis={"type": "date", "showgrid": False},
+        yaxis={"title": "MB", "gridcolor": "rgba(138,148,166,0.2)", "rangemode": "tozero"},
+    )
+    return figure.to_plotly_json()
+
+
+def _megabytes(value: float | int | None) -> str:
+    return "–" if value is None else f"{value / MB:,.1f} MB"
+
+
+def series_table(view: MemoryView) -> html.Table:
+    """Return the current value and the window's peak of every series."""
+    rows = [html.Tr([html.Td(v.label), html.Td(_megabytes(v.now), className="numeric"),
+                     html.Td(_megabytes(v.peak), className="numeric")])
+            for v in view.workers + view.groups + view.host]
+    return html.Table(className="data-table", children=[
+        html.Caption("Now and peak in the window"),
+        html.Thead(html.Tr([html.Th("series"), html.Th("now"), html.Th("peak")])), html.Tbody(rows)])
+
+
+def top_table(view: MemoryView) -> html.Table:
+    """Return the largest processes of the latest sample."""
+    rows = [html.Tr([html.Td(str(p["pid"]), className="numeric"), html.Td(p["name"]),
+                     html.Td(_megabytes(p["rss"]), className="numeric"), html.Td(_megabytes(p["uss"]), className="numeric"),
+                     html.Td(_megabytes(p["pss"]), className="numeric")]) for p in view.top]
+    return html.Table(className="data-table", children=[
+        html.Caption("Largest processes now"),
+        html.Thead(html.Tr([html.Th("pid"), html.Th("process"), html.Th("RSS"), html.Th("USS"), html.Th("PSS")])),
+        html.Tbody(rows)])
+
+
+def refresh(_ticks, _signal, window, previous_freshness):
+    """Read the window's samples (cached for one poll) and build charts, badge and tables."""
+    services = current_services()
+    window = window if window in WINDOWS else "1h"
+    config = services.config
+    if services.memory_store is None:
+        return ("memory sampling is off", "badge", no_update, no_update, no_update, no_update, no_update,
+                stale(previous_freshness, "no memory store"))
+    try:
+        cached = services.queries.get_or_compute(
+            QUERY_NAME, {"window": window}, services.poll_seconds(POLL_SETTING),
+            lambda: build_view(services.memory_store, WINDOWS[window]))
+    except STORE_ERRORS as error:
+        log_failure("memory", error)
+        return (no_update,) * 7 + (stale(previous_freshness, "memory store unreachable"),)
+    view: MemoryView = cached.value
+    warning, limit = config["MEMORY_WARNING_MB"], config["MEMORY_LIMIT_MB"]
+    text, css = badge_state(view, warning, limit)
+    return (text, css, memory_figure("Switchboard workers", view.workers, warning, limit),
+            memory_figure("Process groups", view.groups, warning, limit), memory_figure("Host", view.host, None, None),
+            series_table(view), top_table(view), fresh(cached.computed_at))
+
+
+def register(app: Dash) -> None:
+    """Wire the panel's callbacks into the app."""
+    app.callback(
+        Output(BADGE, "children"), Output(BADGE, "className"), Output(WORKERS_CHART, "figure"),
+        Output(GROUPS_CHART, "figure"), Output(HOST_CHART, "figure"), Output(SERIES_TABLE, "children"),
+        Output(TOP_TABLE, "children"), Output(FRESHNESS, "data"),
+        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), Input(WINDOW, "value"), State(FRESHNESS, "data"),
+    )(refresh)
