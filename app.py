@@ -23,7 +23,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from flask import Flask
     from flask_caching import Cache
 
-    from caching import QueryCache, cache_config
+    from caching import QueryCache, cache_config, shared_locks_for
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
     from monitoring.costs import note_uncompressed_sizes, record_response_sizes
     from monitoring.instrumentation import CostLog
@@ -39,8 +39,9 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     costs = CostLog()
     services = Services(
         config=config, database_url=database_url,
-        reader=create_reader_engine(database_url, config["STATEMENT_TIMEOUT_MS"]),
-        queries=QueryCache(cache, costs), costs=costs, demo=is_embedded_demo(database_url),
+        # Widget queries may go to a read replica; migrations always use DATABASE_URL.
+        reader=create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"]),
+        queries=QueryCache(cache, costs, shared_locks_for(config)), costs=costs, demo=is_embedded_demo(database_url),
         widget_names={widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
     )
     server.extensions[EXTENSION_KEY] = services

@@ -13,17 +13,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
+import redis
+from cachelib import SimpleCache
 from flask_caching import Cache
+from redis.exceptions import LockError, RedisError
 
 from monitoring.instrumentation import CostLog, RefreshCost, measure_refresh
 
+log = logging.getLogger("switchboard.cache")
+
 KEY_PREFIX = "query:"
+LOCK_POLL_SECONDS = 0.02
+RETRY_SHARED_SECONDS = 5.0
+LOCAL_FALLBACK_ENTRIES = 2000
+REDIS_SOCKET_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -87,19 +98,61 @@ def cache_config(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("CACHE_REDIS_URL"):
         # Flask-Caching prefixes every key; clearing then deletes only those keys, never the whole database.
         return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config["CACHE_REDIS_URL"],
-                "CACHE_KEY_PREFIX": config["CACHE_KEY_PREFIX"], "CACHE_DEFAULT_TIMEOUT": 60}
+                "CACHE_KEY_PREFIX": config["CACHE_KEY_PREFIX"], "CACHE_DEFAULT_TIMEOUT": 60,
+                # A Redis that hangs must not hang the dashboard: fail fast and fall back.
+                "CACHE_OPTIONS": {"socket_timeout": REDIS_SOCKET_SECONDS,
+                                  "socket_connect_timeout": REDIS_SOCKET_SECONDS}}
     return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 60}
 
 
-class QueryCache:
-    """Caches widget query results for their poll interval, one computation per key."""
+class SharedLocks:
+    """Per-key locks in Redis, so one worker of all computes a key while the others wait for its result.
 
-    def __init__(self, cache: Cache, costs: CostLog):
+    A holder that dies leaves its lock to expire after `ttl` seconds; a waiter gives up
+    after `wait` seconds and computes itself, so nobody waits forever.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: float, wait: float):
+        self.client, self.prefix, self.ttl, self.wait = client, prefix, ttl, wait
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[bool | None]:
+        """Hold the key's lock for the block; yield True when held, False when the wait ran out,
+        None when Redis could not be asked."""
+        lock = self.client.lock(self.prefix + "lock:" + key, timeout=self.ttl, blocking_timeout=self.wait,
+                                sleep=LOCK_POLL_SECONDS, thread_local=False)
+        try:
+            acquired = lock.acquire()
+        except RedisError:
+            acquired = None
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                try:
+                    lock.release()
+                except (LockError, RedisError):  # expired while we computed, or Redis went away: it expires
+                    pass
+
+
+class QueryCache:
+    """Caches widget query results for their poll interval, one computation per key.
+
+    With Redis: one computation per key across every worker (a shared lock). While
+    Redis is unreachable, results fall back to an in-process cache (still one
+    computation per key per process); a warning is logged once, and the shared
+    cache is tried again every RETRY_SHARED_SECONDS.
+    """
+
+    def __init__(self, cache: Cache, costs: CostLog, shared_locks: SharedLocks | None = None):
         self.cache = cache
         self.costs = costs
+        self.shared_locks = shared_locks
+        self.local = SimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
         self.counters: dict[str, HitCounter] = {}
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
+        self._shared_down_until = 0.0
 
     def _lock_for(self, key: str) -> threading.Lock:
         with self._locks_guard:
@@ -113,30 +166,82 @@ class QueryCache:
         with self._locks_guard:
             return self.counters.setdefault(query, HitCounter())
 
+    @property
+    def shared_available(self) -> bool:
+        return time.monotonic() >= self._shared_down_until
+
+    def _shared_failed(self, error: Exception) -> None:
+        if self.shared_available:
+            log.warning("shared cache unreachable (%s); caching in this process until it returns",
+                        type(error).__name__)
+        self._shared_down_until = time.monotonic() + RETRY_SHARED_SECONDS
+
+    def _get(self, key: str) -> CachedResult | None:
+        if self.shared_available:
+            try:
+                return self.cache.get(key)
+            except RedisError as error:
+                self._shared_failed(error)
+        return self.local.get(key)
+
+    def _set(self, key: str, result: CachedResult, timeout: int) -> None:
+        if self.shared_available:
+            try:
+                self.cache.set(key, result, timeout=timeout)
+                return
+            except RedisError as error:
+                self._shared_failed(error)
+        self.local.set(key, result, timeout=timeout)
+
+    @contextmanager
+    def _across_workers(self, key: str) -> Iterator[None]:
+        if self.shared_locks is None or not self.shared_available:
+            yield
+            return
+        with self.shared_locks.hold(key) as held:
+            if held is None:
+                self._shared_failed(RedisError("the lock could not be taken"))
+            elif not held:
+                log.warning("waited %.1f s for another worker's result; computing here", self.shared_locks.wait)
+            yield
+
     def get_or_compute(self, query: str, params: dict[str, Any], timeout: int,
                        compute: Callable[[], Any]) -> CachedResult:
         """Return the cached result for (query, params), computing it at most once per interval."""
         key = cache_key(query, params)
-        cached = self.cache.get(key)
+        counter = self._counter(query)
+        cached = self._get(key)
         if cached is not None:
-            self._counter(query).count(hit=True)
+            counter.count(hit=True)
             return cached
-        lock = self._lock_for(key)
-        with lock:
-            cached = self.cache.get(key)
+        with self._lock_for(key), self._across_workers(key):
+            # Whoever held the lock before us may have just computed it.
+            cached = self._get(key)
             if cached is not None:
-                self._counter(query).count(hit=True)
+                counter.count(hit=True)
                 return cached
-            self._counter(query).count(hit=False)
+            counter.count(hit=False)
             with measure_refresh(query, self.costs) as cost:
                 value = compute()
             result = _result(value, cost)
-            self.cache.set(key, result, timeout=timeout)
+            self._set(key, result, timeout)
             return result
 
     def clear(self) -> None:
         """Drop every cached query result."""
+        self.local.clear()
         self.cache.clear()
+
+
+def shared_locks_for(config: dict[str, Any]) -> SharedLocks | None:
+    """Return Redis locks for the query cache, or None without Redis."""
+    if not config.get("CACHE_REDIS_URL"):
+        return None
+    client = redis.Redis.from_url(config["CACHE_REDIS_URL"], socket_timeout=REDIS_SOCKET_SECONDS,
+                                  socket_connect_timeout=REDIS_SOCKET_SECONDS)
+    # A computation outlives the statement limit only by the Python work around it.
+    statement_seconds = config["STATEMENT_TIMEOUT_MS"] / 1000.0
+    return SharedLocks(client, config["CACHE_KEY_PREFIX"], ttl=statement_seconds + 5.0, wait=statement_seconds + 1.0)
 
 
 def _result(value: Any, cost: RefreshCost) -> CachedResult:

@@ -55,6 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None,
             "SQLAlchemy URL of the platform database (mysql+pymysql://…, mysql+mysqldb://…). "
             "Default: the embedded SQLite demo database instance/switchboard-demo.sqlite3."),
+    Setting("DATABASE_READ_URL", None,
+            "Optional read replica for the widget queries (same form as DATABASE_URL); "
+            "migrations and the demo always use DATABASE_URL."),
     Setting("STATEMENT_TIMEOUT_MS", 5000,
             "Longest a widget query may run before the database cancels it (ms).", _positive_int),
     Setting("DISPLAY_TIMEZONE", "UTC",

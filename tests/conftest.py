@@ -24,6 +24,7 @@ from demo.generator import SeedPlan, seed_database
 from schema.migrate import migrate
 
 MYSQL_URL = os.environ.get("SWITCHBOARD_TEST_MYSQL_URL", "")
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
 REQUIRE_SERVICES = os.environ.get("SWITCHBOARD_REQUIRE_SERVICES") == "1"
 # A fixed moment makes the seeded data, and so every expected result, reproducible.
 SEED_NOW = datetime(2026, 3, 10, 11, 30, 0)
@@ -35,6 +36,21 @@ def _unavailable(reason: str):
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (SWITCHBOARD_REQUIRE_SERVICES=1: CI must run these tests)", pytrace=False)
     pytest.skip(reason)
+
+
+def require_redis() -> None:
+    """Skip (or, in CI, fail) unless the test Redis answers."""
+    if not REDIS_URL:
+        _unavailable("Redis tests need SWITCHBOARD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        _unavailable(f"Redis at {REDIS_URL} is unreachable: {error}")
+    finally:
+        client.close()
 
 
 def _backends() -> list:

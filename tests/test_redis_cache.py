@@ -1,7 +1,6 @@
 """The shared cache in Redis: one computation per key per interval across workers; a careful clear."""
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 
@@ -11,23 +10,17 @@ from click.testing import CliRunner
 
 from app import cli
 from services import EXTENSION_KEY
-from tests.conftest import _unavailable
+from tests.conftest import REDIS_URL, require_redis
 from tests.support.dash_client import DashClient
 
 pytestmark = pytest.mark.redis
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
 
 
 @pytest.fixture
 def redis_settings():
-    if not REDIS_URL:
-        _unavailable("Redis tests need SWITCHBOARD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    require_redis()
     import redis
     client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as error:
-        _unavailable(f"Redis at {REDIS_URL} is unreachable: {error}")
     prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
     yield {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}, client
     for key in client.scan_iter(match=prefix + "*"):

@@ -7,12 +7,14 @@ warning and red over the limit, and the largest processes right now.
 """
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
+from redis.exceptions import RedisError
 
 from services import current_services
 from widgets.common import fresh, log_failure, stale
@@ -34,7 +36,7 @@ POLL_SETTING = "MEMORY_POLL_SECONDS"
 WINDOWS = {"15m": 15 * 60, "1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600}
 MB = 1024 * 1024
 MAX_POINTS = 1000
-STORE_ERRORS = (OSError, RuntimeError, ValueError)
+STORE_ERRORS = (OSError, RuntimeError, ValueError, sqlite3.Error, RedisError)
 
 
 @dataclass(frozen=True)

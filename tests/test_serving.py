@@ -1,0 +1,189 @@
+"""Serving at scale: one computation per key across processes, dead lock holders, Redis outages, call storms."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+import caching
+from caching import cache_key
+from demo.generator import SeedPlan, seed_database
+from queries.activity import ActivityFilter, fetch_activity
+from queries.headline_stats import fetch_headline_stats
+from queries.ongoing_calls import fetch_ongoing_calls
+from queries.timeutil import start_of_day
+from schema.migrate import migrate
+from services import EXTENSION_KEY
+from tests.conftest import REDIS_URL, SEED_NOW, _backends, create_test_database, drop_test_database, require_redis
+from tests.support.dash_client import DashClient
+from tests.support.tcp_proxy import TcpProxy
+
+ROOT = Path(__file__).resolve().parents[1]
+ONGOING_INPUTS = {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0}
+
+
+def global_selects(engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.exec_driver_sql("SHOW GLOBAL STATUS LIKE 'Com_select'").one()[1])
+
+
+def start_app_process(environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """Start Switchboard in a process of its own; return it and its base URL."""
+    process = subprocess.Popen([sys.executable, "-m", "tests.support.app_server"], cwd=ROOT,
+                               env={**os.environ, **environment}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    line = process.stdout.readline()
+    assert line.startswith("listening on "), line
+    return process, f"http://127.0.0.1:{int(line.split()[-1])}"
+
+
+def post(url: str, payload: dict) -> int:
+    request = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
+        return response.status
+
+
+@pytest.mark.mariadb
+@pytest.mark.redis
+def test_two_processes_sharing_redis_run_the_query_once_counted_at_the_database(seeded_mariadb, make_dashboard):
+    require_redis()
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
+    environment = {"DATABASE_URL": seeded_mariadb.url, "CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix,
+                   "MEMORY_SAMPLER": "false", "ONGOING_CALLS_POLL_SECONDS": "60"}
+    payloads = DashClient(make_dashboard(seeded_mariadb.url).server)
+    ongoing = payloads.payload("ongoing-grid.rowData", ONGOING_INPUTS)
+    warm_up = payloads.payload("stats-cards.children", {"stats-interval.n_intervals": 1, "refresh-signal.data": 0})
+    processes = [start_app_process(environment) for _ in range(2)]
+    counter = sa.create_engine(make_url(seeded_mariadb.url), poolclass=sa.pool.NullPool)
+    try:
+        for _, url in processes:
+            assert post(url, warm_up) == 200  # each process's first connection runs its own set-up queries
+        before = global_selects(counter)
+        statuses: list[int] = []
+
+        def poll(url: str) -> None:
+            for _ in range(5):
+                statuses.append(post(url, ongoing))
+
+        threads = [threading.Thread(target=poll, args=(processes[i % 2][1],)) for i in range(10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200] * 50
+        assert global_selects(counter) - before == 1
+    finally:
+        for process, _ in processes:
+            process.terminate()
+            process.wait(10)
+        counter.dispose()
+        clear_prefix(prefix)
+
+
+def clear_prefix(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.mark.redis
+def test_a_lock_holder_that_dies_delays_the_others_a_bounded_time(seeded_sqlite, make_dashboard):
+    require_redis()
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
+    app = make_dashboard(seeded_sqlite.url, CACHE_REDIS_URL=REDIS_URL, CACHE_KEY_PREFIX=prefix,
+                         STATEMENT_TIMEOUT_MS=500, MEMORY_SAMPLER=False)
+    services = app.server.extensions[EXTENSION_KEY]
+    lock_name = prefix + "lock:" + cache_key("ongoing_calls", {"limit": 500, "company_ids": None})
+    # Another worker takes the lock and dies mid-computation, leaving it to expire.
+    holder = subprocess.run(
+        [sys.executable, "-c", "import os, sys, redis; c = redis.Redis.from_url(sys.argv[1]);"
+         "assert c.lock(sys.argv[2], timeout=30).acquire(); os._exit(0)", REDIS_URL, lock_name], timeout=30)
+    assert holder.returncode == 0
+    try:
+        client = DashClient(app.server)
+        started = time.monotonic()
+        result = client.call("ongoing-grid.rowData", ONGOING_INPUTS)
+        waited = time.monotonic() - started
+        assert len(result["ongoing-grid.rowData"]) == 125
+        assert services.queries.shared_locks.wait <= waited < services.queries.shared_locks.wait + 3
+        started = time.monotonic()
+        client.call("ongoing-grid.rowData", ONGOING_INPUTS)
+        assert time.monotonic() - started < 1.0  # the result is now in the shared cache
+    finally:
+        clear_prefix(prefix)
+
+
+@pytest.mark.redis
+def test_while_redis_is_gone_each_process_still_computes_once_and_the_shared_cache_returns(
+        seeded_sqlite, make_dashboard, monkeypatch, caplog):
+    require_redis()
+    monkeypatch.setattr(caching, "RETRY_SHARED_SECONDS", 0.5)
+    redis_url = make_url(REDIS_URL.replace("redis://", "mysql://"))  # only to read host and port
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
+    with TcpProxy(redis_url.host, redis_url.port or 6379) as proxy:
+        app = make_dashboard(seeded_sqlite.url, CACHE_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
+                             CACHE_KEY_PREFIX=prefix, MEMORY_SAMPLER=False, ONGOING_CALLS_POLL_SECONDS=60)
+        services = app.server.extensions[EXTENSION_KEY]
+        statements: list[str] = []
+        sa.event.listen(services.reader, "before_cursor_execute", lambda c, cur, statement, *a: statements.append(statement))
+        client = DashClient(app.server)
+        proxy.cut()
+        with caplog.at_level(logging.WARNING, logger="switchboard.cache"):
+            for _ in range(4):
+                assert len(client.call("ongoing-grid.rowData", ONGOING_INPUTS)["ongoing-grid.rowData"]) == 125
+        assert len(statements) == 1
+        assert len([r for r in caplog.records if "shared cache unreachable" in r.getMessage()]) == 1
+        proxy.restore()
+        time.sleep(0.6)
+        client.call("stats-cards.children", {"stats-interval.n_intervals": 1, "refresh-signal.data": 0})
+        import redis
+        shared = redis.Redis.from_url(REDIS_URL)
+        assert any(b":query:" in key for key in shared.scan_iter(match=prefix + "*"))
+        shared.close()
+    clear_prefix(prefix)
+
+
+STORM_PLAN = SeedPlan(calls=51_000, appointments=200, ongoing=50_000, raw_bytes=100, customers_per_company=200)
+
+
+@pytest.fixture(scope="module", params=_backends())
+def storm_database(request, tmp_path_factory):
+    """A database in a call storm: 50,000 calls ongoing at SEED_NOW."""
+    database = create_test_database(request.param, tmp_path_factory.mktemp("storm"))
+    writer = database.writer()
+    migrate(writer)
+    seed_database(writer, STORM_PLAN, SEED_NOW)
+    writer.dispose()
+    yield database
+    drop_test_database(database)
+
+
+def test_in_a_call_storm_every_widget_answers_capped_with_the_right_total(storm_database, make_dashboard):
+    reader = storm_database.reader()
+    ongoing = fetch_ongoing_calls(reader, SEED_NOW)
+    assert ongoing.total == 50_000 and len(ongoing.rows) == 500 and ongoing.capped
+    assert fetch_headline_stats(reader, SEED_NOW, start_of_day(SEED_NOW)).ongoing == 50_000
+    page = fetch_activity(reader, ActivityFilter(window="1h"), SEED_NOW)
+    assert len(page.rows) == 50 and page.next_cursor is not None
+    reader.dispose()
+    client = DashClient(make_dashboard(storm_database.url, MEMORY_SAMPLER=False).server)
+    result = client.call("ongoing-grid.rowData", ONGOING_INPUTS)
+    assert len(result["ongoing-grid.rowData"]) == 500
+    assert result["ongoing-badge.children"] == "50,000"
+    assert result["ongoing-caption.children"] == "showing 500 of 50,000"
