@@ -187,3 +187,22 @@ def test_in_a_call_storm_every_widget_answers_capped_with_the_right_total(storm_
     assert len(result["ongoing-grid.rowData"]) == 500
     assert result["ongoing-badge.children"] == "50,000"
     assert result["ongoing-caption.children"] == "showing 500 of 50,000"
+
+
+def test_widgets_read_from_the_replica_and_migrations_use_the_primary(seeded_sqlite, tmp_path, monkeypatch,
+                                                                      make_dashboard):
+    from click.testing import CliRunner
+
+    from app import cli
+
+    primary = f"sqlite:///{tmp_path / 'primary.sqlite3'}"
+    monkeypatch.setenv("DATABASE_URL", primary)
+    monkeypatch.setenv("DATABASE_READ_URL", seeded_sqlite.url)
+    assert CliRunner().invoke(cli, ["migrate"]).exit_code == 0  # creates the schema on the primary only
+    app = make_dashboard(primary, DATABASE_READ_URL=seeded_sqlite.url, MEMORY_SAMPLER=False)
+    result = DashClient(app.server).call("ongoing-grid.rowData", ONGOING_INPUTS)
+    assert len(result["ongoing-grid.rowData"]) == 125  # the replica holds the seeded calls; the primary none
+    primary_engine = sa.create_engine(primary)
+    with primary_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT COUNT(*) FROM calls").scalar_one() == 0
+    primary_engine.dispose()

@@ -78,7 +78,12 @@ def _options(values, labels=None) -> list[dict[str, str]]:
 def layout(poll_seconds: int) -> html.Section:
     """Return the activity panel."""
     def labelled(label: str, control):
-        return html.Label(className="filter", children=[html.Span(label, className="filter-label"), control])
+        if isinstance(control, dcc.Input):
+            return html.Label(className="filter", children=[html.Span(label, className="filter-label"), control])
+        # Dash's dropdown names itself after its value, so the filter's name goes on a labelled group.
+        label_id = f"{control.id}-label"
+        return html.Div(className="filter", role="group", **{"aria-labelledby": label_id}, children=[
+            html.Span(label, id=label_id, className="filter-label"), control])
 
     return html.Section(className="panel panel-wide", **{"aria-labelledby": "activity-title"}, children=[
         html.Header(className="panel-header", children=[

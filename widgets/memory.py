@@ -63,8 +63,9 @@ def layout(poll_seconds: int) -> html.Section:
         html.Header(className="panel-header", children=[
             html.H2("Memory", id="memory-title"),
             html.Span("–", id=BADGE, className="badge", **{"aria-live": "polite"}),
-            dcc.RadioItems(id=WINDOW, options=[{"label": name, "value": name} for name in WINDOWS], value="1h",
-                           inline=True, className="segmented", inputClassName="segmented-input"),
+            html.Div(role="group", **{"aria-label": "Time window of the memory charts"}, children=dcc.RadioItems(
+                id=WINDOW, options=[{"label": name, "value": name} for name in WINDOWS], value="1h",
+                inline=True, className="segmented", inputClassName="segmented-input")),
             html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
         ]),
         html.Div(className="charts", children=[

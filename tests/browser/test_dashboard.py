@@ -185,3 +185,16 @@ def test_an_unreachable_database_turns_widgets_stale_and_they_recover(page, prox
         page.wait_for_selector(f"{status}:has-text('updated')", timeout=WAIT_MS)
     # Failed callbacks are answered with 200 and a stale record: the console stays clean.
     assert page.console_errors == []
+
+
+def test_every_control_has_an_accessible_name(page, demo_site):
+    page.goto(demo_site)
+    page.wait_for_selector("#activity-kind")
+    assert page.get_by_label("Search", exact=True).count() == 1
+    for name in ("Kind", "Status", "Direction", "Company", "Time"):
+        assert page.get_by_role("group", name=name, exact=True).count() == 1, name
+    for name in ("Pause", "Export CSV", "← Newer", "Older →"):
+        assert page.get_by_role("button", name=name, exact=True).count() == 1, name
+    assert page.get_by_role("button", name=re.compile(r"^(Dark|Light) theme$")).count() == 1
+    assert page.get_by_role("group", name="Time window of the memory charts").count() == 1
+    assert page.console_errors == []
