@@ -24,6 +24,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from flask_caching import Cache
 
     from caching import QueryCache, cache_config, shared_locks_for
+    from callback_guard import install_callback_guard
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
     from monitoring.costs import note_uncompressed_sizes, record_response_sizes
     from monitoring.instrumentation import CostLog
@@ -54,6 +55,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     app.layout = shell.layout(config, services.demo)
     for widget in (shell, headline_stats, ongoing_calls, activity, memory, self_cost):
         widget.register(app)
+    install_callback_guard(server, app)
     return app
 
 

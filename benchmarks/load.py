@@ -267,6 +267,7 @@ class RunPlan:
     ids: DashIds | None
     polling_ends: float = math.inf
     session_numbers: Iterator[int] = field(default_factory=itertools.count)
+    resends: int = 0
 
 
 class BrowserSession(FastHttpUser):
@@ -286,6 +287,29 @@ class BrowserSession(FastHttpUser):
         self.in_flight = gevent.pool.Group()
         self.view = DEFAULT_VIEW
         self.page = 0
+        self.resend_when_dropped()
+
+    def resend_when_dropped(self) -> None:
+        """Send a request again, once, when the server closed its kept-alive connection before answering.
+
+        Browsers do the same, so that a connection the server closed just as it was reused
+        (gunicorn's keepalive is 5 s, the ongoing calls' interval too) is no error a person sees.
+        The time of both attempts counts, and the run reports how many requests were resent.
+        """
+        from geventhttpclient.response import HTTPConnectionClosed
+
+        agent = self.client.client
+        urlopen = agent.urlopen
+        plan = self.plan
+
+        def urlopen_resending(url, method="GET", **kwargs):
+            try:
+                return urlopen(url, method=method, **kwargs)
+            except (HTTPConnectionClosed, ConnectionResetError, BrokenPipeError):
+                plan.resends += 1
+                return urlopen(url, method=method, **kwargs)
+
+        agent.urlopen = urlopen_resending
 
     @task
     def watch(self) -> None:
@@ -679,6 +703,46 @@ def total_pss(pid: int) -> int | None:
     return sum(sizes) if sizes else None
 
 
+def process_cpu_seconds(processes) -> float:
+    """Return the user + system CPU seconds of these processes (those still alive)."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+def cpu_sample(server_pid: int) -> dict[str, float]:
+    """Return CPU seconds so far: the host's busy time, the server's, this process's, the database's."""
+    import psutil
+
+    host = psutil.cpu_times()
+    try:
+        master = psutil.Process(server_pid)
+        server = [master] + master.children(recursive=True)
+    except psutil.NoSuchProcess:
+        server = []
+    database = [p for p in psutil.process_iter(["name"]) if p.info["name"] in {"mariadbd", "mysqld"}]
+    return {"at": time.monotonic(), "host": host.user + host.nice + host.system + host.irq + host.softirq + host.steal,
+            "server": process_cpu_seconds(server), "load generator": process_cpu_seconds([psutil.Process()]),
+            "database": process_cpu_seconds(database)}
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Return each consumer's CPU over the interval, in percent of one core; "other" is the rest of the host."""
+    seconds = after["at"] - before["at"]
+    if seconds <= 0:
+        return {}
+    shares = {name: 100.0 * (after[name] - before[name]) / seconds for name in after if name != "at"}
+    shares["other"] = shares["host"] - shares["server"] - shares["load generator"] - shares["database"]
+    return shares
+
+
 # --- the database -----------------------------------------------------------------------------
 
 def require_local(url: str, redis_url: str) -> None:
@@ -781,13 +845,18 @@ def indexes_removed(url: str) -> Iterator[None]:
     """Run the block without Switchboard's indexes; always migrate them back."""
     from benchmarks.naive_vs_switchboard import indexes_removed as removed
     from db import create_writer_engine
+    from schema.migrate import migrate
 
     writer = create_writer_engine(url)
     try:
         with removed(writer):
             yield
     finally:
-        writer.dispose()
+        try:
+            # Again, quietly: the reused block prints before it migrates, and a print can fail (a closed pipe).
+            migrate(writer)
+        finally:
+            writer.dispose()
 
 
 def ensure_indexes(url: str) -> None:
@@ -837,6 +906,8 @@ class RunResult:
     drained: bool
     log_summary: str
     orphans_killed: int = 0
+    resends: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
     background: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -911,9 +982,10 @@ def drive_sessions(plan: RunPlan, server: Server, status: DatabaseStatus, second
         runner.start(plan.sessions, spawn_rate=max(1.0, plan.sessions / SPAWN_SECONDS))
         gevent.sleep(warmup)
         environment.stats.reset_all()
-        before, started = status.read(), time.monotonic()
+        before, started, cpu_before = status.read(), time.monotonic(), cpu_sample(server.process.pid)
         peak = sample_pss_until(server.process.pid, plan.polling_ends)
         after, window = status.read(), time.monotonic() - started
+        cpu = cpu_shares(cpu_before, cpu_sample(server.process.pid))
         pss_processes = pss_by_process(server.process.pid)
         pss_end = sum(pss_processes) if pss_processes else None
         drained = wait_for_sessions(runner, CLIENT_TIMEOUT_SECONDS + DRAIN_MARGIN_SECONDS)
@@ -928,7 +1000,7 @@ def drive_sessions(plan: RunPlan, server: Server, status: DatabaseStatus, second
             questions_per_minute=per_minute(after["Questions"] - before["Questions"] - 1, window),
             bytes_per_minute=per_minute(after["Bytes_sent"] - before["Bytes_sent"], window),
             pss_end=pss_end, pss_peak=max(filter(None, (peak, pss_end)), default=None),
-            pss_processes=pss_processes, drained=drained,
+            pss_processes=pss_processes, drained=drained, resends=plan.resends, cpu=cpu,
             log_summary="")
     finally:
         runner.quit()
@@ -990,10 +1062,13 @@ def run_lines(result: RunResult) -> list[str]:
                      f"{milliseconds(latency.p95):>9}{milliseconds(latency.p99):>9}")
     lines += [
         f"  requests/s {result.requests_per_second:,.2f} · errors {result.failures:,} of {result.requests:,} "
-        f"· window {result.window_seconds:.1f} s{'' if result.drained else ' · some sessions did not drain'}",
+        f"· window {result.window_seconds:.1f} s · {result.resends} request(s) resent after a dropped "
+        f"keep-alive connection (whole run){'' if result.drained else ' · some sessions did not drain'}",
         f"  database: {result.statements_per_minute:,.1f} SELECT/min (Com_select) · "
         f"{result.questions_per_minute:,.1f} statements/min (Questions) · "
         f"{result.bytes_per_minute:,.0f} bytes sent/min",
+        f"  CPU over the window, % of one core (the host has {os.cpu_count()}): "
+        + " · ".join(f"{name} {share:,.0f}" for name, share in result.cpu.items()),
         f"  background before the run (no benchmark traffic, {BACKGROUND_SECONDS:g} s): "
         f"{result.background.get('selects', 0):,.1f} SELECT/min · {result.background.get('bytes', 0):,.0f} bytes sent/min",
         f"  PSS of gunicorn master + workers: {megabytes(result.pss_end)} at the end "
@@ -1135,6 +1210,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def interrupt(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into an interruption, so that servers are stopped and indexes restored."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its report; 0 whatever the figures, 2 when it cannot run."""
     import sqlalchemy as sa
@@ -1143,6 +1223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.naive_vs_switchboard import BenchmarkError as SeedError
 
     arguments = parse_arguments(argv)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         require_local(arguments.url, arguments.redis)
         ensure_fresh_data(arguments.url)
@@ -1150,6 +1231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BenchmarkError, SeedError, sa.exc.OperationalError) as error:
         print(f"benchmark cannot run: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("benchmark interrupted: servers stopped, indexes restored", file=sys.stderr)
+        return 130
     print_report(results)
     return 0
 

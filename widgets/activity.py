@@ -49,7 +49,7 @@ QUERY_NAME = "activity"
 TITLE = "activity feed"
 POLL_SETTING = "ACTIVITY_POLL_SECONDS"
 COMPANY_OPTIONS_SECONDS = 300
-MAX_PAGES = 1000
+MAX_PAGES = 1000  # a pager deeper than this starts over
 FILTER_IDS = (KIND, STATUS_FILTER, DIRECTION, COMPANY, WINDOW, SEARCH)
 QUERY_KEYS = ("kind", "status", "direction", "company", "window", "q")
 WINDOW_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
@@ -129,8 +129,10 @@ def parse_query_string(search: str | None) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {"kind": [], "status": [], "direction": [], "company": [], "window": DEFAULT_WINDOW,
                               "q": ""}
     notices: list[str] = []
+    if not isinstance(search, str):
+        search = ""
     try:
-        raw = parse_qs((search or "").lstrip("?"), keep_blank_values=False, max_num_fields=50)
+        raw = parse_qs(search.lstrip("?"), keep_blank_values=False, max_num_fields=50)
     except ValueError:
         return values, ["the link's filters could not be read; showing everything"]
     allowed = {"kind": KINDS, "status": STATUSES, "direction": DIRECTIONS}
@@ -180,10 +182,15 @@ def sync_url_and_filters(search, kinds, statuses, directions, companies, window,
         notice = "; ".join(notices[:5]) if notices else ""
         canonical = build_query_string(values["kind"], values["status"], values["direction"], values["company"],
                                        values["window"], values["q"])
-        return (canonical if canonical != (search or "") else no_update, values["kind"], values["status"],
+        return (canonical if canonical != search else no_update, values["kind"], values["status"],
                 values["direction"], values["company"], values["window"], values["q"], notice)
-    query = build_query_string(kinds, statuses, directions, companies, window, text)
-    return (query if query != (search or "") else no_update,) + (no_update,) * 6 + ("",)
+    try:
+        activity = filter_from_controls(kinds, statuses, directions, companies, window, text)
+    except ValueError as error:
+        return (no_update,) * 7 + (f"Not applied: {error}",)
+    query = build_query_string(activity.kinds, activity.statuses, activity.directions, activity.company_ids,
+                               activity.window, activity.search)
+    return (query if query != search else no_update,) + (no_update,) * 6 + ("",)
 
 
 # --- filters, cursors and pages ---------------------------------------------------------------------------
@@ -230,17 +237,27 @@ def cursor_from_data(data: Any) -> Cursor | None:
         return None
 
 
+def read_pager(pager: Any) -> tuple[list[Cursor | None], int]:
+    """Return the pager's cursors and page as the browser sent them, valid or reset to the first page."""
+    if not isinstance(pager, dict) or not isinstance(pager.get("cursors"), list):
+        return [None], 0
+    page = pager.get("page")
+    raw = pager["cursors"][:MAX_PAGES]
+    cursors = [None] + [cursor_from_data(entry) for entry in raw[1:]]
+    if not isinstance(page, int) or isinstance(page, bool) or not 0 <= page < len(cursors) \
+            or any(cursor is None for cursor in cursors[1:page + 1]):
+        return [None], 0
+    return cursors[:page + 1], page
+
+
 def turn_page(_older, _newer, *args):
     """Move between pages; any change of filter goes back to the newest page."""
     pager, next_cursor = args[-2], args[-1]
-    if ctx.triggered_id == OLDER and isinstance(pager, dict) and next_cursor:
-        cursors = list(pager.get("cursors") or [None])[:MAX_PAGES]
-        page = min(int(pager.get("page") or 0), len(cursors) - 1)
-        return {"cursors": cursors[:page + 1] + [next_cursor], "page": page + 1}
-    if ctx.triggered_id == NEWER and isinstance(pager, dict):
-        cursors = list(pager.get("cursors") or [None])[:MAX_PAGES]
-        page = max(min(int(pager.get("page") or 0), len(cursors) - 1) - 1, 0)
-        return {"cursors": cursors[:page + 1], "page": page}
+    cursors, page = read_pager(pager)
+    if ctx.triggered_id == OLDER and cursor_from_data(next_cursor) is not None:
+        return {"cursors": [cursor_to_data(c) for c in cursors] + [next_cursor], "page": page + 1}
+    if ctx.triggered_id == NEWER and page > 0:
+        return {"cursors": [cursor_to_data(c) for c in cursors[:page]], "page": page - 1}
     return first_page()
 
 
@@ -270,11 +287,8 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
         activity = filter_from_controls(kinds, statuses, directions, companies, window, search)
     except ValueError as error:
         return [], None, no_update, "Page 1", True, True, f"Not searched: {error}"
-    pager = pager if isinstance(pager, dict) else first_page()
-    cursors = pager.get("cursors") or [None]
-    page = int(pager.get("page") or 0) if isinstance(pager.get("page"), int) else 0
-    cursor = cursor_from_data(cursors[page]) if 0 <= page < len(cursors) else None
-    page = page if cursor is not None else 0
+    cursors, page = read_pager(pager)
+    cursor = cursors[page]
     page_size = int(services.config["ACTIVITY_PAGE_SIZE"])
     try:
         cached = services.queries.get_or_compute(

@@ -196,7 +196,7 @@ def top_table(view: MemoryView) -> html.Table:
 def refresh(_ticks, _signal, window, previous_freshness):
     """Read the window's samples (cached for one poll) and build charts, badge and tables."""
     services = current_services()
-    window = window if window in WINDOWS else "1h"
+    window = window if isinstance(window, str) and window in WINDOWS else "1h"
     config = services.config
     if services.memory_store is None:
         return ("memory sampling is off", "badge", no_update, no_update, no_update, no_update, no_update,

@@ -1,0 +1,74 @@
+"""Refuse malformed or unknown callback requests with a 400 before Dash sees them.
+
+Dash trusts the body of POST /_dash-update-component: an unknown output, a list
+where an object belongs or a missing field ends in a 500. Here the body must be
+an object naming a registered callback by its outputs, with `inputs` (and
+`state`) as lists of {id, property, value} objects. Anything else gets a short
+JSON error and never reaches a callback.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+DASH_UPDATE_PATH = "/_dash-update-component"
+MAX_BODY_BYTES = 256 * 1024
+
+
+class BadCallbackRequest(ValueError):
+    """The request is not a callback this app has."""
+
+
+def _check_entries(body: dict[str, Any], field: str, required: bool) -> None:
+    entries = body.get(field)
+    if entries is None and not required:
+        return
+    if not isinstance(entries, list):
+        raise BadCallbackRequest(f"'{field}' must be a list")
+    for entry in entries:
+        # Pattern-matching callbacks send lists of entries; this app has none.
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) \
+                or not isinstance(entry.get("property"), str):
+            raise BadCallbackRequest(f"every entry of '{field}' needs a string id and property")
+
+
+def check_callback_body(raw: bytes, known_outputs: set[str]) -> dict[str, Any]:
+    """Return the parsed body of a well-formed request for a known callback, else raise BadCallbackRequest."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadCallbackRequest("request too large")
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        raise BadCallbackRequest("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadCallbackRequest("the body must be a JSON object")
+    if body.get("output") not in known_outputs:
+        raise BadCallbackRequest("no such callback")
+    if not isinstance(body.get("outputs"), (dict, list)):
+        raise BadCallbackRequest("'outputs' must describe the callback's outputs")
+    _check_entries(body, "inputs", required=True)
+    _check_entries(body, "state", required=False)
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(item, str) for item in changed):
+        raise BadCallbackRequest("'changedPropIds' must be a list of strings")
+    return body
+
+
+def install_callback_guard(server: Flask, dash_app) -> None:
+    """Check every callback request against the app's own callbacks."""
+
+    @server.before_request
+    def guard() -> Response | None:
+        if request.path != DASH_UPDATE_PATH:
+            return None
+        if request.method != "POST":
+            return None
+        try:
+            check_callback_body(request.get_data(cache=True), set(dash_app.callback_map))
+        except BadCallbackRequest as error:
+            response = jsonify({"error": str(error)})
+            response.status_code = 400
+            return response
+        return None
