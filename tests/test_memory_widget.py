@@ -134,3 +134,21 @@ def test_the_memory_callback_builds_charts_badge_and_tables(dashboard):
     assert result["memory-workers-chart.figure"]["data"], "the worker's own series is charted"
     assert "Largest processes now" in json.dumps(result["memory-top.children"])
     assert result["memory-freshness.data"]["stale"] is False
+
+
+def test_a_crashed_sampler_thread_is_restarted_by_the_next_request(dashboard):
+    services = dashboard.server.extensions[EXTENSION_KEY]
+    sampler = services.sampler
+    client = dashboard.server.test_client()
+    assert client.get("/").status_code == 200
+    assert sampler._thread is not None and sampler._thread.is_alive()
+
+    def crash():
+        raise SystemExit("the sampler thread dies")  # not an Exception: the loop's guard does not catch it
+
+    sampler._safe_step = crash
+    sampler._thread.join(5)
+    assert not sampler._thread.is_alive()
+    del sampler._safe_step  # the next thread runs normally
+    assert client.get("/").status_code == 200  # the dashboard kept serving
+    assert sampler._thread.is_alive()

@@ -206,3 +206,15 @@ def test_widgets_read_from_the_replica_and_migrations_use_the_primary(seeded_sql
     with primary_engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT COUNT(*) FROM calls").scalar_one() == 0
     primary_engine.dispose()
+
+
+def test_a_query_past_the_statement_limit_is_cancelled_and_the_widget_says_so(storm_database, make_dashboard):
+    hurried = DashClient(make_dashboard(storm_database.url, MEMORY_SAMPLER=False, STATEMENT_TIMEOUT_MS=5).server)
+    started = time.monotonic()
+    result = hurried.call("ongoing-grid.rowData", ONGOING_INPUTS)
+    assert time.monotonic() - started < 3  # cancelled by the database, not left to run
+    assert "ongoing-grid.rowData" not in result
+    assert result["ongoing-freshness.data"]["stale"] is True
+    assert result["ongoing-freshness.data"]["reason"] == "query timed out after 0.005 s"
+    # The same worker answers the next request at once.
+    assert hurried.call("activity-company.options", {"refresh-signal.data": 0, "url.pathname": "/"})
