@@ -1,10 +1,10 @@
-"""Load benchmark: N simulated browser sessions against gunicorn + MariaDB + Redis, Switchboard against the naive dashboard.
+"""Load benchmark: N simulated browser sessions on gunicorn + MariaDB + Redis, Switchboard against the naive dashboard.
 
 Usage (from the repository root; `pip install -r requirements-bench.txt`):
 
     python benchmarks/load.py [--url mysql+pymysql://root@127.0.0.1:3306/sb_bench]
                               [--redis redis://127.0.0.1:6379/0] [--sessions 1,10,50]
-                              [--seconds 60] [--workers 4]
+                              [--seconds 60] [--workers 4] [--aligned]
 
 Everything stays on this machine: the database and Redis must be on 127.0.0.1
 (the script may drop and reseed the database), the servers bind 127.0.0.1 on a
@@ -16,8 +16,8 @@ seeding logic of benchmarks/naive_vs_switchboard.py. The seeded "ongoing" calls
 age out two hours after seeding (ongoing means created in the last 2 h), and
 "today" and "the last 7 days" move with the clock, so the database is
 dropped and reseeded when it is missing, holds fewer calls, or its newest call
-is older than 90 minutes (about 2 minutes with mysqlclient installed, twice
-that with PyMySQL alone).
+is older than 90 minutes, which leaves half an hour for the runs (reseeding
+takes about 2 minutes with mysqlclient installed, twice that with PyMySQL alone).
 
 For each mode and each N of --sessions, a fresh server:
 - switchboard: `gunicorn -c gunicorn.conf.py` with DATABASE_URL, CACHE_REDIS_URL,
@@ -35,10 +35,17 @@ every widget on its own clock at its configured interval (the defaults of
 config.py: ongoing calls 5 s, activity 15 s, headline stats 60 s, memory 10 s,
 self-cost 10 s), POSTing the payload the Dash renderer sends, built from
 `/_dash-dependencies`. The first poll of each widget is the page's initial
-callback. As a browser's dcc.Interval does, a tick sends its request whether or
-not the previous one has answered (over at most 6 connections a tab, a
-browser's limit per host). Most of the time a session shows the default
-feed; now and then (on average every 2 minutes, at random) it switches to a
+callback. A tab's widgets tick on the tab's clock, which started when the tab
+was opened: a random moment of the last minute, so that N tabs poll out of step
+as N people's tabs do (with --aligned, every tab opens within the 4 s of the
+warm-up and all polls come in step: everyone opening the dashboard at once).
+As a browser's dcc.Interval does, a tick sends its request whether or not the
+previous one has answered (over at most 6 connections a tab, a browser's limit
+per host; a request may wait for one of them before its 30 s run). Like a
+browser, a session resends a request once when the server closed the kept-alive
+connection just as it was reused (counted and printed).
+
+Most of the time a session shows the default feed; now and then (on average every 2 minutes, at random) it switches to a
 common filter (calls only, missed, a search for "Schmidt", outbound) and back
 after 15-60 s, or pages to "Older" and back; a filter change posts the URL
 sync, the pager and the feed callbacks, in order, as the page does. Naive
@@ -53,8 +60,12 @@ counted): per widget p50/p95/p99 and request counts (Locust), requests per
 second, errors, database statements per minute (`Com_select`; also `Questions`
 minus this script's own SHOW) and bytes the database sent per minute
 (`Bytes_sent`) from deltas of MariaDB's SHOW GLOBAL STATUS (server-wide: other
-clients of the server count too), and the total PSS of the gunicorn master and
-its workers at the end of the window (and the peak of samples every 5 s).
+clients of the server count too, so their rate just before the run is printed),
+Switchboard's own statements per widget (its /metrics counters, read from
+every worker at the start and the end of the window), the server's own request
+times (its access log), the CPU of the server, this process, MariaDB and the
+rest of the host, and the total PSS of the gunicorn master and its workers at
+the end of the window (and the peak of samples every 5 s).
 
 It is a benchmark, not a test: it prints the expectations of issue 5 as
 PASS/FAIL lines and exits 0 whatever they say (non-zero only when it cannot run).
@@ -74,6 +85,7 @@ import json
 import math
 import os
 import random
+import re
 import runpy
 import signal
 import socket
@@ -137,6 +149,10 @@ BACKGROUND_SECONDS = 10.0
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 STATUS_QUERY = "SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_select', 'Questions', 'Bytes_sent')"
 MB = 1024 * 1024
+# gunicorn.conf.py's access_log_format: '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'.
+METRIC_LINE = re.compile(r'^switchboard_widget_statements_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+METRICS_TRIES_PER_WORKER = 10
+ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>[^"]*)" (?P<status>\d{3}) \S+ (?P<ms>\d+)ms$')
 
 # Expectations of issue 5.
 CHECK_SESSIONS = 50
@@ -235,6 +251,7 @@ def callback_payload(dependency: dict, inputs: dict[str, Any], state: dict[str, 
                      changed: list[str]) -> dict:
     """Return the JSON body the Dash renderer posts to /_dash-update-component for this callback."""
     def values(specs: list[dict], given: dict[str, Any]) -> list[dict]:
+        """Return each input or state spec with its value."""
         return [{"id": spec["id"], "property": spec["property"],
                  "value": given.get(f"{spec['id']}.{spec['property']}")} for spec in specs]
 
@@ -265,6 +282,7 @@ class RunPlan:
     seed: int
     polls: tuple[Poll, ...]
     ids: DashIds | None
+    aligned: bool = False
     polling_ends: float = math.inf
     session_numbers: Iterator[int] = field(default_factory=itertools.count)
     resends: int = 0
@@ -303,6 +321,7 @@ class BrowserSession(FastHttpUser):
         plan = self.plan
 
         def urlopen_resending(url, method="GET", **kwargs):
+            """Open the URL; once more if the reused connection was dropped before any answer."""
             try:
                 return urlopen(url, method=method, **kwargs)
             except (HTTPConnectionClosed, ConnectionResetError, BrokenPipeError):
@@ -319,7 +338,8 @@ class BrowserSession(FastHttpUser):
         opened = time.monotonic()
         if not self.load_page():
             return
-        loops = [gevent.spawn(self.poll_every, poll, opened) for poll in self.plan.polls]
+        origin = opened if self.plan.aligned else opened - self.rng.uniform(0, max(p.seconds for p in self.plan.polls))
+        loops = [gevent.spawn(self.poll_every, poll, opened, origin) for poll in self.plan.polls]
         loops.append(gevent.spawn(self.browse_activity))
         try:
             gevent.joinall(loops, raise_error=True)
@@ -329,10 +349,15 @@ class BrowserSession(FastHttpUser):
             self.in_flight.kill()
         raise StopUser()
 
-    def poll_every(self, poll: Poll, opened: float) -> None:
-        """Poll one widget on its own clock; each tick is sent whether or not the last one answered."""
-        for tick in itertools.count():
-            due = opened + tick * poll.seconds
+    def poll_every(self, poll: Poll, opened: float, origin: float) -> None:
+        """Make the page's initial call, then poll on the tab's clock, whether or not the last poll answered.
+
+        The tab's clock starts at `origin`: when the tab was opened. Unless the run is aligned, that is a
+        random moment of the last minute, so that N tabs poll out of step, as N people's tabs do.
+        """
+        self.in_flight.spawn(self.poll_widget, poll.name, 0)
+        for tick in itertools.count(math.floor((opened - origin) / poll.seconds) + 1):
+            due = origin + tick * poll.seconds
             if due >= self.plan.polling_ends:
                 return
             gevent.sleep(max(0.0, due - time.monotonic()))
@@ -368,15 +393,19 @@ class BrowserSession(FastHttpUser):
             return response.json()
 
     def load_page(self) -> bool:
+        """Load the page; tell whether polling can start."""
         raise NotImplementedError
 
     def poll_widget(self, name: str, tick: int) -> None:
+        """Poll one widget once."""
         raise NotImplementedError
 
     def change_view(self, view: ActivityView) -> None:
+        """Show the activity feed with other filters."""
         raise NotImplementedError
 
     def turn_page(self, older: bool) -> None:
+        """Go to the older page of the feed, or back."""
         raise NotImplementedError
 
 
@@ -560,7 +589,6 @@ class Server:
     process: subprocess.Popen
     base_url: str
     log_path: Path
-    cache_prefix: str | None
 
 
 def free_port() -> int:
@@ -583,7 +611,8 @@ def server_command(mode: str, bind: str, workers: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--bind", bind, "--workers", str(workers),
             "--worker-class", settings["worker_class"], "--threads", str(settings["threads"]),
             "--timeout", str(settings["timeout"]), "--graceful-timeout", str(settings["graceful_timeout"]),
-            "--keep-alive", str(settings["keepalive"]), "benchmarks.naive_dashboard:create_naive_app()"]
+            "--keep-alive", str(settings["keepalive"]), "--access-logfile", "-",
+            "--access-logformat", settings["access_log_format"], "benchmarks.naive_dashboard:create_naive_app()"]
 
 
 def server_environment(mode: str, bind: str, workers: int, database_url: str, redis_url: str,
@@ -609,7 +638,7 @@ def running_server(mode: str, workers: int, database_url: str, redis_url: str, l
         process = subprocess.Popen(server_command(mode, bind, workers), cwd=ROOT, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    env=server_environment(mode, bind, workers, database_url, redis_url, prefix))
-    server = Server(mode, process, f"http://{bind}", log_path, prefix)
+    server = Server(mode, process, f"http://{bind}", log_path)
     try:
         wait_until_answering(server)
         yield server
@@ -663,6 +692,54 @@ def log_summary(server: Server) -> str:
     text = server.log_path.read_text(errors="replace")
     return (f"server log: {text.count('Traceback')} tracebacks, {text.count('WORKER TIMEOUT')} worker timeouts, "
             f"{text.count('[ERROR]')} error lines")
+
+
+def server_times(log_path: Path, offset: int) -> dict[str, tuple[int, float, float]]:
+    """Return, per method and path, the count, p50 and p95 of the server's own request times after `offset`."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        lines = log.read().decode(errors="replace").splitlines()
+    times: dict[str, list[float]] = {}
+    for line in lines:
+        match = ACCESS_LINE.search(line.strip())
+        if match:
+            times.setdefault(f"{match['method']} {match['path']}", []).append(float(match["ms"]))
+    return {key: (len(values), percentile(values, 0.50), percentile(values, 0.95)) for key, values in times.items()}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Return the value below which `fraction` of the values lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def scrape_statement_counters(base_url: str, workers: int) -> dict[str, dict[str, float]]:
+    """Read every worker's statements-per-widget counters from /metrics (each answer is one worker's own)."""
+    counters: dict[str, dict[str, float]] = {}
+    for _ in range(workers * METRICS_TRIES_PER_WORKER):
+        try:
+            # urllib closes the connection after each request, so the next one may reach another worker.
+            with urlopen(f"{base_url}/metrics", timeout=10) as response:
+                text = response.read().decode()
+        except (URLError, OSError):
+            continue
+        for line in text.splitlines():
+            match = METRIC_LINE.match(line)
+            if match:
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+                counters.setdefault(labels["pid"], {})[labels["widget"]] = float(match["value"])
+        if len(counters) >= workers:
+            break
+    return counters
+
+
+def statements_by_widget(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Return the statements each widget ran between two scrapes, summed over the workers."""
+    totals: dict[str, float] = {}
+    for pid, widgets in after.items():
+        for widget, value in widgets.items():
+            totals[widget] = totals.get(widget, 0.0) + value - before.get(pid, {}).get(widget, 0.0)
+    return totals
 
 
 def delete_redis_keys(redis_url: str, prefix: str) -> int:
@@ -805,6 +882,7 @@ class DatabaseStatus:
         return {str(name): int(value) for name, value in self.connection.exec_driver_sql(STATUS_QUERY).all()}
 
     def close(self) -> None:
+        """Close the connection."""
         self.connection.close()
         self.engine.dispose()
 
@@ -908,10 +986,14 @@ class RunResult:
     orphans_killed: int = 0
     resends: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
+    server_times: dict[str, tuple[int, float, float]] = field(default_factory=dict)
+    app_statements: dict[str, float] = field(default_factory=dict)  # per widget, per minute, from /metrics
+    app_workers_seen: tuple[int, int] = (0, 0)  # workers with widget counters at the start and the end
     background: dict[str, float] = field(default_factory=dict)
 
     @property
     def requests_per_second(self) -> float:
+        """Return the requests answered per second of the window."""
         return self.requests / self.window_seconds if self.window_seconds else 0.0
 
 
@@ -981,11 +1063,17 @@ def drive_sessions(plan: RunPlan, server: Server, status: DatabaseStatus, second
         plan.polling_ends = time.monotonic() + warmup + seconds
         runner.start(plan.sessions, spawn_rate=max(1.0, plan.sessions / SPAWN_SECONDS))
         gevent.sleep(warmup)
+        counted = plan.mode == SWITCHBOARD
+        counters_before = scrape_statement_counters(server.base_url, workers) if counted else {}
         environment.stats.reset_all()
+        log_offset = server.log_path.stat().st_size
         before, started, cpu_before = status.read(), time.monotonic(), cpu_sample(server.process.pid)
         peak = sample_pss_until(server.process.pid, plan.polling_ends)
         after, window = status.read(), time.monotonic() - started
         cpu = cpu_shares(cpu_before, cpu_sample(server.process.pid))
+        counters_after = scrape_statement_counters(server.base_url, workers) if counted else {}
+        app_statements = {widget: per_minute(count, window)
+                          for widget, count in statements_by_widget(counters_before, counters_after).items()}
         pss_processes = pss_by_process(server.process.pid)
         pss_end = sum(pss_processes) if pss_processes else None
         drained = wait_for_sessions(runner, CLIENT_TIMEOUT_SECONDS + DRAIN_MARGIN_SECONDS)
@@ -1001,12 +1089,15 @@ def drive_sessions(plan: RunPlan, server: Server, status: DatabaseStatus, second
             bytes_per_minute=per_minute(after["Bytes_sent"] - before["Bytes_sent"], window),
             pss_end=pss_end, pss_peak=max(filter(None, (peak, pss_end)), default=None),
             pss_processes=pss_processes, drained=drained, resends=plan.resends, cpu=cpu,
+            server_times=server_times(server.log_path, log_offset), app_statements=app_statements,
+            app_workers_seen=(len(counters_before), len(counters_after)),
             log_summary="")
     finally:
         runner.quit()
 
 
 def per_minute(count: float, seconds: float) -> float:
+    """Return a count over `seconds` as a rate per minute."""
     return count * 60.0 / seconds if seconds > 0 else 0.0
 
 
@@ -1015,7 +1106,8 @@ def run_mode(mode: str, sessions: int, arguments: argparse.Namespace, ids: DashI
     """Start the mode's server, drive N sessions against it, stop it, and clear up after it."""
     print(f"\n== {mode}, {sessions} session(s), {arguments.workers} workers: "
           f"{arguments.warmup:g} s warm-up + {arguments.seconds:g} s measured ==", flush=True)
-    plan = RunPlan(mode=mode, sessions=sessions, seed=arguments.seed, polls=widget_polls(mode), ids=ids)
+    plan = RunPlan(mode=mode, sessions=sessions, seed=arguments.seed, polls=widget_polls(mode), ids=ids,
+                   aligned=arguments.aligned)
     status = DatabaseStatus(arguments.url)
     try:
         background = background_rates(status, BACKGROUND_SECONDS)
@@ -1047,10 +1139,12 @@ def run_benchmark(arguments: argparse.Namespace) -> list[RunResult]:
 # --- report -----------------------------------------------------------------------------------
 
 def milliseconds(value: float | None) -> str:
+    """Format milliseconds, or a dash when there were none."""
     return "–" if value is None else f"{value:,.0f}"
 
 
 def megabytes(value: int | None) -> str:
+    """Format bytes as MB, or a dash when unknown."""
     return "–" if value is None else f"{value / MB:,.1f} MB"
 
 
@@ -1060,6 +1154,9 @@ def run_lines(result: RunResult) -> list[str]:
     for latency in result.latencies.values():
         lines.append(f"  {latency.name:<26}{latency.requests:>7,}{latency.failures:>7,}{milliseconds(latency.p50):>9}"
                      f"{milliseconds(latency.p95):>9}{milliseconds(latency.p99):>9}")
+    for key, (count, p50, p95) in sorted(result.server_times.items()):
+        if count >= 2:
+            lines.append(f"  server's own time, {key}: {count:,} requests, p50 {p50:,.0f} ms, p95 {p95:,.0f} ms")
     lines += [
         f"  requests/s {result.requests_per_second:,.2f} · errors {result.failures:,} of {result.requests:,} "
         f"· window {result.window_seconds:.1f} s · {result.resends} request(s) resent after a dropped "
@@ -1067,10 +1164,16 @@ def run_lines(result: RunResult) -> list[str]:
         f"  database: {result.statements_per_minute:,.1f} SELECT/min (Com_select) · "
         f"{result.questions_per_minute:,.1f} statements/min (Questions) · "
         f"{result.bytes_per_minute:,.0f} bytes sent/min",
+        *([f"  Switchboard's own count (/metrics; workers with counters at start/end: "
+           f"{result.app_workers_seen[0]}/{result.app_workers_seen[1]} of {result.workers}): "
+           f"{sum(result.app_statements.values()):,.1f} statements/min = "
+           + " + ".join(f"{widget} {rate:,.1f}" for widget, rate in sorted(result.app_statements.items()) if rate)]
+          if result.mode == SWITCHBOARD else []),
         f"  CPU over the window, % of one core (the host has {os.cpu_count()}): "
         + " · ".join(f"{name} {share:,.0f}" for name, share in result.cpu.items()),
         f"  background before the run (no benchmark traffic, {BACKGROUND_SECONDS:g} s): "
-        f"{result.background.get('selects', 0):,.1f} SELECT/min · {result.background.get('bytes', 0):,.0f} bytes sent/min",
+        f"{result.background.get('selects', 0):,.1f} SELECT/min · "
+        f"{result.background.get('bytes', 0):,.0f} bytes sent/min",
         f"  PSS of gunicorn master + workers: {megabytes(result.pss_end)} at the end "
         f"(peak of samples {megabytes(result.pss_peak)}); master, then workers: "
         + " + ".join(f"{size / MB:,.0f}" for size in result.pss_processes) + " MB",
@@ -1082,14 +1185,17 @@ def run_lines(result: RunResult) -> list[str]:
 
 
 def verdict(ok: bool | None) -> str:
+    """Return PASS, FAIL, or SKIP when the run needed for the check was not made."""
     return "SKIP" if ok is None else ("PASS" if ok else "FAIL")
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """Return numerator / denominator, or None when either is missing or the denominator is zero."""
     return numerator / denominator if numerator is not None and denominator else None
 
 
 def format_ratio(value: float | None) -> str:
+    """Format a ratio as '12.3x', or 'n/a'."""
     return "n/a" if value is None else f"{value:,.1f}x"
 
 
@@ -1116,6 +1222,10 @@ def check_lines(results: list[RunResult]) -> list[str]:
                  f"{CHECK_SESSIONS} sessions within {MAX_STATEMENT_GROWTH:g}x of {CHECK_BASELINE_SESSIONS} session "
                  f"({'–' if at_load is None else f'{at_load.statements_per_minute:,.1f}'} vs "
                  f"{'–' if baseline is None else f'{baseline.statements_per_minute:,.1f}'}: {format_ratio(growth)})")
+    app_growth = ratio(sum(at_load.app_statements.values()) if at_load else None,
+                       sum(baseline.app_statements.values()) if baseline else None)
+    lines.append(f"info  the same from Switchboard's own count (/metrics, no other client counted): "
+                 f"{format_ratio(app_growth)}")
     return lines + naive_check_lines(by_key)
 
 
@@ -1177,6 +1287,7 @@ def session_counts(text: str) -> list[int]:
 
 
 def positive_number(text: str) -> float:
+    """Parse a positive number."""
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
@@ -1195,7 +1306,8 @@ def modes(text: str) -> list[str]:
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description="Load benchmark: Switchboard against the naive dashboard.")
-    parser.add_argument("--url", default=DEFAULT_URL, help=f"benchmark database on this machine (default {DEFAULT_URL})")
+    parser.add_argument("--url", default=DEFAULT_URL,
+                        help=f"benchmark database on this machine (default {DEFAULT_URL})")
     parser.add_argument("--redis", default=DEFAULT_REDIS, help=f"Redis on this machine (default {DEFAULT_REDIS})")
     parser.add_argument("--sessions", type=session_counts, default=session_counts(DEFAULT_SESSIONS),
                         help=f"numbers of simulated sessions, one run each (default {DEFAULT_SESSIONS})")
@@ -1206,6 +1318,9 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=positive_number, default=DEFAULT_WARMUP,
                         help=f"seconds of page loads and first polls not counted (default {DEFAULT_WARMUP:g})")
     parser.add_argument("--modes", type=modes, default=list(MODES), help="modes to run (default switchboard,naive)")
+    parser.add_argument("--aligned", action="store_true",
+                        help="open every tab within the warm-up so that all polls are in step (everyone opening "
+                             "the dashboard at once); default: each tab was opened at a random moment")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sessions' random filter changes")
     return parser.parse_args(argv)
 

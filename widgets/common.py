@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import sqlalchemy as sa
 
 from queries.runner import QueryTooLarge
@@ -57,16 +58,11 @@ def log_failure(widget: str, error: BaseException) -> None:
 
 
 def epoch(value: Any, database_timezone: str = "UTC") -> int | None:
-    """Return a stored naive timestamp as whole seconds since the epoch (None stays None)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """Return a stored naive timestamp as whole seconds since the epoch (None, NaN and NaT give None)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
-    try:
-        moment = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
-    except ValueError:
-        return None
+    moment = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
     if not isinstance(moment, datetime):
-        return None
-    if moment != moment:  # NaT
         return None
     return int(moment.replace(tzinfo=ZoneInfo(database_timezone)).timestamp())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from dash import Dash, Input, Output, html
+from dash import Dash, Input, Output, dcc, html
 
 from monitoring.costs import WidgetCost, widget_costs
 from services import current_services
@@ -22,8 +22,6 @@ COLUMNS = ("widget", "refreshes", "statements / refresh", "rows / refresh", "byt
 
 def layout(poll_seconds: int) -> html.Section:
     """Return the self-cost panel."""
-    from dash import dcc
-
     return html.Section(className="panel panel-wide", **{"aria-labelledby": "self-cost-title"}, children=[
         html.Header(className="panel-header", children=[
             html.H2("What each widget costs", id="self-cost-title"),
