@@ -12,7 +12,14 @@ its own (`post_fork`).
 Every setting can be overridden on the command line or with GUNICORN_CMD_ARGS;
 SWITCHBOARD_BIND, SWITCHBOARD_WORKERS and SWITCHBOARD_THREADS are read here.
 """
+import ctypes
+import ctypes.util
+import gc
 import os
+
+# Fewer copy-on-write pages: no collections while the master loads the app, then its objects are
+# frozen out of the collector's reach right before each fork (see the gc module's documentation).
+gc.disable()
 
 wsgi_app = "app:create_server()"
 bind = os.environ.get("SWITCHBOARD_BIND", "127.0.0.1:8050")
@@ -27,7 +34,8 @@ max_requests_jitter = 200
 
 timeout = 30  # a callback never legitimately takes this long: the statement limit is 5 s
 graceful_timeout = 20
-keepalive = 5
+# Longer than the slowest poll (60 s), so a browser's kept-alive connection is never closed just as it is reused.
+keepalive = 75
 
 # No query strings (they carry searches: names, phone numbers) and no client addresses in the access log.
 accesslog = "-"
@@ -36,10 +44,25 @@ errorlog = "-"
 loglevel = "info"
 
 
+M_ARENA_MAX = -8  # glibc's mallopt() parameter number
+
+
+def pre_fork(server, worker):
+    """Freeze the master's objects so the collector in a worker never writes to their pages."""
+    gc.freeze()
+
+
 def post_fork(server, worker):
-    """Give the new worker its own database connections, not copies of the master's."""
+    """Give the new worker its own database connections, a collector, and few malloc arenas."""
     from services import EXTENSION_KEY
 
+    gc.enable()
+    # Each thread may otherwise get a malloc arena of its own, memory that is rarely given back.
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name)
+        if hasattr(libc, "mallopt"):
+            libc.mallopt(M_ARENA_MAX, 2)
     app = worker.app.wsgi()
     services = app.extensions.get(EXTENSION_KEY)
     if services is not None:

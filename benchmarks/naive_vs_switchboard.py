@@ -289,7 +289,7 @@ def indexes_removed(writer: Engine) -> Iterator[None]:
         rollback(writer)
         yield
     finally:
-        print("restoring Switchboard's indexes (schema.migrate.migrate)...", flush=True)
+        # Migrate first: a print that fails (a closed pipe) must not leave the indexes off.
         started = time.perf_counter()
         migrate(writer)
         print(f"indexes restored in {time.perf_counter() - started:.1f} s: "

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from queries.headline_stats import HeadlineStats, fetch_headline_stats
@@ -65,20 +64,21 @@ def cards(stats: HeadlineStats | None) -> list[html.Div]:
 
 
 def calls_per_hour_figure(stats: HeadlineStats | None, database_timezone: str = "UTC") -> dict[str, Any]:
-    """Return the calls-per-hour bar chart (hours as epoch milliseconds, shown in the browser's time)."""
+    """Return the calls-per-hour bar chart as plain Plotly JSON (hours as epoch ms, shown in the browser's time)."""
     x: list[int] = []
     y: list[int] = []
     if stats is not None:
         x = [epoch(hour, database_timezone) * 1000 for hour in stats.calls_per_hour.hour]
         y = [int(count) for count in stats.calls_per_hour.calls]
-    figure = go.Figure(go.Bar(x=x, y=y, marker_color="#4f7cff", hovertemplate="%{y} calls<extra></extra>",
-                              name="calls"))
-    figure.update_layout(
-        margin={"l": 36, "r": 8, "t": 8, "b": 28}, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
-        font={"color": "#8a94a6", "size": 12}, bargap=0.15, showlegend=False,
-        xaxis={"type": "date", "showgrid": False}, yaxis={"gridcolor": "rgba(138,148,166,0.2)", "rangemode": "tozero"},
-    )
-    return figure.to_plotly_json()
+    bars = {"type": "bar", "x": x, "y": y, "name": "calls", "marker": {"color": "#4f7cff"},
+            "hovertemplate": "%{y} calls<extra></extra>"}
+    layout = {
+        "margin": {"l": 36, "r": 8, "t": 8, "b": 28}, "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#8a94a6", "size": 12}, "bargap": 0.15,
+        "showlegend": False, "xaxis": {"type": "date", "showgrid": False},
+        "yaxis": {"gridcolor": "rgba(138,148,166,0.2)", "rangemode": "tozero"},
+    }
+    return {"data": [bars], "layout": layout}
 
 
 def refresh(_ticks, _signal, previous_freshness):

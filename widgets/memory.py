@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html, no_update
 from redis.exceptions import RedisError
 
@@ -146,26 +145,34 @@ def empty_figure(title: str) -> dict[str, Any]:
     return memory_figure(title, [], None, None)
 
 
+def _level_line(megabytes: int, label: str, color: str, dash: str) -> tuple[dict, dict]:
+    """Return the shape and the annotation of a horizontal line across the chart."""
+    shape = {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": megabytes, "y1": megabytes,
+             "line": {"color": color, "dash": dash, "width": 1.5}}
+    note = {"xref": "paper", "x": 0, "xanchor": "left", "yref": "y", "y": megabytes, "yanchor": "bottom",
+            "text": f"{label} {megabytes} MB", "showarrow": False, "font": {"color": color, "size": 11}}
+    return shape, note
+
+
 def memory_figure(title: str, series: list[SeriesView], warning_mb: int | None, limit_mb: int | None) -> dict[str, Any]:
-    """Return a line chart of the series in MB, with the per-process warning and limit lines."""
-    figure = go.Figure()
-    for view in series:
-        figure.add_trace(go.Scattergl(
-            x=[int(at * 1000) for at, _ in view.points], y=[round(value / MB, 1) for _, value in view.points],
-            mode="lines", name=view.label, hovertemplate="%{y:,.1f} MB<extra>" + view.label + "</extra>"))
-    if limit_mb:
-        figure.add_hline(y=limit_mb, line_dash="dash", line_color="#c8323b", annotation_text=f"limit {limit_mb} MB",
-                         annotation_position="top left")
-    if warning_mb:
-        figure.add_hline(y=warning_mb, line_dash="dot", line_color="#c27c00",
-                         annotation_text=f"warning {warning_mb} MB", annotation_position="top left")
-    figure.update_layout(
-        title={"text": title, "font": {"size": 13}, "x": 0.01}, margin={"l": 44, "r": 8, "t": 30, "b": 28},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font={"color": "#8a94a6", "size": 11},
-        legend={"orientation": "h", "y": -0.2}, xaxis={"type": "date", "showgrid": False},
-        yaxis={"title": "MB", "gridcolor": "rgba(138,148,166,0.2)", "rangemode": "tozero"},
-    )
-    return figure.to_plotly_json()
+    """Return a line chart of the series in MB, with the per-process warning and limit lines.
+
+    Built as plain Plotly JSON: plotly.graph_objects validates every property and costs
+    about 40 ms a chart, on every poll of every viewer.
+    """
+    traces = [{"type": "scattergl", "mode": "lines", "name": view.label,
+               "x": [int(at * 1000) for at, _ in view.points], "y": [round(value / MB, 1) for _, value in view.points],
+               "hovertemplate": "%{y:,.1f} MB<extra>" + view.label + "</extra>"} for view in series]
+    lines = [_level_line(limit_mb, "limit", "#c8323b", "dash")] if limit_mb else []
+    lines += [_level_line(warning_mb, "warning", "#c27c00", "dot")] if warning_mb else []
+    layout = {
+        "title": {"text": title, "font": {"size": 13}, "x": 0.01}, "margin": {"l": 44, "r": 8, "t": 30, "b": 28},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#8a94a6", "size": 11},
+        "legend": {"orientation": "h", "y": -0.2}, "xaxis": {"type": "date", "showgrid": False},
+        "yaxis": {"title": {"text": "MB"}, "gridcolor": "rgba(138,148,166,0.2)", "rangemode": "tozero"},
+        "shapes": [shape for shape, _ in lines], "annotations": [note for _, note in lines],
+    }
+    return {"data": traces, "layout": layout}
 
 
 def _megabytes(value: float | int | None) -> str:
