@@ -136,6 +136,7 @@ def test_the_memory_callback_builds_charts_badge_and_tables(dashboard):
     assert result["memory-freshness.data"]["stale"] is False
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the crash is the point
 def test_a_crashed_sampler_thread_is_restarted_by_the_next_request(dashboard):
     services = dashboard.server.extensions[EXTENSION_KEY]
     sampler = services.sampler
