@@ -10,7 +10,9 @@ import threading
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -33,9 +35,29 @@ ROOT = Path(__file__).resolve().parents[1]
 ONGOING_INPUTS = {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0}
 
 
-def global_selects(engine) -> int:
+ONGOING_QUERY_START = "SELECT calls.id, calls.created_at, calls.status"
+
+
+@contextmanager
+def statements_logged_by_the_server(engine) -> Iterator[Callable[[str], int]]:
+    """Turn on MariaDB's general query log (as a table) for the block; count statements that start with a text."""
     with engine.connect() as connection:
-        return int(connection.exec_driver_sql("SHOW GLOBAL STATUS LIKE 'Com_select'").one()[1])
+        previous = connection.exec_driver_sql("SELECT @@global.general_log, @@global.log_output").one()
+        connection.exec_driver_sql("SET GLOBAL log_output = 'TABLE'")
+        connection.exec_driver_sql("TRUNCATE TABLE mysql.general_log")
+        connection.exec_driver_sql("SET GLOBAL general_log = 1")
+
+        def count(prefix: str) -> int:
+            return connection.exec_driver_sql(
+                "SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Query' AND argument LIKE %s",
+                (prefix + "%",)).scalar_one()
+
+        try:
+            yield count
+        finally:
+            connection.exec_driver_sql("SET GLOBAL general_log = %s", (int(previous[0]),))
+            connection.exec_driver_sql("SET GLOBAL log_output = %s", (previous[1],))
+            connection.exec_driver_sql("TRUNCATE TABLE mysql.general_log")
 
 
 def start_app_process(environment: dict[str, str]) -> tuple[subprocess.Popen, str]:
@@ -71,20 +93,20 @@ def test_two_processes_sharing_redis_run_the_query_once_counted_at_the_database(
     try:
         for _, url in processes:
             assert post(url, warm_up) == 200  # each process's first connection runs its own set-up queries
-        before = global_selects(counter)
         statuses: list[int] = []
 
         def poll(url: str) -> None:
             for _ in range(5):
                 statuses.append(post(url, ongoing))
 
-        threads = [threading.Thread(target=poll, args=(processes[i % 2][1],)) for i in range(10)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert statuses == [200] * 50
-        assert global_selects(counter) - before == 1
+        with statements_logged_by_the_server(counter) as server_count:
+            threads = [threading.Thread(target=poll, args=(processes[i % 2][1],)) for i in range(10)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert statuses == [200] * 50
+            assert server_count(ONGOING_QUERY_START) == 1
     finally:
         for process, _ in processes:
             process.terminate()

@@ -294,15 +294,20 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
         cached = services.queries.get_or_compute(
             QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size},
             services.poll_seconds(POLL_SETTING),
-            lambda: fetch_activity(services.reader, activity, services.now(), cursor, page_size))
+            lambda: page_payload(fetch_activity(services.reader, activity, services.now(), cursor, page_size),
+                                 services.config["DATABASE_TIMEZONE"]))
     except DATABASE_ERRORS as error:
         log_failure("activity feed", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
         return no_update, no_update, stale(previous_freshness, reason), no_update, no_update, no_update, no_update
-    result: ActivityPage = cached.value
-    rows = compact_rows(result, services.config["DATABASE_TIMEZONE"])
-    return (rows, cursor_to_data(result.next_cursor), fresh(cached.computed_at), f"Page {page + 1}",
-            result.next_cursor is None, page == 0, no_update)
+    payload = cached.value
+    return (payload["rows"], payload["next_cursor"], fresh(cached.computed_at), f"Page {page + 1}",
+            payload["next_cursor"] is None, page == 0, no_update)
+
+
+def page_payload(result: ActivityPage, database_timezone: str) -> dict[str, Any]:
+    """Return what the browser is sent for a page: compact rows and the next page's cursor."""
+    return {"rows": compact_rows(result, database_timezone), "next_cursor": cursor_to_data(result.next_cursor)}
 
 
 def company_options(_signal, _pathname):

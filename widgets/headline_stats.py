@@ -29,7 +29,7 @@ def layout(poll_seconds: int) -> html.Section:
             html.H2("Today", id="stats-title"),
             html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
         ]),
-        html.Div(id=CARDS, className="cards", children=cards(None)),
+        html.Div(id=CARDS, className="cards", children=cards(card_values(None))),
         dcc.Graph(id=CHART, figure=calls_per_hour_figure(None), config={"displayModeBar": False},
                   className="chart", style={"height": "220px"}),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
@@ -56,8 +56,7 @@ def card_values(stats: HeadlineStats | None) -> dict[str, str]:
             "average_duration_today": format_duration(stats.average_duration_today)}
 
 
-def cards(stats: HeadlineStats | None) -> list[html.Div]:
-    values = card_values(stats)
+def cards(values: dict[str, str]) -> list[html.Div]:
     return [html.Div(className="card", children=[html.Div(values[key], className="card-value", id=f"card-{key}"),
                                                  html.Div(label, className="card-label")])
             for key, label in CARD_LABELS]
@@ -87,19 +86,20 @@ def refresh(_ticks, _signal, previous_freshness):
     try:
         cached = services.queries.get_or_compute(
             QUERY_NAME, {"company_ids": None, "display_timezone": services.config["DISPLAY_TIMEZONE"]},
-            services.poll_seconds(POLL_SETTING), lambda: _fetch(services))
+            services.poll_seconds(POLL_SETTING), lambda: _payload(services))
     except DATABASE_ERRORS as error:
         log_failure("headline stats", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
         return no_update, no_update, stale(previous_freshness, reason)
-    stats: HeadlineStats = cached.value
-    return (cards(stats), calls_per_hour_figure(stats, services.config["DATABASE_TIMEZONE"]),
-            fresh(cached.computed_at))
+    payload = cached.value
+    return cards(payload["cards"]), payload["figure"], fresh(cached.computed_at)
 
 
-def _fetch(services) -> HeadlineStats:
+def _payload(services) -> dict[str, Any]:
+    """Fetch the figures and build what the browser is sent (cached as built)."""
     now = services.now()
-    return fetch_headline_stats(services.reader, now, services.today_start(now))
+    stats = fetch_headline_stats(services.reader, now, services.today_start(now))
+    return {"cards": card_values(stats), "figure": calls_per_hour_figure(stats, services.config["DATABASE_TIMEZONE"])}
 
 
 def register(app: Dash) -> None:

@@ -211,16 +211,30 @@ def refresh(_ticks, _signal, window, previous_freshness):
     try:
         cached = services.queries.get_or_compute(
             QUERY_NAME, {"window": window}, services.poll_seconds(POLL_SETTING),
-            lambda: build_view(services.memory_store, WINDOWS[window]))
+            lambda: panel_payload(build_view(services.memory_store, WINDOWS[window]),
+                                  config["MEMORY_WARNING_MB"], config["MEMORY_LIMIT_MB"]))
     except STORE_ERRORS as error:
         log_failure("memory", error)
         return (no_update,) * 7 + (stale(previous_freshness, "memory store unreachable"),)
-    view: MemoryView = cached.value
-    warning, limit = config["MEMORY_WARNING_MB"], config["MEMORY_LIMIT_MB"]
-    text, css = badge_state(view, warning, limit)
-    return (text, css, memory_figure("Switchboard workers", view.workers, warning, limit),
-            memory_figure("Process groups", view.groups, warning, limit), memory_figure("Host", view.host, None, None),
-            series_table(view), top_table(view), fresh(cached.computed_at))
+    payload = cached.value
+    return (*payload["badge"], *payload["figures"], series_table(payload["view"]), top_table(payload["view"]),
+            fresh(cached.computed_at))
+
+
+def panel_payload(view: MemoryView, warning_mb: int, limit_mb: int) -> dict[str, Any]:
+    """Build the badge and the charts once per poll interval; the tables need only the current values."""
+    light = MemoryView(workers=[_without_points(v) for v in view.workers],
+                       groups=[_without_points(v) for v in view.groups],
+                       host=[_without_points(v) for v in view.host], top=view.top, sampled_at=view.sampled_at)
+    return {"badge": badge_state(view, warning_mb, limit_mb),
+            "figures": (memory_figure("Switchboard workers", view.workers, warning_mb, limit_mb),
+                        memory_figure("Process groups", view.groups, warning_mb, limit_mb),
+                        memory_figure("Host", view.host, None, None)),
+            "view": light}
+
+
+def _without_points(view: SeriesView) -> SeriesView:
+    return SeriesView(name=view.name, label=view.label, points=[], now=view.now, peak=view.peak)
 
 
 def register(app: Dash) -> None:

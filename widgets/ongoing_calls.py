@@ -81,21 +81,27 @@ def caption(result: OngoingCalls) -> str:
     return f"showing {len(result.rows):,} of {result.total:,}" if result.capped else ""
 
 
+def table_payload(result: OngoingCalls, database_timezone: str) -> dict[str, Any]:
+    """Return what the browser is sent: compact rows, the badge and the caption."""
+    return {"rows": compact_rows(result, database_timezone), "badge": f"{result.total:,}", "caption": caption(result)}
+
+
 def refresh(_ticks, _signal, previous_freshness):
-    """Fetch (or take from the cache) the ongoing calls and build the table's data."""
+    """Fetch (or take from the cache) the ongoing calls, ready to send."""
     services = current_services()
     limit = int(services.config["ONGOING_CALLS_ROW_CAP"])
+    timezone = services.config["DATABASE_TIMEZONE"]
     try:
+        # The cache keeps the built payload, so a hit costs no DataFrame work at all.
         cached = services.queries.get_or_compute(
             QUERY_NAME, {"limit": limit, "company_ids": None}, services.poll_seconds(POLL_SETTING),
-            lambda: fetch_ongoing_calls(services.reader, services.now(), limit=limit))
+            lambda: table_payload(fetch_ongoing_calls(services.reader, services.now(), limit=limit), timezone))
     except DATABASE_ERRORS as error:
         log_failure("ongoing calls", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
         return no_update, no_update, no_update, stale(previous_freshness, reason)
-    result: OngoingCalls = cached.value
-    rows = compact_rows(result, services.config["DATABASE_TIMEZONE"])
-    return rows, f"{result.total:,}", caption(result), fresh(cached.computed_at)
+    payload = cached.value
+    return payload["rows"], payload["badge"], payload["caption"], fresh(cached.computed_at)
 
 
 def register(app: Dash) -> None:
