@@ -23,7 +23,7 @@ from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDO
                               fetch_activity, fetch_company_options)
 from services import current_services
 from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, int_or_none, log_failure, stale,
-                            text_or_none)
+                            text_or_none, without_empty)
 
 URL = "url"
 GRID = "activity-grid"
@@ -270,7 +270,7 @@ def compact_rows(page: ActivityPage, database_timezone: str) -> list[dict[str, A
                   "ph": text_or_none(row.phone), "co": text_or_none(row.company_name),
                   "svc": text_or_none(row.service_name), "dir": text_or_none(row.direction),
                   "st": text_or_none(row.status), "dur": int_or_none(row.duration_sec)}
-        rows.append({key: value for key, value in record.items() if value is not None})
+        rows.append(without_empty(record))
     return rows
 
 

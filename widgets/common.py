@@ -67,6 +67,11 @@ def epoch(value: Any, database_timezone: str = "UTC") -> int | None:
     return int(moment.replace(tzinfo=ZoneInfo(database_timezone)).timestamp())
 
 
+def without_empty(record: dict[str, Any]) -> dict[str, Any]:
+    """Drop the keys whose value is None: the browser treats a missing key as empty, and it is shorter."""
+    return {key: value for key, value in record.items() if value is not None}
+
+
 def text_or_none(value: Any) -> str | None:
     """Return a string value, or None for SQL NULL / NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -13,7 +13,7 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 from queries.ongoing_calls import OngoingCalls, fetch_ongoing_calls
 from services import current_services
 from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, log_failure, stale,
-                            text_or_none)
+                            text_or_none, without_empty)
 
 GRID = "ongoing-grid"
 INTERVAL = "ongoing-interval"
@@ -72,7 +72,7 @@ def compact_rows(result: OngoingCalls, database_timezone: str) -> list[dict[str,
                   "from": text_or_none(row.from_number), "to": text_or_none(row.to_number),
                   "cust": text_or_none(row.customer_name), "agent": text_or_none(row.agent_name),
                   "co": text_or_none(row.company_name), "dir": text_or_none(row.direction)}
-        rows.append({key: value for key, value in record.items() if value is not None})
+        rows.append(without_empty(record))
     return rows
 
 
