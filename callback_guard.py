@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 DASH_UPDATE_PATH = "/_dash-update-component"
 MAX_BODY_BYTES = 256 * 1024
@@ -66,7 +66,8 @@ def install_callback_guard(server: Flask, dash_app) -> None:
         if request.method != "POST":
             return None
         try:
-            check_callback_body(request.get_data(cache=True), set(dash_app.callback_map))
+            # Kept for the response-size log, which needs to know the callback too.
+            g.callback_body = check_callback_body(request.get_data(cache=True), set(dash_app.callback_map))
         except BadCallbackRequest as error:
             response = jsonify({"error": str(error)})
             response.status_code = 400

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from statistics import mean
 from typing import Callable, Mapping
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, g, request
 
 from monitoring.instrumentation import CostLog
 
@@ -53,10 +53,12 @@ class ResponseLog:
 
 def widget_of(update_request: Request, outputs: Mapping[str, str]) -> str | None:
     """Return the widget whose callback this Dash update request runs, by its first output."""
-    try:
-        body = json.loads(update_request.get_data(cache=True) or b"{}")
-    except ValueError:
-        return None
+    body = g.get("callback_body")  # parsed once already by the callback guard
+    if body is None:
+        try:
+            body = json.loads(update_request.get_data(cache=True) or b"{}")
+        except ValueError:
+            return None
     output = str(body.get("output", "")) if isinstance(body, dict) else ""
     first = output.lstrip(".").split("...")[0].split(".")[0]
     return outputs.get(first)
