@@ -26,7 +26,7 @@ from cachelib import SimpleCache
 from flask_caching import Cache
 from redis.exceptions import LockError, RedisError
 
-from monitoring.instrumentation import CostLog, RefreshCost, measure_refresh
+from monitoring.instrumentation import CostLog, measure_refresh
 
 log = logging.getLogger("switchboard.cache")
 
@@ -39,15 +39,10 @@ REDIS_SOCKET_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class CachedResult:
-    """A query result and when, and at what cost, it was computed."""
+    """A widget's built result and when it was computed (its cost is in the CostLog)."""
 
     value: Any
     computed_at: float
-    statements: int = 0
-    rows: int = 0
-    bytes_received: int = 0
-    db_ms: float = 0.0
-    memory_added: int = 0
 
 
 class HitCounter:
@@ -221,9 +216,9 @@ class QueryCache:
                 counter.count(hit=True)
                 return cached
             counter.count(hit=False)
-            with measure_refresh(query, self.costs) as cost:
+            with measure_refresh(query, self.costs):
                 value = compute()
-            result = _result(value, cost)
+            result = CachedResult(value=value, computed_at=time.time())
             self._set(key, result, timeout)
             return result
 
@@ -242,9 +237,3 @@ def shared_locks_for(config: dict[str, Any]) -> SharedLocks | None:
     # A computation outlives the statement limit only by the Python work around it.
     statement_seconds = config["STATEMENT_TIMEOUT_MS"] / 1000.0
     return SharedLocks(client, config["CACHE_KEY_PREFIX"], ttl=statement_seconds + 5.0, wait=statement_seconds + 1.0)
-
-
-def _result(value: Any, cost: RefreshCost) -> CachedResult:
-    return CachedResult(value=value, computed_at=time.time(), statements=cost.statement_count,
-                        rows=cost.rows, bytes_received=cost.bytes_received, db_ms=cost.db_ms,
-                        memory_added=cost.memory_added)

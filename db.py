@@ -70,7 +70,11 @@ def server_flavour(engine: Engine) -> str:
     if engine.dialect.name == "sqlite":
         return "sqlite"
     with engine.connect() as connection:
-        version = connection.exec_driver_sql("SELECT VERSION()").scalar_one()
+        return _flavour_of(connection.exec_driver_sql("SELECT VERSION()").scalar_one())
+
+
+def _flavour_of(version: object) -> str:
+    """Return 'mariadb' or 'mysql' from the server's VERSION() text."""
     return "mariadb" if "mariadb" in str(version).lower() else "mysql"
 
 
@@ -117,8 +121,7 @@ def _guard_mysql(engine: Engine, statement_timeout_ms: int) -> None:
         cursor = dbapi_connection.cursor()
         if "name" not in flavour:
             cursor.execute("SELECT VERSION()")
-            version = str(cursor.fetchone()[0]).lower()
-            flavour["name"] = "mariadb" if "mariadb" in version else "mysql"
+            flavour["name"] = _flavour_of(cursor.fetchone()[0])
         if flavour["name"] == "mariadb":
             cursor.execute(f"SET SESSION max_statement_time = {statement_timeout_ms / 1000.0:.3f}")
         else:

@@ -15,7 +15,7 @@ for later.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Sequence
 
@@ -88,7 +88,6 @@ class ActivityFilter:
 class ActivityPage:
     rows: pd.DataFrame
     next_cursor: Cursor | None
-    filter: ActivityFilter = field(default_factory=ActivityFilter)
 
 
 def _check_subset(label: str, chosen: Sequence[str], allowed: Sequence[str]) -> None:
@@ -217,7 +216,7 @@ def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime,
         raise ValueError("page size must be positive")
     statement = activity_statement(activity, now, cursor, page_size)
     if statement is None:
-        return ActivityPage(rows=pd.DataFrame(columns=list(COLUMNS)), next_cursor=None, filter=activity)
+        return ActivityPage(rows=pd.DataFrame(columns=list(COLUMNS)), next_cursor=None)
     frame = run(engine, statement, max_rows=page_size + 1)
     frame["at"] = pd.to_datetime(frame["at"])
     next_cursor = None
@@ -225,7 +224,7 @@ def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime,
         frame = frame.iloc[:page_size]
         last = frame.iloc[-1]
         next_cursor = Cursor(at=last["at"].to_pydatetime(), kind=str(last["kind"]), id=int(last["id"]))
-    return ActivityPage(rows=frame.reset_index(drop=True), next_cursor=next_cursor, filter=activity)
+    return ActivityPage(rows=frame.reset_index(drop=True), next_cursor=next_cursor)
 
 
 COMPANY_OPTIONS_CAP = 1000
