@@ -43,7 +43,8 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
         # Widget queries may go to a read replica; migrations always use DATABASE_URL.
         reader=create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"]),
         queries=QueryCache(cache, costs, shared_locks_for(config)), costs=costs, demo=is_embedded_demo(database_url),
-        widget_names={widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
+        widget_names={**{widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
+                      activity.RECENT_QUERY_NAME: activity.RECENT_TITLE},
     )
     server.extensions[EXTENSION_KEY] = services
     _start_memory_monitoring(server, services)

@@ -36,6 +36,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"expected a whole number of 0 or more, got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -68,6 +75,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Most ongoing calls one refresh returns (the total is still counted).", _positive_int),
     Setting("ACTIVITY_PAGE_SIZE", 50,
             "Rows per page of the recent customer activity feed.", _positive_int),
+    Setting("ACTIVITY_RECENT_ROWS", 1000,
+            "Newest feed rows fetched once per poll interval; filtered views and pages among them are answered "
+            "from these rows instead of a statement of their own.", _positive_int),
     Setting("ACTIVITY_EXPORT_ROW_CAP", 5000,
             "Most rows a CSV export of the activity feed contains.", _positive_int),
     Setting("ONGOING_CALLS_POLL_SECONDS", 5,
@@ -85,6 +95,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CACHE_KEY_PREFIX", "switchboard:",
             "Prefix of Switchboard's keys in Redis; cache-clear deletes only these. "
             "Give each deployment sharing one Redis its own."),
+    Setting("SECRET_KEY", None,
+            "Key that signs session cookies; required to serve on a non-loopback address. Without it a key is "
+            "kept in instance/secret_key (loopback only)."),
+    Setting("USERS_DATABASE_URL", None,
+            "SQLAlchemy URL of Switchboard's own user store (names, password hashes, roles). "
+            "Default: instance/users.sqlite. Several hosts share one store on MySQL/MariaDB."),
+    Setting("SESSION_HOURS", 12.0,
+            "Hours a login lasts before the session cookie expires.", _positive_float),
+    Setting("METRICS_TOKEN", None,
+            "Bearer token that lets a scraper read /metrics (Authorization: Bearer …); without it /metrics "
+            "needs an ops or admin login."),
+    Setting("FORWARDED_PROXIES", 0,
+            "Reverse proxies in front of Switchboard whose X-Forwarded-For/-Proto to trust (0: none). Behind one "
+            "HTTPS proxy, set 1: client addresses and the Secure cookie flag then come from its headers.",
+            _non_negative_int),
     Setting("SIMULATOR_PERIOD_SECONDS", 3.0,
             "Seconds between two steps of the demo's live simulator.", _positive_float),
     Setting("SIMULATE", True,

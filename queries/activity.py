@@ -39,8 +39,9 @@ SEARCH_MAX_LENGTH = 100
 LIKE_ESCAPE = "\\"
 PHONE_SEARCH = re.compile(r"^[\d\s()+./-]+$")
 
-COLUMNS = ("kind", "id", "at", "customer_name", "phone", "company_name", "service_name",
+COLUMNS = ("kind", "id", "at", "customer_name", "phone", "company_id", "company_name", "service_name",
            "direction", "status", "duration_sec")
+WIDEST_WINDOW = "90d"
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
         sa.select(
             sa.literal("call", sa.String(16)).label("kind"), calls.c.id, at.label("at"),
             sa.func.coalesce(customers.c.name, calls.c.customer_name).label("customer_name"),
-            phone.label("phone"), companies.c.name.label("company_name"),
+            phone.label("phone"), calls.c.company_id, companies.c.name.label("company_name"),
             sa.cast(sa.null(), sa.String(255)).label("service_name"),
             calls.c.direction, calls.c.status, calls.c.duration_sec,
         )
@@ -175,7 +176,7 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
         sa.select(
             sa.literal("appointment", sa.String(16)).label("kind"), appointments.c.id, at.label("at"),
             customers.c.name.label("customer_name"), customers.c.phone.label("phone"),
-            companies.c.name.label("company_name"), services.c.name.label("service_name"),
+            appointments.c.company_id, companies.c.name.label("company_name"), services.c.name.label("service_name"),
             sa.cast(sa.null(), sa.String(16)).label("direction"), appointments.c.status,
             sa.cast(sa.null(), sa.Integer).label("duration_sec"),
         )
@@ -219,12 +220,92 @@ def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime,
         return ActivityPage(rows=pd.DataFrame(columns=list(COLUMNS)), next_cursor=None)
     frame = run(engine, statement, max_rows=page_size + 1)
     frame["at"] = pd.to_datetime(frame["at"])
+    return _page_of(frame, page_size)
+
+
+def _page_of(frame: pd.DataFrame, page_size: int) -> ActivityPage:
+    """Cut a page from the feed's rows in order, one more than a page telling that another follows."""
     next_cursor = None
     if len(frame) > page_size:
         frame = frame.iloc[:page_size]
         last = frame.iloc[-1]
         next_cursor = Cursor(at=last["at"].to_pydatetime(), kind=str(last["kind"]), id=int(last["id"]))
     return ActivityPage(rows=frame.reset_index(drop=True), next_cursor=next_cursor)
+
+
+# --- the recent feed: many views answered from one statement ----------------------------------------------
+
+@dataclass(frozen=True)
+class RecentFeed:
+    """The newest rows of the whole feed (within the widest window and a tenant scope), fetched once.
+
+    Support staff flip between a handful of views (calls only, missed, outbound, the
+    next page). Each is a filter of the newest rows, so one statement per interval
+    answers all of them exactly, instead of one statement per view per interval.
+    """
+
+    rows: pd.DataFrame
+    now: datetime
+    company_ids: tuple[int, ...] | None
+    holds_everything: bool  # fewer rows than asked for: nothing older is left in the window
+
+
+def fetch_recent_feed(engine: Engine, now: datetime, row_count: int,
+                      company_ids: tuple[int, ...] | None = None) -> RecentFeed:
+    """Return the newest `row_count` rows of the feed within the widest window and these companies."""
+    page = fetch_activity(engine, ActivityFilter(window=WIDEST_WINDOW, company_ids=company_ids), now,
+                          page_size=row_count)
+    return RecentFeed(rows=page.rows, now=now, company_ids=company_ids, holds_everything=page.next_cursor is None)
+
+
+def page_from_recent(recent: RecentFeed, activity: ActivityFilter, cursor: Cursor | None,
+                     page_size: int) -> ActivityPage | None:
+    """Return the page `fetch_activity` would return at `recent.now`, or None when the recent rows cannot tell.
+
+    The recent rows are the top of the feed in its order, so the rows of any filter
+    among them are the top of that filter's feed. The page is exact when more than a
+    page of them match, or when nothing that could match is missing: the recent rows
+    hold the whole widest window, or reach back past the filter's window.
+    Searches and single customers go to the database: their match rules are SQL's.
+    """
+    if activity.search or activity.customer_id is not None or not _within(activity.company_ids, recent.company_ids):
+        return None
+    rows = recent.rows
+    since = recent.now - WINDOWS[activity.window]
+    keep = rows["at"] >= since
+    kinds = [kind for kind in KINDS if activity.wants(kind)]
+    keep &= rows["kind"].isin(kinds)
+    if activity.statuses:
+        call_statuses = [s for s in activity.statuses if s in CALL_STATUSES]
+        appointment_statuses = [s for s in activity.statuses if s in APPOINTMENT_STATUSES]
+        keep &= (((rows["kind"] == "call") & rows["status"].isin(call_statuses))
+                 | ((rows["kind"] == "appointment") & rows["status"].isin(appointment_statuses)))
+    if activity.directions:
+        keep &= rows["direction"].isin(activity.directions)
+    if activity.company_ids is not None:
+        keep &= rows["company_id"].isin(activity.company_ids)
+    if cursor is not None:
+        keep &= _before(rows, cursor)
+    matching = rows[keep]
+    if len(matching) > page_size:
+        return _page_of(matching, page_size)
+    # Rows missing from the recent ones are all older than its oldest row.
+    if recent.holds_everything or rows["at"].iloc[-1] < since:
+        return _page_of(matching, page_size)
+    return None
+
+
+def _within(chosen: tuple[int, ...] | None, scope: tuple[int, ...] | None) -> bool:
+    """Tell whether a company filter asks for nothing outside the recent rows' scope."""
+    return scope is None or (chosen is not None and set(chosen) <= set(scope))
+
+
+def _before(rows: pd.DataFrame, cursor: Cursor) -> pd.Series:
+    """Rows whose key (at, kind, id) comes after the cursor in the feed's newest-first order."""
+    at = rows["at"]
+    same_at = at == pd.Timestamp(cursor.at)
+    return (at < pd.Timestamp(cursor.at)) | (same_at & (rows["kind"] < cursor.kind)) \
+        | (same_at & (rows["kind"] == cursor.kind) & (rows["id"] < cursor.id))
 
 
 COMPANY_OPTIONS_CAP = 1000

@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from monitoring.instrumentation import measure_refresh
-from queries.activity import WINDOWS, ActivityFilter, fetch_activity
+from queries.activity import (WINDOWS, ActivityFilter, fetch_activity, fetch_recent_feed,
+                              page_from_recent)
 from queries.headline_stats import fetch_headline_stats
 from queries.ongoing_calls import ONGOING_STATUSES, fetch_ongoing_calls
 from queries.timeutil import floor_hour, start_of_day
@@ -159,6 +160,45 @@ def test_every_page_of_the_feed_together_is_the_brute_force_feed(reader, everyth
     keys, pages = _all_pages(reader, activity, page_size=37)
     assert keys == list(zip(expected.kind, expected.id.astype(int)))
     assert len(expected) > 0 and pages == -(-len(expected) // 37)  # a full last page ends the feed too
+
+
+RECENT_VIEWS = [
+    ActivityFilter(), ActivityFilter(window="1h"), ActivityFilter(window="24h"), ActivityFilter(kinds=("call",)),
+    ActivityFilter(kinds=("appointment",), window="30d"), ActivityFilter(statuses=("missed",)),
+    ActivityFilter(statuses=("completed",), window="90d"), ActivityFilter(directions=("outbound",)),
+    ActivityFilter(company_ids=(2,), statuses=("failed", "cancelled")),
+]
+
+
+@pytest.mark.parametrize("recent_rows", [40, 300, 100_000])
+def test_views_answered_from_the_recent_rows_are_exactly_the_databases_pages(reader, recent_rows):
+    """Every page the recent rows answer, on every filter and page depth, equals fetch_activity's."""
+    recent = fetch_recent_feed(reader, NOW, recent_rows)
+    answered = 0
+    for activity in RECENT_VIEWS:
+        cursor = None
+        for _depth in range(4):
+            expected = fetch_activity(reader, activity, NOW, cursor, page_size=25)
+            page = page_from_recent(recent, activity, cursor, page_size=25)
+            if page is not None:
+                answered += 1
+                assert list(zip(page.rows.kind, page.rows.id)) == list(zip(expected.rows.kind, expected.rows.id))
+                assert page.next_cursor == expected.next_cursor
+            if expected.next_cursor is None:
+                break
+            cursor = expected.next_cursor
+    if recent_rows == 100_000:
+        assert recent.holds_everything and answered == sum(
+            min(4, len(_all_pages(reader, view, 25)[0]) // 25 + 1) for view in RECENT_VIEWS)
+    assert answered > 0
+
+
+def test_searches_and_companies_outside_the_recent_scope_go_to_the_database(reader):
+    recent = fetch_recent_feed(reader, NOW, 100, company_ids=(1, 2))
+    assert page_from_recent(recent, ActivityFilter(search="ann", company_ids=(1, 2)), None, 25) is None
+    assert page_from_recent(recent, ActivityFilter(company_ids=(3,)), None, 25) is None
+    assert page_from_recent(recent, ActivityFilter(), None, 25) is None  # all companies is wider than the scope
+    assert page_from_recent(recent, ActivityFilter(company_ids=(2,)), None, 25) is not None
 
 
 def test_first_page_is_capped_and_newest_first(reader, everything):

@@ -9,6 +9,7 @@ the cursor of the page's last row; the first page refreshes on every poll.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -20,7 +21,9 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDOW, DIRECTIONS, KINDS,
                               SEARCH_MAX_LENGTH, STATUSES, WINDOWS, ActivityFilter, ActivityPage, Cursor,
-                              fetch_activity, fetch_company_options)
+                              fetch_activity, fetch_company_options, fetch_recent_feed,
+                              page_from_recent)
+from caching import CachedResult
 from services import current_services
 from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, int_or_none, log_failure, stale,
                             text_or_none, without_empty)
@@ -46,6 +49,8 @@ FRESHNESS = "activity-freshness"
 STATUS = "activity-status-line"
 REFRESH_SIGNAL = "refresh-signal"
 QUERY_NAME = "activity"
+RECENT_QUERY_NAME = "activity_recent"
+RECENT_TITLE = "activity feed, newest rows"
 TITLE = "activity feed"
 POLL_SETTING = "ACTIVITY_POLL_SECONDS"
 COMPANY_OPTIONS_SECONDS = 300
@@ -232,7 +237,9 @@ def cursor_from_data(data: Any) -> Cursor | None:
         kind, row_id = data["kind"], data["id"]
         if kind not in KINDS or not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
             return None
-        return Cursor(at=datetime.fromisoformat(str(data["at"])), kind=kind, id=row_id)
+        at = datetime.fromisoformat(str(data["at"]))
+        # The feed's times are naive, as stored; a cursor with a zone was not made here.
+        return None if at.tzinfo is not None else Cursor(at=at, kind=kind, id=row_id)
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -281,7 +288,13 @@ def _filter_params(activity: ActivityFilter) -> dict[str, Any]:
 
 
 def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, window, search, previous_freshness):
-    """Fetch (or take from the cache) the current page of the feed."""
+    """Fetch (or take from the cache) the current page of the feed.
+
+    The newest rows of the feed are one cached statement per interval; a view that
+    they answer exactly (see queries.activity.page_from_recent) costs no statement.
+    Each view's page is cached under the generation of those rows, so it is never
+    older than they are.
+    """
     services = current_services()
     try:
         activity = filter_from_controls(kinds, statuses, directions, companies, window, search)
@@ -290,18 +303,31 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     cursors, page = read_pager(pager)
     cursor = cursors[page]
     page_size = int(services.config["ACTIVITY_PAGE_SIZE"])
+    lifetime = services.poll_seconds(POLL_SETTING)
+    timezone = services.config["DATABASE_TIMEZONE"]
+    recent_rows = int(services.config["ACTIVITY_RECENT_ROWS"])
+
+    def page_of_view(recent: CachedResult) -> dict[str, Any]:
+        page = page_from_recent(recent.value, activity, cursor, page_size)
+        if page is not None:
+            return {**page_payload(page, timezone), "as_of": recent.computed_at}
+        page = fetch_activity(services.reader, activity, services.now(), cursor, page_size)
+        return {**page_payload(page, timezone), "as_of": time.time()}
+
     try:
+        recent = services.queries.get_or_compute(
+            RECENT_QUERY_NAME, {"rows": recent_rows, "company_ids": None}, lifetime,
+            lambda: fetch_recent_feed(services.reader, services.now(), recent_rows))
         cached = services.queries.get_or_compute(
-            QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size},
-            services.poll_seconds(POLL_SETTING),
-            lambda: page_payload(fetch_activity(services.reader, activity, services.now(), cursor, page_size),
-                                 services.config["DATABASE_TIMEZONE"]))
+            QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size,
+                         "recent": recent.computed_at},
+            lifetime, lambda: page_of_view(recent))
     except DATABASE_ERRORS as error:
         log_failure("activity feed", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
         return no_update, no_update, stale(previous_freshness, reason), no_update, no_update, no_update, no_update
     payload = cached.value
-    return (payload["rows"], payload["next_cursor"], fresh(cached.computed_at), f"Page {page + 1}",
+    return (payload["rows"], payload["next_cursor"], fresh(payload["as_of"]), f"Page {page + 1}",
             payload["next_cursor"] is None, page == 0, no_update)
 
 
