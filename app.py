@@ -23,6 +23,8 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from flask import Flask
     from flask_caching import Cache
 
+    from access.users import UserStore, default_users_url
+    from access.web import install_access
     from caching import QueryCache, cache_config, shared_locks_for
     from callback_guard import install_callback_guard
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
@@ -49,15 +51,52 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     server.extensions[EXTENSION_KEY] = services
     _start_memory_monitoring(server, services)
     record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)
+    services.users = UserStore(config["USERS_DATABASE_URL"] or default_users_url(server.instance_path))
+    # Each role gets a page of its own panels, so callbacks may name components another page lacks.
     app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
-               assets_folder=str(ASSETS_PATH))
+               assets_folder=str(ASSETS_PATH), suppress_callback_exceptions=True)
     note_uncompressed_sizes(server)
     register_metrics_endpoint(server, services)
-    app.layout = shell.layout(config, services.demo)
+    app.layout = lambda: _page_for_viewer(config, services)
     for widget in (shell, headline_stats, ongoing_calls, activity, memory, self_cost):
         widget.register(app)
-    install_callback_guard(server, app)
+    may_call = install_access(server, app, services.users, config, callback_areas(app, config))
+    install_callback_guard(server, app, may_call)
     return app
+
+
+def callback_areas(app, config: dict) -> dict[str, str]:
+    """Return the area of each callback: the one widget whose components it writes to (the page's own
+    components, such as the URL, may be written too), or the page shell when it writes only those."""
+    from access.roles import SHELL
+    from widgets.shell import component_areas
+
+    owners = component_areas(config)
+    areas = {}
+    for key in app.callback_map:
+        outputs = key.strip(".").split("...")
+        found = {owners.get(output.rsplit(".", 1)[0]) for output in outputs}
+        widgets = found - {SHELL}
+        if None in found or len(widgets) > 1:
+            raise RuntimeError(f"callback {key} must write to the components of one widget at most")
+        areas[key] = widgets.pop() if widgets else SHELL
+    return areas
+
+
+def _page_for_viewer(config: dict, services):
+    """Return the page for whoever asks: the panels of their role, their name and a sign-out button."""
+    from flask import g
+
+    from access.roles import AREAS
+    from access.web import csrf_token
+    from widgets.shell import Account, layout
+
+    viewer = g.get("viewer")
+    if viewer is None:  # Dash checking the layout outside any viewer's request: no account, every panel
+        return layout(config, services.demo, frozenset(AREAS))
+    local_demo = not services.users.has_users()
+    account = None if local_demo else Account(name=viewer.name, role=viewer.role, csrf_token=csrf_token())
+    return layout(config, services.demo, viewer.areas, account, local_demo=local_demo)
 
 
 def _start_memory_monitoring(server, services) -> None:
@@ -217,7 +256,16 @@ def serve(host: str, port: int, simulate: bool | None) -> None:
     from demo.simulator import LiveSimulator
     from services import EXTENSION_KEY
 
+    from access.exposure import ExposureError, check_exposure
+
     config = _load_config_or_exit()
+    store = _user_store(config)
+    try:
+        check_exposure([host], config, store.has_users())
+    except ExposureError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.dispose()
     url = _database_url(config)
     if not config["DATABASE_URL"]:
         _prepare_demo(url)
@@ -259,6 +307,76 @@ def _prepare_demo(url: str) -> None:
             bar.close()
     if summary:
         click.echo(f"demo database ready: {summary.calls:,} calls, {summary.appointments:,} appointments")
+
+
+def _user_store(config: dict):
+    from access.users import UserStore, default_users_url
+    return UserStore(config["USERS_DATABASE_URL"] or default_users_url(INSTANCE_PATH))
+
+
+@cli.command("add-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "support", "ops"]), required=True,
+              help="admin: everything; support: activity and ongoing calls of its companies, phones masked; "
+                   "ops: memory, widget costs and headline counts.")
+@click.option("--company", "company_ids", type=click.IntRange(min=1), multiple=True,
+              help="A company a support user may see (repeat for several).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")
+@click.option("--replace", is_flag=True, help="Give an existing user a new password, role and companies.")
+def add_user(name: str, role: str, company_ids: tuple[int, ...], password_stdin: bool, replace: bool) -> None:
+    """Add a user who may sign in (the password is stored hashed)."""
+    from access.users import UserError, check_new_user
+
+    config = _load_config_or_exit()
+    try:
+        # Everything but the password is checked before anyone is asked to type one.
+        check_new_user(name, role, company_ids, "x" * 1024)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = _user_store(config)
+    try:
+        user = store.add(name, role, company_ids, password, replace=replace)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.dispose()
+    scope = f" (companies {', '.join(map(str, user.company_ids))})" if user.company_ids else ""
+    click.echo(f"{'replaced' if replace else 'added'} {user.name}: {user.role}{scope}")
+
+
+@cli.command("remove-user")
+@click.argument("name")
+def remove_user(name: str) -> None:
+    """Remove a user; its open sessions end at their next request."""
+    from access.users import UserError
+
+    store = _user_store(_load_config_or_exit())
+    try:
+        store.remove(name)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.dispose()
+    click.echo(f"removed {name}")
+
+
+@cli.command("list-users")
+def list_users() -> None:
+    """List the users (names, roles, companies; never passwords)."""
+    store = _user_store(_load_config_or_exit())
+    try:
+        users = sorted(store.users().values(), key=lambda user: user.name)
+    finally:
+        store.dispose()
+    if not users:
+        click.echo("no users: Switchboard serves loopback only, as a local demo without login")
+    for user in users:
+        scope = ", ".join(map(str, user.company_ids)) if user.company_ids else "all companies"
+        click.echo(f"{user.name}\t{user.role}\t{scope}")
 
 
 @cli.command("cache-clear")

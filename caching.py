@@ -200,9 +200,13 @@ class QueryCache:
                 log.warning("waited %.1f s for another worker's result; computing here", self.shared_locks.wait)
             yield
 
-    def get_or_compute(self, query: str, params: dict[str, Any], timeout: int,
+    def get_or_compute(self, query: str, params: dict[str, Any], timeout: int | Callable[[Any], int],
                        compute: Callable[[], Any]) -> CachedResult:
-        """Return the cached result for (query, params), computing it at most once per interval."""
+        """Return the cached result for (query, params), computing it at most once per interval.
+
+        `timeout` is the entry's lifetime in seconds, or a function of the computed value
+        that returns it (for a result derived from another cached one, which must not outlive it).
+        """
         key = cache_key(query, params)
         counter = self._counter(query)
         cached = self._get(key)
@@ -219,7 +223,7 @@ class QueryCache:
             with measure_refresh(query, self.costs):
                 value = compute()
             result = CachedResult(value=value, computed_at=time.time())
-            self._set(key, result, timeout)
+            self._set(key, result, timeout(value) if callable(timeout) else timeout)
             return result
 
     def clear(self) -> None:

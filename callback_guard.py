@@ -4,12 +4,13 @@ Dash trusts the body of POST /_dash-update-component: an unknown output, a list
 where an object belongs or a missing field ends in a 500. Here the body must be
 an object naming a registered callback by its outputs, with `inputs` (and
 `state`) as lists of {id, property, value} objects. Anything else gets a short
-JSON error and never reaches a callback.
+JSON error and never reaches a callback; a callback the viewer's role may not
+use gets a 403.
 """
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, Response, g, jsonify, request
 
@@ -56,8 +57,8 @@ def check_callback_body(raw: bytes, known_outputs: set[str]) -> dict[str, Any]:
     return body
 
 
-def install_callback_guard(server: Flask, dash_app) -> None:
-    """Check every callback request against the app's own callbacks."""
+def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bool]) -> None:
+    """Check every callback request against the app's own callbacks and what the viewer may use."""
 
     @server.before_request
     def guard() -> Response | None:
@@ -71,5 +72,9 @@ def install_callback_guard(server: Flask, dash_app) -> None:
         except BadCallbackRequest as error:
             response = jsonify({"error": str(error)})
             response.status_code = 400
+            return response
+        if not may_call(g.callback_body["output"]):
+            response = jsonify({"error": "this callback is not for your role"})
+            response.status_code = 403
             return response
         return None

@@ -75,7 +75,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Most ongoing calls one refresh returns (the total is still counted).", _positive_int),
     Setting("ACTIVITY_PAGE_SIZE", 50,
             "Rows per page of the recent customer activity feed.", _positive_int),
-    Setting("ACTIVITY_RECENT_ROWS", 1000,
+    Setting("ACTIVITY_RECENT_ROWS", 2000,
             "Newest feed rows fetched once per poll interval; filtered views and pages among them are answered "
             "from these rows instead of a statement of their own.", _positive_int),
     Setting("ACTIVITY_EXPORT_ROW_CAP", 5000,

@@ -47,6 +47,24 @@ loglevel = "info"
 M_ARENA_MAX = -8  # glibc's mallopt() parameter number
 
 
+def on_starting(server):
+    """Refuse to bind beyond this machine without SECRET_KEY and a user (see access/exposure.py)."""
+    from access.exposure import ExposureError, bind_host, check_exposure
+    from access.users import UserStore, default_users_url
+    from app import INSTANCE_PATH
+    from config import load_config
+
+    config = load_config()
+    store = UserStore(config["USERS_DATABASE_URL"] or default_users_url(INSTANCE_PATH))
+    try:
+        check_exposure([bind_host(address) for address in server.cfg.bind], config, store.has_users())
+    except ExposureError as error:
+        server.log.error("%s", error)
+        raise SystemExit(1) from None
+    finally:
+        store.dispose()
+
+
 def pre_fork(server, worker):
     """Freeze the master's objects so the collector in a worker never writes to their pages."""
     gc.freeze()
@@ -67,3 +85,5 @@ def post_fork(server, worker):
     services = app.extensions.get(EXTENSION_KEY)
     if services is not None:
         services.reader.dispose(close=False)
+        if services.users is not None:
+            services.users.engine.dispose(close=False)

@@ -33,6 +33,7 @@ class Services:
     memory_store: Any = None  # monitoring.store.MemoryStore, shared by the workers of a host (or all, in Redis)
     sampler: Any = None  # monitoring.sampler.MemorySampler, started on the first request
     simulator: LiveSimulator | None = field(default=None)
+    users: Any = None  # access.users.UserStore: who may sign in
 
     def now(self):
         """Return now as the platform stores time."""
@@ -54,6 +55,8 @@ class Services:
         if self.memory_store is not None:
             self.memory_store.close()
         self.reader.dispose()
+        if self.users is not None:
+            self.users.dispose()
 
 
 def current_services() -> Services:

@@ -9,6 +9,22 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
   let clockOffsetMs = 0;
   const lastServerNow = {};
   let wasOff = false;
+  let lastDurationTick = null;
+
+  // A session that ended (expired, signed out elsewhere, user removed): go to the sign-in page
+  // instead of leaving every widget stale.
+  const originalFetch = window.fetch.bind(window);
+  let leaving = false;
+  window.fetch = function (resource, options) {
+    return originalFetch(resource, options).then(function (response) {
+      const url = typeof resource === "string" ? resource : (resource && resource.url) || "";
+      if (response.status === 401 && url.indexOf("/_dash-") !== -1 && !leaving) {
+        leaving = true;  // several polls may fail at once; one navigation
+        window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+      }
+      return response;
+    });
+  };
 
   function settings() { return window.switchboardSettings || {}; }
   function now() { return Date.now() + clockOffsetMs; }
@@ -94,9 +110,12 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
         const bump = wasOff && !off ? (signal || 0) + 1 : window.dash_clientside.no_update;
         wasOff = off;
         const label = paused ? "Paused" : (hidden ? "Paused while hidden" : "Live");
-        // Outputs: each widget's interval, then the clock tick, the label and the refresh signal.
-        const widgets = window.dash_clientside.callback_context.outputs_list.length - 3;
-        return Array(widgets).fill(off).concat([hidden, label, bump]);
+        return [hidden, label, bump];
+      },
+
+      followPolling: function (paused, visibility) {
+        // One widget's interval: off while paused or hidden.
+        return Boolean(paused) || Boolean(visibility && visibility.hidden);
       },
 
       applyTheme: function (clicks, stored) {
@@ -108,22 +127,19 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
         return [theme, theme === "dark" ? "Light theme" : "Dark theme"];
       },
 
-      tick: function () {
-        // Arguments: the tick count, one freshness record a widget, then the display settings.
-        const records = Array.prototype.slice.call(arguments, 1, arguments.length - 1);
-        window.switchboardSettings = arguments[arguments.length - 1] || {};
-        records.forEach(function (freshness, index) { noteServerClock(index, freshness); });
-        try {
-          const api = window.dash_ag_grid && window.dash_ag_grid.getApi("ongoing-grid");
-          if (api) { api.refreshCells({columns: ["duration"]}); }
-        } catch (error) { /* the grid is not ready yet */ }
-        const out = [];
-        records.forEach(function (freshness) {
-          const described = describe(freshness);
-          out.push(described[0]);
-          out.push(described[1]);
-        });
-        return out;
+      tick: function (n, freshness, displaySettings) {
+        // One widget's freshness line; the ongoing calls' durations tick once per second too.
+        window.switchboardSettings = displaySettings || {};
+        const statusId = window.dash_clientside.callback_context.outputs_list[0].id;
+        noteServerClock(statusId, freshness);
+        if (n !== lastDurationTick) {
+          lastDurationTick = n;
+          try {
+            const api = window.dash_ag_grid && window.dash_ag_grid.getApi("ongoing-grid");
+            if (api) { api.refreshCells({columns: ["duration"]}); }
+          } catch (error) { /* no ongoing calls on this page, or the grid is not ready yet */ }
+        }
+        return describe(freshness);
       }
   };
 })();

@@ -131,7 +131,7 @@ def test_a_lock_holder_that_dies_delays_the_others_a_bounded_time(seeded_sqlite,
     app = make_dashboard(seeded_sqlite.url, CACHE_REDIS_URL=REDIS_URL, CACHE_KEY_PREFIX=prefix,
                          STATEMENT_TIMEOUT_MS=500, MEMORY_SAMPLER=False)
     services = app.server.extensions[EXTENSION_KEY]
-    lock_name = prefix + "lock:" + cache_key("ongoing_calls", {"limit": 500, "company_ids": None})
+    lock_name = prefix + "lock:" + cache_key("ongoing_calls", {"limit": 500, "company_ids": None, "masked": False})
     # Another worker takes the lock and dies mid-computation, leaving it to expire.
     holder = subprocess.run(
         [sys.executable, "-c", "import os, sys, redis; c = redis.Redis.from_url(sys.argv[1]);"

@@ -9,7 +9,9 @@ the cursor of the page's last row; the first page refreshes on every poll.
 """
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -23,7 +25,8 @@ from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDO
                               SEARCH_MAX_LENGTH, STATUSES, WINDOWS, ActivityFilter, ActivityPage, Cursor,
                               fetch_activity, fetch_company_options, fetch_recent_feed,
                               page_from_recent)
-from caching import CachedResult
+from access.roles import Viewer, mask_phone
+from access.web import current_viewer
 from services import current_services
 from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, int_or_none, log_failure, stale,
                             text_or_none, without_empty)
@@ -268,13 +271,14 @@ def turn_page(_older, _newer, *args):
     return first_page()
 
 
-def compact_rows(page: ActivityPage, database_timezone: str) -> list[dict[str, Any]]:
+def compact_rows(page: ActivityPage, database_timezone: str, mask_phones: bool = False) -> list[dict[str, Any]]:
     """Return the feed rows as the browser needs them: short keys, epoch seconds, no empty values."""
+    phone = mask_phone if mask_phones else text_or_none
     rows = []
     for row in page.rows.itertuples(index=False):
         record = {"k": "a" if row.kind == "appointment" else "c", "id": int(row.id),
                   "at": epoch(row.at, database_timezone), "cust": text_or_none(row.customer_name),
-                  "ph": text_or_none(row.phone), "co": text_or_none(row.company_name),
+                  "ph": phone(text_or_none(row.phone)), "co": text_or_none(row.company_name),
                   "svc": text_or_none(row.service_name), "dir": text_or_none(row.direction),
                   "st": text_or_none(row.status), "dur": int_or_none(row.duration_sec)}
         rows.append(without_empty(record))
@@ -292,12 +296,12 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
 
     The newest rows of the feed are one cached statement per interval; a view that
     they answer exactly (see queries.activity.page_from_recent) costs no statement.
-    Each view's page is cached under the generation of those rows, so it is never
-    older than they are.
+    A view's page cut from them expires with them, so it is never older than they are.
     """
     services = current_services()
+    viewer = current_viewer()
     try:
-        activity = filter_from_controls(kinds, statuses, directions, companies, window, search)
+        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer)
     except ValueError as error:
         return [], None, no_update, "Page 1", True, True, f"Not searched: {error}"
     cursors, page = read_pager(pager)
@@ -307,21 +311,27 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     timezone = services.config["DATABASE_TIMEZONE"]
     recent_rows = int(services.config["ACTIVITY_RECENT_ROWS"])
 
-    def page_of_view(recent: CachedResult) -> dict[str, Any]:
+    scope = viewer.scoped(None)
+
+    def page_of_view() -> dict[str, Any]:
+        recent = services.queries.get_or_compute(
+            RECENT_QUERY_NAME, {"rows": recent_rows, "company_ids": scope}, lifetime,
+            lambda: fetch_recent_feed(services.reader, services.now(), recent_rows, scope))
         page = page_from_recent(recent.value, activity, cursor, page_size)
         if page is not None:
-            return {**page_payload(page, timezone), "as_of": recent.computed_at}
+            return {**page_payload(page, timezone, viewer.masks_phones), "as_of": recent.computed_at}
         page = fetch_activity(services.reader, activity, services.now(), cursor, page_size)
-        return {**page_payload(page, timezone), "as_of": time.time()}
+        return {**page_payload(page, timezone, viewer.masks_phones), "as_of": time.time()}
+
+    def lifetime_of(payload: dict[str, Any]) -> int:
+        # A page cut from the newest rows expires with them, so it is never older than one interval.
+        return max(1, math.ceil(lifetime - (time.time() - payload["as_of"])))
 
     try:
-        recent = services.queries.get_or_compute(
-            RECENT_QUERY_NAME, {"rows": recent_rows, "company_ids": None}, lifetime,
-            lambda: fetch_recent_feed(services.reader, services.now(), recent_rows))
         cached = services.queries.get_or_compute(
             QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size,
-                         "recent": recent.computed_at},
-            lifetime, lambda: page_of_view(recent))
+                         "masked": viewer.masks_phones},
+            lifetime_of, page_of_view)
     except DATABASE_ERRORS as error:
         log_failure("activity feed", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
@@ -331,17 +341,25 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
             payload["next_cursor"] is None, page == 0, no_update)
 
 
-def page_payload(result: ActivityPage, database_timezone: str) -> dict[str, Any]:
+def page_payload(result: ActivityPage, database_timezone: str, mask_phones: bool = False) -> dict[str, Any]:
     """Return what the browser is sent for a page: compact rows and the next page's cursor."""
-    return {"rows": compact_rows(result, database_timezone), "next_cursor": cursor_to_data(result.next_cursor)}
+    return {"rows": compact_rows(result, database_timezone, mask_phones),
+            "next_cursor": cursor_to_data(result.next_cursor)}
+
+
+def scoped_filter(activity: ActivityFilter, viewer: Viewer) -> ActivityFilter:
+    """Return the filter with the companies the viewer may see (the browser's choice only narrows them)."""
+    return replace(activity, company_ids=viewer.scoped(activity.company_ids))
 
 
 def company_options(_signal, _pathname):
     """Return the companies to filter by (cached for five minutes)."""
     services = current_services()
+    scope = current_viewer().scoped(None)
     try:
         cached = services.queries.get_or_compute(
-            "company_options", {}, COMPANY_OPTIONS_SECONDS, lambda: fetch_company_options(services.reader))
+            "company_options", {"company_ids": scope}, COMPANY_OPTIONS_SECONDS,
+            lambda: fetch_company_options(services.reader, scope))
     except DATABASE_ERRORS as error:
         log_failure("company options", error)
         return no_update
@@ -353,8 +371,9 @@ def export_csv(n_clicks, kinds, statuses, directions, companies, window, search)
     if not n_clicks:
         return no_update, no_update
     services = current_services()
+    viewer = current_viewer()
     try:
-        activity = filter_from_controls(kinds, statuses, directions, companies, window, search)
+        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer)
     except ValueError as error:
         return no_update, f"Not exported: {error}"
     cap = int(services.config["ACTIVITY_EXPORT_ROW_CAP"])
@@ -364,13 +383,15 @@ def export_csv(n_clicks, kinds, statuses, directions, companies, window, search)
     except DATABASE_ERRORS as error:
         log_failure("activity export", error)
         return no_update, f"Not exported: {describe_failure(error, services.config['STATEMENT_TIMEOUT_MS'])}"
-    frame = csv_frame(page, services.config["DATABASE_TIMEZONE"], services.config["DISPLAY_TIMEZONE"])
+    frame = csv_frame(page, services.config["DATABASE_TIMEZONE"], services.config["DISPLAY_TIMEZONE"],
+                      viewer.masks_phones)
     note = f"Exported the newest {cap:,} rows; narrow the filter for older ones." if page.next_cursor else ""
     filename = f"switchboard-activity-{now:%Y%m%d-%H%M}.csv"
     return dcc.send_data_frame(frame.to_csv, filename, index=False), note
 
 
-def csv_frame(page: ActivityPage, database_timezone: str, display_timezone: str) -> pd.DataFrame:
+def csv_frame(page: ActivityPage, database_timezone: str, display_timezone: str,
+              mask_phones: bool = False) -> pd.DataFrame:
     """Return the export's columns, times in the display timezone."""
     rows = page.rows
     viewer = ZoneInfo(display_timezone)
@@ -378,7 +399,8 @@ def csv_frame(page: ActivityPage, database_timezone: str, display_timezone: str)
     times = [None if pd.isna(at) else at.to_pydatetime().replace(tzinfo=stored).astimezone(viewer)
              .strftime("%Y-%m-%d %H:%M:%S") for at in rows["at"]]
     return pd.DataFrame({
-        "kind": rows["kind"], "time": times, "customer": rows["customer_name"], "phone": rows["phone"],
+        "kind": rows["kind"], "time": times, "customer": rows["customer_name"],
+        "phone": [mask_phone(text_or_none(p)) for p in rows["phone"]] if mask_phones else rows["phone"],
         "company": rows["company_name"], "service": rows["service_name"], "direction": rows["direction"],
         "status": rows["status"], "duration_sec": rows["duration_sec"].astype("Int64"),
     })

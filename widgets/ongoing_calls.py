@@ -11,6 +11,8 @@ import dash_ag_grid as dag
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from queries.ongoing_calls import OngoingCalls, fetch_ongoing_calls
+from access.roles import mask_phone
+from access.web import current_viewer
 from services import current_services
 from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, log_failure, stale,
                             text_or_none, without_empty)
@@ -63,13 +65,14 @@ def layout(poll_seconds: int) -> html.Section:
     ])
 
 
-def compact_rows(result: OngoingCalls, database_timezone: str) -> list[dict[str, Any]]:
+def compact_rows(result: OngoingCalls, database_timezone: str, mask_phones: bool = False) -> list[dict[str, Any]]:
     """Return the rows as the browser needs them: short keys, epoch seconds, no empty values."""
+    phone = mask_phone if mask_phones else text_or_none
     rows = []
     for row in result.rows.itertuples(index=False):
         record = {"id": int(row.id), "at": epoch(row.created_at, database_timezone),
                   "start": epoch(row.start_timestamp, database_timezone), "st": text_or_none(row.status),
-                  "from": text_or_none(row.from_number), "to": text_or_none(row.to_number),
+                  "from": phone(text_or_none(row.from_number)), "to": phone(text_or_none(row.to_number)),
                   "cust": text_or_none(row.customer_name), "agent": text_or_none(row.agent_name),
                   "co": text_or_none(row.company_name), "dir": text_or_none(row.direction)}
         rows.append(without_empty(record))
@@ -81,21 +84,27 @@ def caption(result: OngoingCalls) -> str:
     return f"showing {len(result.rows):,} of {result.total:,}" if result.capped else ""
 
 
-def table_payload(result: OngoingCalls, database_timezone: str) -> dict[str, Any]:
+def table_payload(result: OngoingCalls, database_timezone: str, mask_phones: bool = False) -> dict[str, Any]:
     """Return what the browser is sent: compact rows, the badge and the caption."""
-    return {"rows": compact_rows(result, database_timezone), "badge": f"{result.total:,}", "caption": caption(result)}
+    return {"rows": compact_rows(result, database_timezone, mask_phones), "badge": f"{result.total:,}",
+            "caption": caption(result)}
 
 
 def refresh(_ticks, _signal, previous_freshness):
     """Fetch (or take from the cache) the ongoing calls, ready to send."""
     services = current_services()
+    viewer = current_viewer()
     limit = int(services.config["ONGOING_CALLS_ROW_CAP"])
     timezone = services.config["DATABASE_TIMEZONE"]
+    # The viewer's companies, never the browser's, bound into the query; one cache entry per scope.
+    company_ids = viewer.scoped(None)
     try:
         # The cache keeps the built payload, so a hit costs no DataFrame work at all.
         cached = services.queries.get_or_compute(
-            QUERY_NAME, {"limit": limit, "company_ids": None}, services.poll_seconds(POLL_SETTING),
-            lambda: table_payload(fetch_ongoing_calls(services.reader, services.now(), limit=limit), timezone))
+            QUERY_NAME, {"limit": limit, "company_ids": company_ids, "masked": viewer.masks_phones},
+            services.poll_seconds(POLL_SETTING),
+            lambda: table_payload(fetch_ongoing_calls(services.reader, services.now(), company_ids=company_ids,
+                                                      limit=limit), timezone, viewer.masks_phones))
     except DATABASE_ERRORS as error:
         log_failure("ongoing calls", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])

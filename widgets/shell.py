@@ -9,7 +9,12 @@ Everything here runs in the browser (clientside callbacks in assets/switchboard.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
+from dash.development.base_component import Component
+
+from access.roles import ACTIVITY, AREAS, HEADLINE, MEMORY, ONGOING, SELF_COST, SHELL
 
 from widgets import activity, headline_stats, memory, ongoing_calls, self_cost
 
@@ -24,6 +29,9 @@ THEME_BUTTON = "theme-button"
 TICK = "clock-tick"
 OPS_SLOT = "ops-slot"
 SETTINGS = "display-settings"
+LOCAL_DEMO_BANNER = "local-demo-banner"
+ACCOUNT = "account"
+# Each widget's interval, and its freshness record with the line that shows it.
 WIDGET_INTERVALS = (ongoing_calls.INTERVAL, activity.INTERVAL, headline_stats.INTERVAL, memory.INTERVAL,
                     self_cost.INTERVAL)
 FRESHNESS_PAIRS = ((ongoing_calls.FRESHNESS, ongoing_calls.STATUS), (activity.FRESHNESS, activity.STATUS),
@@ -33,10 +41,61 @@ RESPONSE_OUTPUTS = {ongoing_calls.GRID: ongoing_calls.QUERY_NAME, activity.GRID:
                     headline_stats.CARDS: headline_stats.QUERY_NAME, memory.BADGE: memory.QUERY_NAME}
 
 
-def layout(config: dict, demo: bool) -> html.Div:
-    """Return the whole page."""
+@dataclass(frozen=True)
+class Account:
+    """Who is signed in, for the header (None in the local demo, which has no login)."""
+
+    name: str
+    role: str
+    csrf_token: str
+
+
+def panels(config: dict) -> dict[str, Component]:
+    """Return each area's panel, in page order."""
+    return {
+        HEADLINE: headline_stats.layout(config["HEADLINE_STATS_POLL_SECONDS"]),
+        ONGOING: ongoing_calls.layout(config["ONGOING_CALLS_POLL_SECONDS"]),
+        ACTIVITY: activity.layout(config["ACTIVITY_POLL_SECONDS"]),
+        MEMORY: memory.layout(config["MEMORY_POLL_SECONDS"]),
+        SELF_COST: self_cost.layout(config["SELF_COST_POLL_SECONDS"]),
+    }
+
+
+def component_areas(config: dict) -> dict[str, str]:
+    """Return the area each component id belongs to (the page's own components are the shell's)."""
+    areas = {component.id: area for area, panel in panels(config).items()
+             for component in [panel, *panel._traverse()] if isinstance(getattr(component, "id", None), str)}
+    page = layout(config, demo=False, areas=frozenset(AREAS), account=None, local_demo=False)
+    for component in page._traverse():
+        if isinstance(getattr(component, "id", None), str):
+            areas.setdefault(component.id, SHELL)
+    return areas
+
+
+def _header_right(account: Account | None) -> list[Component]:
+    if account is None:
+        return []
+    return [
+        html.Span(f"{account.name} · {account.role}", id=ACCOUNT, className="account"),
+        html.Form(method="POST", action="/logout", className="logout", children=[
+            dcc.Input(type="hidden", name="csrf_token", value=account.csrf_token),
+            html.Button("Sign out", type="submit", className="button"),
+        ]),
+    ]
+
+
+def layout(config: dict, demo: bool, areas: frozenset[str] = frozenset(AREAS), account: Account | None = None,
+           local_demo: bool = False) -> html.Div:
+    """Return the page with the panels of these areas."""
+    chosen = {area: panel for area, panel in panels(config).items() if area in areas}
+    ops = [chosen.pop(area) for area in (MEMORY, SELF_COST) if area in chosen]
+    banner = html.Div(
+        "Local demo, no login: this Switchboard answers this machine only. "
+        "Add a user (python app.py add-user NAME --role admin) to require logins and serve a team.",
+        id=LOCAL_DEMO_BANNER, className="banner", role="note") if local_demo else None
     return html.Div(className="page", children=[
         dcc.Location(id=URL, refresh=False),
+        *([banner] if banner else []),
         html.Header(className="topbar", children=[
             html.H1(["Switchboard", html.Span(" live operations", className="subtitle")]),
             html.Span("Demo data" if demo else "", className="demo-flag" if demo else ""),
@@ -45,15 +104,11 @@ def layout(config: dict, demo: bool) -> html.Div:
                         title="Stop polling the database until resumed", **{"aria-pressed": "false"}),
             html.Button("Dark theme", id=THEME_BUTTON, className="button", n_clicks=0,
                         title="Switch between light and dark"),
+            *_header_right(account),
         ]),
         html.Main(className="grid-layout", children=[
-            headline_stats.layout(config["HEADLINE_STATS_POLL_SECONDS"]),
-            ongoing_calls.layout(config["ONGOING_CALLS_POLL_SECONDS"]),
-            activity.layout(config["ACTIVITY_POLL_SECONDS"]),
-            html.Div(id=OPS_SLOT, className="ops-slot", children=[
-                memory.layout(config["MEMORY_POLL_SECONDS"]),
-                self_cost.layout(config["SELF_COST_POLL_SECONDS"]),
-            ]),
+            *chosen.values(),
+            *([html.Div(id=OPS_SLOT, className="ops-slot", children=ops)] if ops else []),
         ]),
         dcc.Store(id=REFRESH_SIGNAL, data=0),
         dcc.Store(id=VISIBILITY, data={"hidden": False}),
@@ -65,7 +120,11 @@ def layout(config: dict, demo: bool) -> html.Div:
 
 
 def register(app: Dash) -> None:
-    """Wire the page's clientside callbacks."""
+    """Wire the page's clientside callbacks: one set for the page, one per widget.
+
+    A widget's own callbacks touch only its own components and the page's, so a
+    page without that widget (another role's) simply has none of them.
+    """
     app.clientside_callback(
         ClientsideFunction("switchboard", "togglePause"),
         Output(PAUSED, "data"), Output(PAUSE_BUTTON, "children"), Output(PAUSE_BUTTON, "aria-pressed"),
@@ -73,18 +132,22 @@ def register(app: Dash) -> None:
     )
     app.clientside_callback(
         ClientsideFunction("switchboard", "applyPolling"),
-        *[Output(interval, "disabled") for interval in WIDGET_INTERVALS], Output(TICK, "disabled"),
-        Output(POLLING_STATE, "children"), Output(REFRESH_SIGNAL, "data"),
+        Output(TICK, "disabled"), Output(POLLING_STATE, "children"), Output(REFRESH_SIGNAL, "data"),
         Input(PAUSED, "data"), Input(VISIBILITY, "data"), State(REFRESH_SIGNAL, "data"),
     )
+    for interval in WIDGET_INTERVALS:
+        app.clientside_callback(
+            ClientsideFunction("switchboard", "followPolling"),
+            Output(interval, "disabled"), Input(PAUSED, "data"), Input(VISIBILITY, "data"),
+        )
     app.clientside_callback(
         ClientsideFunction("switchboard", "applyTheme"),
         Output(THEME, "data"), Output(THEME_BUTTON, "children"),
         Input(THEME_BUTTON, "n_clicks"), State(THEME, "data"),
     )
-    app.clientside_callback(
-        ClientsideFunction("switchboard", "tick"),
-        *[output for _, status in FRESHNESS_PAIRS
-          for output in (Output(status, "children"), Output(status, "className"))],
-        Input(TICK, "n_intervals"), *[Input(store, "data") for store, _ in FRESHNESS_PAIRS], State(SETTINGS, "data"),
-    )
+    for store, status in FRESHNESS_PAIRS:
+        app.clientside_callback(
+            ClientsideFunction("switchboard", "tick"),
+            Output(status, "children"), Output(status, "className"),
+            Input(TICK, "n_intervals"), Input(store, "data"), State(SETTINGS, "data"),
+        )

@@ -1,16 +1,16 @@
 """Call a Dash app's callbacks over HTTP, as the browser does, through Flask's test client."""
 from __future__ import annotations
 
+import http.client
 import json
+import re
 from typing import Any
 
 
-class DashClient:
-    """Posts to /_dash-update-component with the payload the Dash renderer would send."""
+class CallbackPayloads:
+    """Builds the payload the Dash renderer would send for a callback, from the app's dependencies."""
 
-    def __init__(self, flask_app):
-        self.client = flask_app.test_client()
-        self.dependencies = json.loads(self.client.get("/_dash-dependencies").data)
+    dependencies: list[dict]
 
     def dependency(self, first_output: str) -> dict:
         """Return the callback whose outputs start with `first_output` ("id.prop")."""
@@ -33,6 +33,17 @@ class DashClient:
                 "inputs": values(dependency["inputs"], inputs), "state": values(dependency["state"], state or {}),
                 "changedPropIds": changed if changed is not None else list(inputs)[:1]}
 
+
+class DashClient(CallbackPayloads):
+    """Posts to /_dash-update-component through Flask's test client, as the browser would."""
+
+    def __init__(self, flask_app, login: tuple[str, str] | None = None):
+        self.client = flask_app.test_client()
+        if login is not None:
+            response = sign_in(self.client, *login)
+            assert response.status_code == 302, response.status_code
+        self.dependencies = json.loads(self.client.get("/_dash-dependencies").data)
+
     def post(self, payload: dict, headers: dict | None = None):
         return self.client.post("/_dash-update-component", data=json.dumps(payload),
                                 content_type="application/json", headers=headers or {})
@@ -46,3 +57,41 @@ class DashClient:
             return {}
         body = json.loads(response.data)["response"]
         return {f"{component}.{prop}": value for component, props in body.items() for prop, value in props.items()}
+
+
+def sign_in(client, name: str, password: str, next_path: str = "/", **request_options):
+    """Fill and send the login form with the client (its CSRF token included); return the response."""
+    page = client.get("/login", **request_options)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    return client.post(f"/login?next={next_path}", data={"name": name, "password": password, "csrf_token": token},
+                       **request_options)
+
+
+class HttpDashClient(CallbackPayloads):
+    """Posts callbacks to a server listening on this machine, over real HTTP (one keep-alive connection)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 30.0):
+        self.connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        status, body = self.request("GET", "/_dash-dependencies")
+        assert status == 200, status
+        self.dependencies = json.loads(body)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+            return response.status, response.read()
+        except (http.client.HTTPException, OSError):
+            self.connection.close()  # a fresh connection next time, as a browser would open
+            raise
+
+    def call(self, first_output: str, inputs: dict[str, Any], state: dict[str, Any] | None = None) -> tuple[int, dict]:
+        """Return the status and {"id.prop": value} of what the callback updated."""
+        status, body = self.request("POST", "/_dash-update-component",
+                                    json.dumps(self.payload(first_output, inputs, state)).encode())
+        if status != 200:
+            return status, {}
+        answer = json.loads(body)["response"]
+        return status, {f"{component}.{prop}": value for component, props in answer.items()
+                        for prop, value in props.items()}

@@ -1,0 +1,82 @@
+"""Who may see what: roles, the parts of the dashboard each may use, and the viewer of a request.
+
+The dashboard is made of areas (one per widget, plus the page shell). A role
+names the areas it may use; the page, the callbacks the browser learns of and
+every callback request are all checked against it on the server.
+
+- admin: everything;
+- support: ongoing calls and the activity feed of their own companies, phone
+  numbers masked but for the last 3 digits;
+- ops: headline counts, memory and what each widget costs; no names or numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ADMIN = "admin"
+SUPPORT = "support"
+OPS = "ops"
+ROLES = (ADMIN, SUPPORT, OPS)
+
+SHELL = "shell"
+HEADLINE = "headline"
+ONGOING = "ongoing"
+ACTIVITY = "activity"
+MEMORY = "memory"
+SELF_COST = "self_cost"
+AREAS = (SHELL, HEADLINE, ONGOING, ACTIVITY, MEMORY, SELF_COST)
+ROLE_AREAS = {
+    ADMIN: frozenset(AREAS),
+    SUPPORT: frozenset({SHELL, ONGOING, ACTIVITY}),
+    OPS: frozenset({SHELL, HEADLINE, MEMORY, SELF_COST}),
+}
+METRICS_ROLES = frozenset({ADMIN, OPS})
+VISIBLE_PHONE_DIGITS = 3
+MASK = "•"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: what the widgets need to scope and mask their rows."""
+
+    name: str
+    role: str
+    company_ids: tuple[int, ...] | None  # None: every company
+
+    @property
+    def areas(self) -> frozenset[str]:
+        return ROLE_AREAS[self.role]
+
+    @property
+    def masks_phones(self) -> bool:
+        return self.role == SUPPORT
+
+    def may_use(self, area: str) -> bool:
+        return area in self.areas
+
+    def scoped(self, chosen: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """Return the companies a query may read: the chosen ones within this viewer's (all of its if none)."""
+        if self.company_ids is None:
+            return chosen
+        if chosen is None:
+            return self.company_ids
+        allowed = set(self.company_ids)
+        return tuple(company for company in chosen if company in allowed)
+
+
+LOCAL_DEMO_VIEWER = Viewer(name="local demo", role=ADMIN, company_ids=None)
+
+
+def mask_phone(number: str | None) -> str | None:
+    """Return a phone number with every digit but the last three masked: '+4930…' -> '+•••••••456'."""
+    if number is None:
+        return None
+    digits_seen = 0
+    masked = []
+    for character in reversed(number):
+        if character.isdigit():
+            digits_seen += 1
+            masked.append(character if digits_seen <= VISIBLE_PHONE_DIGITS else MASK)
+        else:
+            masked.append(character)
+    return "".join(reversed(masked))

@@ -1,0 +1,183 @@
+"""Switchboard's own users: names, hashed passwords, a role and, for support, their companies.
+
+The store is a small database of Switchboard's own (USERS_DATABASE_URL; by
+default a SQLite file in the instance folder), never the platform's: the
+dashboard's database user only needs SELECT on the platform. Passwords are
+hashed with werkzeug's scrypt; only `python app.py add-user` writes here.
+
+A user's session is tied to its password hash (see `User.session_id`), so
+replacing a user or removing it ends its sessions at the next request.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from access.roles import ROLES, SUPPORT
+
+MIN_PASSWORD_LENGTH = 12
+MAX_NAME_LENGTH = 64
+LOOKUP_SECONDS = 5.0  # how long a worker trusts what it read; removals take effect within this
+
+metadata = sa.MetaData()
+users_table = sa.Table(
+    "switchboard_users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(MAX_NAME_LENGTH), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False, server_default=sa.func.current_timestamp()),
+)
+user_companies = sa.Table(
+    "switchboard_user_companies", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("switchboard_users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("company_id", sa.BigInteger, primary_key=True, autoincrement=False),
+)
+
+
+class UserError(ValueError):
+    """A user could not be added or removed (the message says why)."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A dashboard user as Flask-Login sees it."""
+
+    id: int
+    name: str
+    role: str
+    company_ids: tuple[int, ...] | None  # None: every company (admin, ops)
+    password_hash: str
+
+    # Flask-Login's protocol
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    @property
+    def session_id(self) -> str:
+        """The id kept in the session: the user's id and a fingerprint of its password hash."""
+        fingerprint = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+        return f"{self.id}:{fingerprint}"
+
+    def get_id(self) -> str:
+        return self.session_id
+
+
+def default_users_url(instance_path: str | Path) -> str:
+    return f"sqlite:///{Path(instance_path) / 'users.sqlite'}"
+
+
+def check_new_user(name: str, role: str, company_ids: tuple[int, ...], password: str) -> None:
+    """Raise UserError with a clear message when these cannot make a user."""
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable() or name.strip() != name:
+        raise UserError(f"a user name is 1-{MAX_NAME_LENGTH} printable characters without surrounding spaces")
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if role == SUPPORT and not company_ids:
+        raise UserError("a support user sees only its companies: give at least one --company ID")
+    if role != SUPPORT and company_ids:
+        raise UserError(f"the {role} role sees every company; --company is for support users")
+    if any(company <= 0 for company in company_ids):
+        raise UserError("company ids are positive whole numbers")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+
+
+class UserStore:
+    """Reads and writes the users; reads are kept for LOOKUP_SECONDS per worker."""
+
+    def __init__(self, url: str):
+        self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
+        self._lock = threading.Lock()
+        self._snapshot: dict[int, User] | None = None
+        self._read_at = 0.0
+
+    def create_tables(self) -> None:
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _read_all(self) -> dict[int, User]:
+        if not sa.inspect(self.engine).has_table(users_table.name):
+            return {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(users_table.c.id, users_table.c.name, users_table.c.role,
+                                                users_table.c.password_hash)).all()
+            scopes: dict[int, list[int]] = {}
+            for user_id, company_id in connection.execute(
+                    sa.select(user_companies.c.user_id, user_companies.c.company_id)):
+                scopes.setdefault(user_id, []).append(int(company_id))
+        return {row.id: User(id=row.id, name=row.name, role=row.role, password_hash=row.password_hash,
+                             company_ids=tuple(sorted(scopes.get(row.id, ()))) if row.role == SUPPORT else None)
+                for row in rows}
+
+    def users(self) -> dict[int, User]:
+        """Every user by id, as read at most LOOKUP_SECONDS ago."""
+        with self._lock:
+            if self._snapshot is None or time.monotonic() - self._read_at > LOOKUP_SECONDS:
+                self._snapshot = self._read_all()
+                self._read_at = time.monotonic()
+            return self._snapshot
+
+    def has_users(self) -> bool:
+        return bool(self.users())
+
+    def by_session_id(self, session_id: str) -> User | None:
+        """Return the user a session belongs to, or None when it is gone or its password changed."""
+        user_id, _, _ = session_id.partition(":")
+        user = self.users().get(int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.session_id == session_id else None
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """Return the user when the password is right (the hash is checked even for unknown names)."""
+        user = next((u for u in self.users().values() if u.name == name), None)
+        if user is None:
+            # The same work either way, so the answer's timing does not tell which names exist.
+            check_password_hash(_dummy_hash(), password)
+            return None
+        return user if check_password_hash(user.password_hash, password) else None
+
+    def add(self, name: str, role: str, company_ids: tuple[int, ...], password: str, replace: bool = False) -> User:
+        check_new_user(name, role, company_ids, password)
+        self.create_tables()
+        with self.engine.begin() as connection:
+            existing = connection.execute(sa.select(users_table.c.id).where(users_table.c.name == name)).first()
+            if existing and not replace:
+                raise UserError(f"a user named {name!r} exists; use --replace to give it a new password and role")
+            if existing:
+                connection.execute(user_companies.delete().where(user_companies.c.user_id == existing.id))
+                connection.execute(users_table.delete().where(users_table.c.id == existing.id))
+            user_id = connection.execute(users_table.insert().values(
+                name=name, role=role, password_hash=generate_password_hash(password))).inserted_primary_key[0]
+            if company_ids:
+                connection.execute(user_companies.insert(),
+                                   [{"user_id": user_id, "company_id": c} for c in sorted(set(company_ids))])
+        self._snapshot = None
+        user = self.users()[user_id]
+        return user
+
+    def remove(self, name: str) -> None:
+        if not sa.inspect(self.engine).has_table(users_table.name):
+            raise UserError(f"no user named {name!r}")
+        with self.engine.begin() as connection:
+            found = connection.execute(sa.select(users_table.c.id).where(users_table.c.name == name)).first()
+            if found is None:
+                raise UserError(f"no user named {name!r}")
+            connection.execute(user_companies.delete().where(user_companies.c.user_id == found.id))
+            connection.execute(users_table.delete().where(users_table.c.id == found.id))
+        self._snapshot = None
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return generate_password_hash("switchboard: not a password of anyone")

@@ -1,0 +1,259 @@
+"""Logins, sessions and the one check every request passes, whatever route it asks for.
+
+- With no user in the store, Switchboard is a one-person local demo: it answers
+  loopback clients only, as an admin, with a "local demo, no login" banner.
+- Once a user exists, every route but the login page, its stylesheet and the
+  health check needs a session (Flask-Login, signed cookie: HttpOnly,
+  SameSite=Lax, Secure over HTTPS, expiring after SESSION_HOURS).
+- The viewer's role decides the page's panels, the callbacks the browser is told
+  of (/_dash-dependencies) and which callback requests are served (the rest get
+  403); `current_viewer()` gives widgets the company scope and phone masking.
+- /metrics takes `Authorization: Bearer METRICS_TOKEN`, or an ops/admin session.
+- Logins are rate-limited per account and per address (Flask-Limiter, in Redis
+  when CACHE_REDIS_URL is set); security headers come from Flask-Talisman.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable
+
+from flask import Flask, Response, g, jsonify, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_talisman import Talisman
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
+from access.users import UserStore
+
+log = logging.getLogger("switchboard.access")
+
+LOGIN_PATH = "/login"
+LOGOUT_PATH = "/logout"
+HEALTH_PATH = "/healthz"
+LOGIN_STYLESHEET = "/assets/login.css"
+PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
+METRICS_PATH = "/metrics"
+DEPENDENCIES_PATH = "/_dash-dependencies"
+LOGINS_PER_ACCOUNT = "5 per minute;20 per hour"
+LOGINS_PER_ADDRESS = "20 per minute;100 per hour"
+CSRF_FIELD = "csrf_token"
+SECRET_KEY_FILE = "secret_key"
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, marked Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def current_viewer() -> Viewer:
+    """Return who is asking; the access check has refused the request already if nobody may."""
+    viewer = g.get("viewer")
+    if viewer is None:
+        raise PermissionError("no viewer for this request")
+    return viewer
+
+
+def csrf_token() -> str:
+    """Return this session's token for forms that change something (login, logout)."""
+    if CSRF_FIELD not in session:
+        session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return session[CSRF_FIELD]
+
+
+def _csrf_ok() -> bool:
+    sent = request.form.get(CSRF_FIELD, "")
+    return bool(sent) and hmac.compare_digest(sent, session.get(CSRF_FIELD, ""))
+
+
+def secret_key(config: dict, instance_path: str) -> str:
+    """Return SECRET_KEY, or a key kept in the instance folder for a loopback-only server."""
+    if config["SECRET_KEY"]:
+        return config["SECRET_KEY"]
+    path = Path(instance_path) / SECRET_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Created once, readable by its owner only; workers forked later read the same key.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _refuse(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Return a local path to go to after login (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def content_security_policy(inline_script_hashes: list[str]) -> dict[str, str | list[str]]:
+    """The CSP Dash works with: its own inline loader by hash; eval for AG Grid's cell functions."""
+    return {
+        "default-src": "'self'",
+        "script-src": ["'self'", "'unsafe-eval'", *inline_script_hashes],
+        # Dash and Plotly set style attributes on elements.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": "'self'",
+        "worker-src": ["'self'", "blob:"],
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+
+
+def install_access(server: Flask, dash_app, users: UserStore, config: dict,
+                   callback_areas: dict[str, str]) -> Callable[[str], bool]:
+    """Put every request behind the access check; return the check of a callback's output key."""
+    if config["FORWARDED_PROXIES"]:
+        count = config["FORWARDED_PROXIES"]
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    server.secret_key = secret_key(config, server.instance_path)
+    server.session_interface = SessionCookies()
+    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                         SESSION_COOKIE_NAME="switchboard_session",
+                         # The session lasts SESSION_HOURS from sign-in, however busy the page is.
+                         SESSION_REFRESH_EACH_REQUEST=False,
+                         PERMANENT_SESSION_LIFETIME=timedelta(hours=config["SESSION_HOURS"]))
+    Talisman(server, force_https=False, session_cookie_secure=False, frame_options="DENY",
+             referrer_policy="same-origin", strict_transport_security=True,
+             content_security_policy=content_security_policy(dash_app.csp_hashes()))
+
+    login_manager = LoginManager(server)
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(users.by_session_id)
+
+    limiter = Limiter(
+        get_remote_address, app=server, storage_uri=config["CACHE_REDIS_URL"] or "memory://",
+        key_prefix=f"{config['CACHE_KEY_PREFIX']}limits", strategy="fixed-window", headers_enabled=True,
+        # A Redis outage must not lock everyone out: count in this process until it returns.
+        swallow_errors=True, in_memory_fallback_enabled=True,
+        storage_options={"socket_timeout": 1, "socket_connect_timeout": 1} if config["CACHE_REDIS_URL"] else {},
+    )
+
+    def failed_login(response: Response) -> bool:
+        return response.status_code == 401
+
+    def account_key() -> str:
+        return "account:" + request.form.get("name", "")[:128].casefold()
+
+    def show_login(error: str = "", status: int = 200, name: str = "") -> tuple[str, int]:
+        return render_template("login.html", error=error, name=name, next=_safe_next(request.args.get("next")),
+                               csrf_field=CSRF_FIELD, csrf_token=csrf_token(),
+                               local_demo=not users.has_users()), status
+
+    @limiter.limit(LOGINS_PER_ADDRESS, methods=["POST"], deduct_when=failed_login)
+    @limiter.limit(LOGINS_PER_ACCOUNT, key_func=account_key, methods=["POST"], deduct_when=failed_login)
+    def login():
+        if not users.has_users():
+            return redirect("/")
+        if request.method == "GET":
+            return show_login()
+        if not _csrf_ok():
+            return show_login("The form expired; please sign in again.", 400)
+        name, password = request.form.get("name", ""), request.form.get("password", "")
+        user = users.authenticate(name[:128], password[:1024])
+        if user is None:
+            log.warning("login refused: wrong name or password")
+            return show_login("Wrong name or password.", 401, name=name[:128])
+        session.clear()
+        login_user(user)
+        session.permanent = True
+        # A new token for the signed-in session, set now: the page's concurrent requests never change the
+        # session afterwards, so none of their cookies can undo another's change.
+        session[CSRF_FIELD] = secrets.token_urlsafe(32)
+        return redirect(_safe_next(request.args.get("next")))
+
+    def logout():
+        if _csrf_ok():
+            logout_user()
+            session.clear()
+        return redirect(LOGIN_PATH)
+
+    def health():
+        return Response("ok\n", mimetype="text/plain")
+
+    server.add_url_rule(LOGIN_PATH, "login", login, methods=["GET", "POST"])
+    server.add_url_rule(LOGOUT_PATH, "logout", logout, methods=["POST"])
+    server.add_url_rule(HEALTH_PATH, "health", health)
+
+    @server.errorhandler(429)
+    def too_many_logins(_error):
+        return show_login("Too many attempts; wait a minute and try again.", 429)
+
+    metrics_token = config["METRICS_TOKEN"]
+
+    def bearer_ok() -> bool:
+        sent = request.headers.get("Authorization", "")
+        return bool(metrics_token) and sent.startswith("Bearer ") \
+            and hmac.compare_digest(sent[len("Bearer "):].encode(), metrics_token.encode())
+
+    @server.before_request
+    def check_access() -> Response | None:
+        path = request.path
+        if path in PUBLIC_PATHS:
+            return None
+        if path == METRICS_PATH and bearer_ok():
+            return None
+        if not users.has_users():
+            if not is_loopback(request.remote_addr):
+                return _refuse(403, "this Switchboard has no users yet and serves its own machine only; "
+                                    "add one with `python app.py add-user`")
+            g.viewer = LOCAL_DEMO_VIEWER
+        elif current_user.is_authenticated:
+            g.viewer = Viewer(name=current_user.name, role=current_user.role, company_ids=current_user.company_ids)
+        elif request.method == "GET" and not path.startswith("/_dash") and path != METRICS_PATH:
+            return redirect(url_for("login", next=request.full_path if request.query_string else path))
+        else:
+            response = _refuse(401, "login required")
+            if path == METRICS_PATH:
+                response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
+            return _refuse(403, "metrics are for ops and admins")
+        return None
+
+    @server.after_request
+    def only_the_viewers_callbacks(response: Response) -> Response:
+        viewer = g.get("viewer")
+        if request.path != DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
+            return response
+        callbacks = json.loads(response.get_data())
+        allowed = [entry for entry in callbacks if callback_areas.get(entry.get("output")) in viewer.areas]
+        response.set_data(json.dumps(allowed))
+        return response
+
+    def may_call(output_key: str) -> bool:
+        viewer = g.get("viewer")
+        return viewer is not None and callback_areas.get(output_key) in viewer.areas
+
+    return may_call

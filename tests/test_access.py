@@ -1,0 +1,330 @@
+"""Who may see what: logins, roles on every route and callback, tenant scoping in SQL, masked phones.
+
+Each test builds the real app on a seeded database with users in its own store,
+signs in through the login form (CSRF token and all) and talks to it over HTTP
+as a browser or a forger would.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from access.exposure import ExposureError, check_exposure
+from access.roles import mask_phone
+from access.users import UserError, UserStore, default_users_url
+from tests.support.dash_client import DashClient, sign_in
+
+PASSWORD = "correct horse battery staple"
+MASKED_PHONE = re.compile(r"^[^0-9]*(•[^0-9]*)+\d{0,3}$")
+SUPPORT_COMPANY = 1
+ROLE_CALLBACKS = {
+    "admin": {"ongoing-grid.rowData", "activity-grid.rowData", "stats-cards.children", "memory-badge.children",
+              "self-cost-table.children", "activity-download.data"},
+    "support": {"ongoing-grid.rowData", "activity-grid.rowData", "activity-download.data",
+                "activity-company.options"},
+    "ops": {"stats-cards.children", "memory-badge.children", "self-cost-table.children"},
+}
+EVERY_SERVER_CALLBACK = set().union(*ROLE_CALLBACKS.values())
+
+
+def add_users(instance_path) -> None:
+    store = UserStore(default_users_url(instance_path))
+    try:
+        store.add("ada", "admin", (), PASSWORD)
+        store.add("sam", "support", (SUPPORT_COMPANY,), PASSWORD)
+        store.add("olga", "ops", (), PASSWORD)
+    finally:
+        store.dispose()
+
+
+@pytest.fixture
+def secured(tmp_path, make_dashboard):
+    """Build the app with three users (admin, support of company 1, ops) on a database URL."""
+    def build(database_url: str, **overrides):
+        add_users(tmp_path)
+        return make_dashboard(database_url, MEMORY_SAMPLER=False, **overrides)
+    return build
+
+
+@pytest.fixture
+def app_on_sqlite(secured, seeded_sqlite):
+    return secured(seeded_sqlite.url, METRICS_TOKEN="s3cret-scrape-token")
+
+
+def _first_outputs(client: DashClient) -> set[str]:
+    return {dependency["output"].strip(".").split("...")[0] for dependency in client.dependencies}
+
+
+def _company_names(database_url: str) -> dict[int, str]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return dict(connection.execute(sa.text("SELECT id, name FROM companies")).all())
+    finally:
+        engine.dispose()
+
+
+# --- without a login ------------------------------------------------------------------------------------------
+
+def test_every_route_without_a_session_is_redirected_or_refused(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    index = client.get("/")
+    assert index.status_code == 302 and index.headers["Location"].startswith("/login?next=")
+    script = "/_dash-component-suites/dash/dash-renderer/build/dash_renderer.min.js"
+    for path in ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", script, "/assets/switchboard.js"):
+        response = client.get(path)
+        assert response.status_code in (302, 401), (path, response.status_code)
+    for path in ("/some/deep/link?kind=call", "/activity"):
+        assert client.get(path).status_code == 302
+    forged = client.post("/_dash-update-component", data=json.dumps({"output": "ongoing-grid.rowData"}),
+                         content_type="application/json")
+    assert forged.status_code == 401 and "rowData" not in forged.get_data(as_text=True)
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/login").status_code == 200 and client.get("/healthz").status_code == 200
+
+
+def test_a_wrong_password_or_a_missing_form_token_signs_nobody_in(app_on_sqlite, caplog):
+    client = app_on_sqlite.server.test_client()
+    with caplog.at_level(logging.WARNING):
+        refused = sign_in(client, "sam", "not the password at all")
+    assert refused.status_code == 401 and "Wrong name or password" in refused.get_data(as_text=True)
+    assert "sam" not in caplog.text  # no names in the log
+    assert sign_in(client, "nobody", PASSWORD).status_code == 401
+    no_token = client.post("/login", data={"name": "sam", "password": PASSWORD})
+    assert no_token.status_code == 400
+    assert client.get("/_dash-layout").status_code == 401
+
+
+def test_logins_are_rate_limited_per_account_even_with_the_right_password(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    answers = [sign_in(client, "sam", f"guess number {n}").status_code for n in range(5)]
+    assert answers == [401] * 5
+    assert sign_in(client, "sam", PASSWORD).status_code == 429
+    # Another account from the same address is not locked by sam's limit.
+    assert sign_in(client, "ada", PASSWORD).status_code == 302
+
+
+def test_logins_are_rate_limited_per_address(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    answers = [sign_in(client, f"user{n}", "wrong password!!").status_code for n in range(21)]
+    assert answers[:20] == [401] * 20 and answers[20] == 429
+
+
+def test_the_session_cookie_is_httponly_lax_and_secure_over_https(app_on_sqlite):
+    plain = sign_in(app_on_sqlite.server.test_client(), "ada", PASSWORD)
+    cookie = plain.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Expires=" in cookie and "Secure" not in cookie
+    over_https = sign_in(app_on_sqlite.server.test_client(), "ada", PASSWORD, base_url="https://localhost")
+    assert "Secure" in over_https.headers["Set-Cookie"]
+
+
+def test_signing_out_ends_the_session(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    sign_in(client, "ada", PASSWORD)
+    tokens = list(_props_named(client.get("/_dash-layout").get_json(), "csrf_token"))
+    assert len(tokens) == 1, "the page has a sign-out form"
+    assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 302
+    assert client.get("/_dash-layout").status_code == 200  # a forged sign-out does nothing
+    client.post("/logout", data={"csrf_token": tokens[0]})
+    assert client.get("/_dash-layout").status_code == 401
+
+
+def _props_named(node, name):
+    """Yield the value of every component in a layout whose `name` prop is `name`."""
+    if isinstance(node, dict):
+        props = node.get("props", {})
+        if props.get("name") == name:
+            yield props.get("value")
+        for value in node.values():
+            yield from _props_named(value, name)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _props_named(item, name)
+
+
+def test_removing_a_user_or_replacing_its_password_ends_its_sessions(app_on_sqlite, tmp_path, monkeypatch):
+    import access.users
+    monkeypatch.setattr(access.users, "LOOKUP_SECONDS", 0.0)
+    client = app_on_sqlite.server.test_client()
+    sign_in(client, "sam", PASSWORD)
+    assert client.get("/_dash-layout").status_code == 200
+    store = UserStore(default_users_url(tmp_path))
+    store.add("sam", "support", (SUPPORT_COMPANY,), "a brand new password", replace=True)
+    assert client.get("/_dash-layout").status_code == 401
+    sign_in(client, "sam", "a brand new password")
+    assert client.get("/_dash-layout").status_code == 200
+    store.remove("sam")
+    store.dispose()
+    assert client.get("/_dash-layout").status_code == 401
+
+
+# --- roles ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role, name", [("admin", "ada"), ("support", "sam"), ("ops", "olga")])
+def test_each_role_learns_only_its_own_callbacks_and_panels(app_on_sqlite, role, name):
+    client = DashClient(app_on_sqlite.server, login=(name, PASSWORD))
+    outputs = _first_outputs(client)
+    allowed = ROLE_CALLBACKS[role]
+    assert allowed <= outputs
+    assert not (EVERY_SERVER_CALLBACK - allowed - {"activity-company.options"} if role != "admin" else set()) & outputs
+    layout = client.client.get("/_dash-layout").get_data(as_text=True)
+    assert ("ongoing-grid" in layout) == (role in ("admin", "support"))
+    assert ("memory-badge" in layout) == (role in ("admin", "ops"))
+    assert ("stats-cards" in layout) == (role in ("admin", "ops"))
+
+
+@pytest.mark.parametrize("role, name", [("support", "sam"), ("ops", "olga")])
+def test_forged_requests_for_another_roles_callbacks_are_refused(app_on_sqlite, role, name):
+    admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
+    forger = DashClient(app_on_sqlite.server, login=(name, PASSWORD))
+    for first_output in sorted(EVERY_SERVER_CALLBACK - ROLE_CALLBACKS[role] - {"activity-company.options"}):
+        payload = admin.payload(first_output, {})  # built from the admin's view of the callbacks
+        response = forger.post(payload)
+        assert response.status_code == 403, first_output
+        assert "rowData" not in response.get_data(as_text=True)
+
+
+def test_metrics_take_the_bearer_token_or_an_ops_or_admin_session(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    assert client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape-token"}).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    sign_in(client, "sam", PASSWORD)
+    assert client.get("/metrics").status_code == 403
+    ops = app_on_sqlite.server.test_client()
+    sign_in(ops, "olga", PASSWORD)
+    assert ops.get("/metrics").status_code == 200
+
+
+def test_responses_carry_the_security_headers(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    for response in (client.get("/login"), client.get("/_dash-layout")):
+        policy = response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy and "default-src 'self'" in policy
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+
+
+# --- tenant scoping and masking, on SQLite and MariaDB ----------------------------------------------------------
+
+ACTIVITY_STATE = {"activity-kind.value": [], "activity-status.value": [], "activity-direction.value": [],
+                  "activity-window.value": "90d", "activity-search.value": ""}
+
+
+def _activity_rows(client: DashClient, companies, search: str = "") -> list[dict]:
+    state = {**ACTIVITY_STATE, "activity-company.value": companies, "activity-search.value": search}
+    updated = client.call("activity-grid.rowData", {"activity-interval.n_intervals": 1}, state)
+    return updated["activity-grid.rowData"]
+
+
+def test_support_sees_only_its_companies_with_masked_phones(secured, seeded_database):
+    app = secured(seeded_database.url)
+    names = _company_names(seeded_database.url)
+    support = DashClient(app.server, login=("sam", PASSWORD))
+    admin = DashClient(app.server, login=("ada", PASSWORD))
+
+    ongoing = support.call("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1})["ongoing-grid.rowData"]
+    everyone = admin.call("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1})["ongoing-grid.rowData"]
+    assert ongoing and {row["co"] for row in ongoing} == {names[SUPPORT_COMPANY]}
+    assert len({row["co"] for row in everyone}) > 1
+    assert all(MASKED_PHONE.match(row["from"]) for row in ongoing if "from" in row)
+    assert any(re.search(r"\d{6}", row.get("from", "")) for row in everyone)
+
+    feed = _activity_rows(support, None)
+    assert feed and {row["co"] for row in feed} == {names[SUPPORT_COMPANY]}
+    assert all(MASKED_PHONE.match(row["ph"]) for row in feed if "ph" in row)
+    # A forged filter naming another company gets nothing, not that company's rows.
+    other = next(company for company in names if company != SUPPORT_COMPANY)
+    assert _activity_rows(support, [other]) == []
+    assert {row["co"] for row in _activity_rows(support, [other, SUPPORT_COMPANY])} == {names[SUPPORT_COMPANY]}
+    assert {row["co"] for row in _activity_rows(support, None, search="a")} <= {names[SUPPORT_COMPANY]}
+
+    options = support.call("activity-company.options", {"refresh-signal.data": 0, "url.pathname": "/"})
+    assert [option["value"] for option in options["activity-company.options"]] == [SUPPORT_COMPANY]
+
+
+def test_support_exports_only_its_companies_with_masked_phones(secured, seeded_sqlite):
+    app = secured(seeded_sqlite.url)
+    names = _company_names(seeded_sqlite.url)
+    support = DashClient(app.server, login=("sam", PASSWORD))
+    state = {**ACTIVITY_STATE, "activity-company.value": None}
+    exported = support.call("activity-download.data", {"activity-export.n_clicks": 1}, state)
+    rows = list(csv.DictReader(io.StringIO(exported["activity-download.data"]["content"])))
+    assert rows and {row["company"] for row in rows} == {names[SUPPORT_COMPANY]}
+    assert all(MASKED_PHONE.match(row["phone"]) for row in rows if row["phone"])
+
+
+def test_mask_phone_keeps_only_the_last_three_digits():
+    assert mask_phone("+4930123456") == "+•••••••456"
+    assert mask_phone("030 1234-567") == "••• ••••-567"
+    assert mask_phone("12") == "12" and mask_phone(None) is None
+
+
+# --- the local demo and exposure ----------------------------------------------------------------------------------
+
+def test_without_users_only_loopback_clients_are_served_with_a_banner(make_dashboard, seeded_sqlite):
+    app = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False)
+    client = app.server.test_client()
+    layout = client.get("/_dash-layout")
+    assert layout.status_code == 200 and "Local demo, no login" in layout.get_data(as_text=True)
+    for path in ("/", "/_dash-layout", "/metrics"):
+        response = client.get(path, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+        assert response.status_code == 403, path
+
+
+def test_a_non_loopback_address_needs_a_secret_key_and_a_user():
+    check_exposure(["127.0.0.1", "::1", "localhost"], {"SECRET_KEY": None}, has_users=False)
+    for config, has_users in (({"SECRET_KEY": None}, True), ({"SECRET_KEY": "k" * 40}, False),
+                              ({"SECRET_KEY": None}, False)):
+        with pytest.raises(ExposureError, match="refusing to listen on 0.0.0.0"):
+            check_exposure(["0.0.0.0"], config, has_users)
+    check_exposure(["0.0.0.0"], {"SECRET_KEY": "k" * 40}, has_users=True)
+
+
+def test_serve_refuses_a_public_address_without_logins(tmp_path, monkeypatch):
+    from app import cli
+
+    monkeypatch.setenv("USERS_DATABASE_URL", default_users_url(tmp_path))
+    result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "8999"])
+    assert result.exit_code != 0 and "refusing to listen on 0.0.0.0" in result.output
+
+
+def test_users_are_managed_from_the_command_line(tmp_path, monkeypatch):
+    from app import cli
+
+    monkeypatch.setenv("USERS_DATABASE_URL", default_users_url(tmp_path))
+    runner = CliRunner()
+    added = runner.invoke(cli, ["add-user", "sam", "--role", "support", "--company", "2", "--company", "3",
+                                "--password-stdin"], input=PASSWORD + "\n")
+    assert added.exit_code == 0, added.output
+    assert runner.invoke(cli, ["add-user", "sam", "--role", "ops", "--password-stdin"],
+                         input=PASSWORD + "\n").exit_code != 0  # exists
+    assert "give at least one --company" in runner.invoke(
+        cli, ["add-user", "bob", "--role", "support", "--password-stdin"], input=PASSWORD + "\n").output
+    assert "at least 12 characters" in runner.invoke(
+        cli, ["add-user", "bob", "--role", "admin", "--password-stdin"], input="short\n").output
+    prompted = runner.invoke(cli, ["add-user", "ada", "--role", "admin"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert prompted.exit_code == 0, prompted.output
+    listed = runner.invoke(cli, ["list-users"]).output
+    assert "sam\tsupport\t2, 3" in listed and "ada\tadmin\tall companies" in listed and PASSWORD not in listed
+    store = UserStore(default_users_url(tmp_path))
+    assert store.authenticate("sam", PASSWORD).company_ids == (2, 3)
+    assert store.users()[store.authenticate("sam", PASSWORD).id].password_hash.startswith("scrypt:")
+    store.dispose()
+    assert runner.invoke(cli, ["remove-user", "sam"]).exit_code == 0
+    assert "no user named" in runner.invoke(cli, ["remove-user", "sam"]).output
+
+
+def test_a_user_with_an_unusable_name_or_role_is_refused(tmp_path):
+    store = UserStore(default_users_url(tmp_path))
+    for name, role, companies in ((" padded", "admin", ()), ("x" * 65, "admin", ()), ("ops1", "ops", (1,)),
+                                  ("r", "root", ())):
+        with pytest.raises(UserError):
+            store.add(name, role, companies, PASSWORD)
+    store.dispose()

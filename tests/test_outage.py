@@ -1,0 +1,164 @@
+"""MariaDB unreachable for 30 seconds under load, behind gunicorn: no worker dies, no 5xx, widgets go stale
+with the reason and are fresh again at the first poll after the database returns.
+
+The database sits behind an in-test TCP proxy that the test cuts (every open
+connection dropped, new ones refused). Several clients poll three widgets over
+real HTTP throughout; every answer is recorded with when it was asked.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import REDIS_URL, require_redis
+from tests.support.dash_client import HttpDashClient
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.redis]
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTAGE_SECONDS = 30.0
+HEALTHY_SECONDS = 4.0
+AFTER_SECONDS = 6.0
+CLIENTS = 6
+WORKERS = 2
+PAUSE_SECONDS = 0.2
+ACTIVITY_STATE = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,
+                  "activity-company.value": None, "activity-window.value": "7d", "activity-search.value": "",
+                  "activity-freshness.data": None}
+WIDGETS = {
+    "ongoing": ("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0}, {},
+                "ongoing-freshness.data"),
+    "activity": ("activity-grid.rowData", {"activity-interval.n_intervals": 1, "refresh-signal.data": 0,
+                                           "activity-pager.data": None}, ACTIVITY_STATE, "activity-freshness.data"),
+    "headline": ("stats-cards.children", {"stats-interval.n_intervals": 1, "refresh-signal.data": 0}, {},
+                 "stats-freshness.data"),
+}
+POLL_SECONDS = {"ongoing": 1, "activity": 2, "headline": 2}
+
+
+@dataclass
+class Answer:
+    widget: str
+    asked_at: float
+    status: int | None  # None: the connection itself failed
+    stale: bool | None
+    reason: str
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_serving(port: int, process: subprocess.Popen, workers: int, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "gunicorn exited while starting"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                if len(psutil.Process(process.pid).children()) == workers:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("gunicorn did not start listening with all its workers")
+
+
+@pytest.fixture
+def gunicorn_behind_a_proxy(seeded_mariadb, tmp_path):
+    require_redis()
+    url = make_url(seeded_mariadb.url)
+    with TcpProxy(url.host, url.port or 3306) as proxy:
+        port = _free_port()
+        environment = {
+            **os.environ, "SWITCHBOARD_BIND": f"127.0.0.1:{port}", "SWITCHBOARD_WORKERS": str(WORKERS),
+            "SWITCHBOARD_THREADS": "4",
+            "DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False),
+            "CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": f"sbtest-{uuid.uuid4().hex[:10]}:",
+            "ONGOING_CALLS_POLL_SECONDS": str(POLL_SECONDS["ongoing"]),
+            "ACTIVITY_POLL_SECONDS": str(POLL_SECONDS["activity"]),
+            "HEADLINE_STATS_POLL_SECONDS": str(POLL_SECONDS["headline"]),
+            "STATEMENT_TIMEOUT_MS": "2000", "MEMORY_SAMPLER": "false",
+            "USERS_DATABASE_URL": f"sqlite:///{tmp_path / 'users.sqlite'}",
+        }
+        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
+                                   env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_until_serving(port, process, WORKERS)
+            yield port, proxy, process
+        finally:
+            process.terminate()
+            try:
+                _, errors = process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                _, errors = process.communicate()
+            assert "Traceback" not in errors, errors[-3000:]
+
+
+def _poll_until(port: int, stop: threading.Event, answers: list[Answer], lock: threading.Lock) -> None:
+    client = HttpDashClient("127.0.0.1", port)
+    while not stop.is_set():
+        for widget, (output, inputs, state, freshness_key) in WIDGETS.items():
+            asked = time.monotonic()
+            try:
+                status, updated = client.call(output, inputs, state)
+            except OSError:
+                status, updated = None, {}
+            freshness = updated.get(freshness_key) or {}
+            with lock:
+                answers.append(Answer(widget, asked, status, freshness.get("stale"), freshness.get("reason", "")))
+        stop.wait(PAUSE_SECONDS)
+
+
+def test_thirty_seconds_without_the_database_under_load(gunicorn_behind_a_proxy):
+    port, proxy, master = gunicorn_behind_a_proxy
+    workers_before = {child.pid for child in psutil.Process(master.pid).children()}
+    answers: list[Answer] = []
+    lock, stop = threading.Lock(), threading.Event()
+    threads = [threading.Thread(target=_poll_until, args=(port, stop, answers, lock), daemon=True)
+               for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    time.sleep(HEALTHY_SECONDS)
+    cut_at = time.monotonic()
+    proxy.cut()
+    time.sleep(OUTAGE_SECONDS)
+    restored_at = time.monotonic()
+    proxy.restore()
+    time.sleep(AFTER_SECONDS)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=40)
+
+    workers_after = {child.pid for child in psutil.Process(master.pid).children()}
+    print(f"\n{len(answers)} callback requests; {sum(a.asked_at >= cut_at and a.asked_at < restored_at for a in answers)}"
+          f" during the {OUTAGE_SECONDS:.0f} s outage; statuses {sorted({a.status for a in answers}, key=str)}")
+    assert master.poll() is None and workers_after == workers_before, "a worker died or was replaced"
+    assert all(answer.status == 200 for answer in answers), sorted({answer.status for answer in answers}, key=str)
+    before = [a for a in answers if a.asked_at < cut_at]
+    assert before and not any(a.stale for a in before)
+    # Once each widget's cached result has expired, every answer during the outage says stale, and why.
+    during = [a for a in answers if cut_at + POLL_SECONDS[a.widget] + 0.5 <= a.asked_at < restored_at - 0.5]
+    assert {a.widget for a in during} == set(WIDGETS)
+    assert all(a.stale is True and a.reason == "database unreachable" for a in during), \
+        [(a.widget, round(a.asked_at - cut_at, 2), a.stale, a.reason) for a in during
+         if not (a.stale and a.reason == "database unreachable")][:20]
+    # The first poll after the database returns is fresh: the pool hands out no dead connection.
+    after = [a for a in answers if a.asked_at >= restored_at + 0.2]
+    assert {a.widget for a in after} == set(WIDGETS)
+    assert not any(a.stale for a in after), [(a.widget, round(a.asked_at - restored_at, 2), a.reason)
+                                             for a in after if a.stale][:10]
