@@ -68,9 +68,36 @@ def on_starting(server):
         store.dispose()
 
 
+_reader_warmed = False
+
+
+def _warm_reader(server) -> None:
+    """Connect the reader engine once in the master, then close the connection: the dialect's first-connect
+    queries (server version, sql_mode, isolation level…) run once here instead of in every worker, and in
+    every worker that max_requests restarts."""
+    global _reader_warmed
+    from services import EXTENSION_KEY
+
+    if _reader_warmed:
+        return
+    _reader_warmed = True
+    services = server.app.wsgi().extensions.get(EXTENSION_KEY)
+    if services is None:
+        return
+    try:
+        with services.reader.connect():
+            pass
+    except Exception as error:  # the database may be down at start: the workers connect when it returns
+        server.log.warning("database not reachable at start (%s); the workers will connect later",
+                           type(error).__name__)
+    finally:
+        services.reader.dispose()
+
+
 def pre_fork(server, worker):
     """Freeze the master's objects so the collector in a worker never writes to their pages, and give back
     the heap pages that loading the app used and freed, so no worker starts with them."""
+    _warm_reader(server)
     gc.freeze()
     libc_name = ctypes.util.find_library("c")
     if libc_name and hasattr(ctypes.CDLL(libc_name), "malloc_trim"):
@@ -100,7 +127,7 @@ def post_fork(server, worker):
 
 
 def post_request(worker, req, environ, resp):
-    """Every few hundred requests, hand the heap's free pages back to the system.
+    """Every TRIM_EVERY_REQUESTS requests, hand the heap's free pages back to the system.
 
     A callback's rows are freed when it returns, but glibc keeps the pages for reuse, so a worker's
     resident memory only ever grows to its busiest moment; malloc_trim (about a millisecond) gives
