@@ -6,6 +6,14 @@ widget's query name plus its bound parameters (filters and tenant scope),
 never the viewer, so a hundred people watching the same widget cost one query
 per interval.
 
+Entries live in time slots of one poll interval, counted from the epoch
+(slot = now // interval): a result computed in a slot serves the rest of that
+slot and expires at its end. So the database sees exactly one query per key per
+interval however many people poll, and one person polling every interval gets a
+fresh result each time (an entry that lived a full interval from when it was
+computed would answer every other poll of a lone watcher with data a whole
+interval old). Hosts agree on slots as far as their clocks agree (NTP).
+
 Within a process, a per-key lock makes concurrent misses wait for the one
 computation in flight instead of each running the query (single flight).
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 import weakref
@@ -88,6 +97,15 @@ def cache_key(query: str, params: dict[str, Any]) -> str:
     return KEY_PREFIX + query + ":" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+def slot_key(query: str, params: dict[str, Any], interval: int, now: float) -> tuple[str, int]:
+    """Return the key of (query, params) in the time slot holding `now`, and the seconds left in that slot.
+
+    Redis counts lifetimes in whole seconds: an entry outlives its slot by under a second, never read.
+    """
+    slot = math.floor(now / interval)
+    return f"{cache_key(query, params)}:{interval}:{slot}", max(1, math.ceil((slot + 1) * interval - now))
+
+
 def cache_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return Flask-Caching's settings for Switchboard's settings."""
     if config.get("CACHE_REDIS_URL"):
@@ -139,7 +157,9 @@ class QueryCache:
     cache is tried again every RETRY_SHARED_SECONDS.
     """
 
-    def __init__(self, cache: Cache, costs: CostLog, shared_locks: SharedLocks | None = None):
+    def __init__(self, cache: Cache, costs: CostLog, shared_locks: SharedLocks | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.clock = clock
         self.cache = cache
         self.costs = costs
         self.shared_locks = shared_locks
@@ -200,14 +220,11 @@ class QueryCache:
                 log.warning("waited %.1f s for another worker's result; computing here", self.shared_locks.wait)
             yield
 
-    def get_or_compute(self, query: str, params: dict[str, Any], timeout: int | Callable[[Any], int],
+    def get_or_compute(self, query: str, params: dict[str, Any], interval: int,
                        compute: Callable[[], Any]) -> CachedResult:
-        """Return the cached result for (query, params), computing it at most once per interval.
-
-        `timeout` is the entry's lifetime in seconds, or a function of the computed value
-        that returns it (for a result derived from another cached one, which must not outlive it).
-        """
-        key = cache_key(query, params)
+        """Return the result for (query, params) in the current slot of `interval` seconds, computing it at
+        most once per slot."""
+        key, lifetime = slot_key(query, params, interval, self.clock())
         counter = self._counter(query)
         cached = self._get(key)
         if cached is not None:
@@ -223,7 +240,7 @@ class QueryCache:
             with measure_refresh(query, self.costs):
                 value = compute()
             result = CachedResult(value=value, computed_at=time.time())
-            self._set(key, result, timeout(value) if callable(timeout) else timeout)
+            self._set(key, result, lifetime)
             return result
 
     def clear(self) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -164,3 +165,14 @@ def make_dashboard(tmp_path):
     yield make
     for services in built:
         services.shutdown()
+
+
+def clear_of_a_slot_boundary(interval: float, needed: float) -> None:
+    """Wait, if need be, until `needed` seconds fit before the query cache's next slot boundary.
+
+    Cache entries end at the boundaries of their interval's time slots (caching.py); a test that
+    counts one computation per interval must not straddle one.
+    """
+    left = interval - time.time() % interval
+    if left < needed:
+        time.sleep(left + 0.05)

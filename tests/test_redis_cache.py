@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from app import cli
 from services import EXTENSION_KEY
-from tests.conftest import REDIS_URL, require_redis
+from tests.conftest import REDIS_URL, clear_of_a_slot_boundary, require_redis
 from tests.support.dash_client import DashClient
 
 pytestmark = pytest.mark.redis
@@ -31,6 +31,7 @@ def redis_settings():
 def test_two_workers_share_one_computation_per_interval(seeded_database, redis_settings, make_dashboard):
     settings, client = redis_settings
     workers = [make_dashboard(seeded_database.url, ONGOING_CALLS_POLL_SECONDS=30, **settings) for _ in range(2)]
+    clear_of_a_slot_boundary(30, needed=10)
     statements = []
     for worker in workers:
         services = worker.server.extensions[EXTENSION_KEY]

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import caching
-from caching import cache_key
+from caching import slot_key
 from demo.generator import SeedPlan, seed_database
 from queries.activity import ActivityFilter, fetch_activity
 from queries.headline_stats import fetch_headline_stats
@@ -27,7 +27,8 @@ from queries.ongoing_calls import fetch_ongoing_calls
 from queries.timeutil import start_of_day
 from schema.migrate import migrate
 from services import EXTENSION_KEY
-from tests.conftest import REDIS_URL, SEED_NOW, _backends, create_test_database, drop_test_database, require_redis
+from tests.conftest import (REDIS_URL, SEED_NOW, _backends, clear_of_a_slot_boundary, create_test_database,
+                            drop_test_database, require_redis)
 from tests.support.dash_client import DashClient
 from tests.support.tcp_proxy import TcpProxy
 
@@ -99,6 +100,7 @@ def test_two_processes_sharing_redis_run_the_query_once_counted_at_the_database(
             for _ in range(5):
                 statuses.append(post(url, ongoing))
 
+        clear_of_a_slot_boundary(60, needed=15)
         with statements_logged_by_the_server(counter) as server_count:
             threads = [threading.Thread(target=poll, args=(processes[i % 2][1],)) for i in range(10)]
             for thread in threads:
@@ -129,9 +131,11 @@ def test_a_lock_holder_that_dies_delays_the_others_a_bounded_time(seeded_sqlite,
     require_redis()
     prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
     app = make_dashboard(seeded_sqlite.url, CACHE_REDIS_URL=REDIS_URL, CACHE_KEY_PREFIX=prefix,
-                         STATEMENT_TIMEOUT_MS=500, MEMORY_SAMPLER=False)
+                         STATEMENT_TIMEOUT_MS=500, MEMORY_SAMPLER=False, ONGOING_CALLS_POLL_SECONDS=30)
     services = app.server.extensions[EXTENSION_KEY]
-    lock_name = prefix + "lock:" + cache_key("ongoing_calls", {"limit": 500, "company_ids": None, "masked": False})
+    clear_of_a_slot_boundary(30, needed=10)
+    key, _ = slot_key("ongoing_calls", {"limit": 500, "company_ids": None, "masked": False}, 30, time.time())
+    lock_name = prefix + "lock:" + key
     # Another worker takes the lock and dies mid-computation, leaving it to expire.
     holder = subprocess.run(
         [sys.executable, "-c", "import os, sys, redis; c = redis.Redis.from_url(sys.argv[1]);"
@@ -165,6 +169,7 @@ def test_while_redis_is_gone_each_process_still_computes_once_and_the_shared_cac
         statements: list[str] = []
         sa.event.listen(services.reader, "before_cursor_execute", lambda c, cur, statement, *a: statements.append(statement))
         client = DashClient(app.server)
+        clear_of_a_slot_boundary(60, needed=15)
         proxy.cut()
         with caplog.at_level(logging.WARNING, logger="switchboard.cache"):
             for _ in range(4):

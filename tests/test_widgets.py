@@ -14,6 +14,7 @@ from caching import QueryCache, cache_key
 from monitoring.instrumentation import CostLog
 from queries.activity import ActivityFilter, Cursor
 from services import EXTENSION_KEY
+from tests.conftest import clear_of_a_slot_boundary
 from tests.support.dash_client import DashClient
 from widgets import activity, common, headline_stats, ongoing_calls
 
@@ -136,17 +137,18 @@ def test_cache_keys_follow_the_query_and_every_bound_parameter():
     assert cache_key("activity", {"company_ids": [1]}) != cache_key("activity", {"company_ids": [2]})
 
 
-def _query_cache() -> QueryCache:
+def _query_cache(**options) -> QueryCache:
     from flask import Flask
     from flask_caching import Cache
 
     cache = Cache(config={"CACHE_TYPE": "SimpleCache"})
     cache.init_app(Flask(__name__))
-    return QueryCache(cache, CostLog())
+    return QueryCache(cache, CostLog(), **options)
 
 
 def test_concurrent_misses_compute_once_and_the_result_lives_one_interval():
-    queries = _query_cache()
+    clock = [1000.0]
+    queries = _query_cache(clock=lambda: clock[0])
     computed = []
 
     def compute():
@@ -154,15 +156,36 @@ def test_concurrent_misses_compute_once_and_the_result_lives_one_interval():
         time.sleep(0.2)
         return "rows"
 
-    threads = [threading.Thread(target=queries.get_or_compute, args=("w", {"p": 1}, 1, compute)) for _ in range(12)]
+    threads = [threading.Thread(target=queries.get_or_compute, args=("w", {"p": 1}, 5, compute)) for _ in range(12)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(computed) == 1
     assert queries.counters["w"].misses == 1 and queries.counters["w"].hits == 11
-    time.sleep(1.2)  # one poll interval later the result has expired
-    assert queries.get_or_compute("w", {"p": 1}, 1, compute).value == "rows" and len(computed) == 2
+    clock[0] = 1004.9  # the same slot: the result serves the rest of it
+    queries.get_or_compute("w", {"p": 1}, 5, compute)
+    assert len(computed) == 1
+    clock[0] = 1005.0  # the next slot: one interval after the first computation's slot began
+    assert queries.get_or_compute("w", {"p": 1}, 5, compute).value == "rows" and len(computed) == 2
+
+
+def test_a_lone_watcher_polling_every_interval_gets_a_fresh_result_each_time():
+    clock = [1002.3]
+    queries = _query_cache(clock=lambda: clock[0])
+    computed = []
+    for poll in range(6):
+        clock[0] = 1002.3 + 5 * poll + 0.01 * (poll % 3)  # a browser's timer, a little late or not
+        queries.get_or_compute("w", {}, 5, lambda: computed.append(1))
+    assert len(computed) == 6
+
+
+def test_an_entry_expires_at_the_end_of_its_slot():
+    from caching import slot_key
+
+    key, lifetime = slot_key("w", {}, 5, 1002.3)
+    assert lifetime == 3 and key.endswith(":5:200")
+    assert slot_key("w", {}, 5, 1004.99)[0] == key and slot_key("w", {}, 5, 1005.0)[0] != key
 
 
 def test_a_failed_computation_is_not_cached():
@@ -197,6 +220,7 @@ def test_the_ongoing_response_is_small_and_compact(dashboard):
 
 
 def test_many_clients_polling_one_widget_run_its_query_once_per_interval(dashboard):
+    clear_of_a_slot_boundary(30, needed=10)
     services = dashboard.server.extensions[EXTENSION_KEY]
     statements = []
     sa.event.listen(services.reader, "before_cursor_execute",

@@ -9,7 +9,6 @@ the cursor of the page's last row; the first page refreshes on every poll.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -296,7 +295,8 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
 
     The newest rows of the feed are one cached statement per interval; a view that
     they answer exactly (see queries.activity.page_from_recent) costs no statement.
-    A view's page cut from them expires with them, so it is never older than they are.
+    A view's page lives in the same time slot as the rows it was cut from (see caching.py), so it
+    expires with them.
     """
     services = current_services()
     viewer = current_viewer()
@@ -323,15 +323,11 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
         page = fetch_activity(services.reader, activity, services.now(), cursor, page_size)
         return {**page_payload(page, timezone, viewer.masks_phones), "as_of": time.time()}
 
-    def lifetime_of(payload: dict[str, Any]) -> int:
-        # A page cut from the newest rows expires with them, so it is never older than one interval.
-        return max(1, math.ceil(lifetime - (time.time() - payload["as_of"])))
-
     try:
         cached = services.queries.get_or_compute(
             QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size,
                          "masked": viewer.masks_phones},
-            lifetime_of, page_of_view)
+            lifetime, page_of_view)
     except DATABASE_ERRORS as error:
         log_failure("activity feed", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
