@@ -44,7 +44,11 @@ errorlog = "-"
 loglevel = "info"
 
 
-M_ARENA_MAX = -8  # glibc's mallopt() parameter number
+# glibc's mallopt() parameter numbers
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+FIXED_THRESHOLD_BYTES = 128 * 1024
 TRIM_EVERY_REQUESTS = 50
 _libc = None
 _requests_since_trim = 0
@@ -116,6 +120,10 @@ def post_fork(server, worker):
         libc = ctypes.CDLL(libc_name)
         if hasattr(libc, "mallopt"):
             libc.mallopt(M_ARENA_MAX, 2)
+            # Fixed thresholds: glibc otherwise raises them after each large free, so a callback's
+            # large buffers (result rows, pickles) come from the heap and stay there once freed.
+            libc.mallopt(M_MMAP_THRESHOLD, FIXED_THRESHOLD_BYTES)
+            libc.mallopt(M_TRIM_THRESHOLD, FIXED_THRESHOLD_BYTES)
         if hasattr(libc, "malloc_trim"):
             _libc = libc
     app = worker.app.wsgi()
