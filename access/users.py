@@ -96,6 +96,10 @@ class UserStore:
     """Reads and writes the users; reads are kept for LOOKUP_SECONDS per worker."""
 
     def __init__(self, url: str):
+        database = sa.engine.make_url(url)
+        if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
+            # A fresh checkout has no instance folder yet; SQLite can create the file, not its folder.
+            Path(database.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
         self._lock = threading.Lock()
         self._snapshot: dict[int, User] | None = None

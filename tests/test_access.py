@@ -321,6 +321,14 @@ def test_users_are_managed_from_the_command_line(tmp_path, monkeypatch):
     assert "no user named" in runner.invoke(cli, ["remove-user", "sam"]).output
 
 
+def test_a_fresh_checkout_without_an_instance_folder_has_no_users(tmp_path):
+    store = UserStore(default_users_url(tmp_path / "not" / "made" / "yet"))
+    try:
+        assert not store.has_users()
+    finally:
+        store.dispose()
+
+
 def test_a_user_with_an_unusable_name_or_role_is_refused(tmp_path):
     store = UserStore(default_users_url(tmp_path))
     for name, role, companies in ((" padded", "admin", ()), ("x" * 65, "admin", ()), ("ops1", "ops", (1,)),
