@@ -93,6 +93,8 @@ def gunicorn_behind_a_proxy(seeded_mariadb, tmp_path):
             "HEADLINE_STATS_POLL_SECONDS": str(POLL_SECONDS["headline"]),
             "STATEMENT_TIMEOUT_MS": "2000", "MEMORY_SAMPLER": "false",
             "USERS_DATABASE_URL": f"sqlite:///{tmp_path / 'users.sqlite'}",
+            # No planned recycling (max_requests) during the test: any worker replaced is one that died.
+            "GUNICORN_CMD_ARGS": "--max-requests 0",
         }
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
                                    env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
