@@ -23,7 +23,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from flask import Flask
     from flask_caching import Cache
 
-    from access.users import UserStore, default_users_url
+    from access.users import open_user_store
     from access.web import install_access
     from caching import QueryCache, cache_config, shared_locks_for
     from callback_guard import install_callback_guard
@@ -51,7 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     server.extensions[EXTENSION_KEY] = services
     _start_memory_monitoring(server, services)
     record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)
-    services.users = UserStore(config["USERS_DATABASE_URL"] or default_users_url(server.instance_path))
+    services.users = open_user_store(config, server.instance_path)
     # Each role gets a page of its own panels, so callbacks may name components another page lacks.
     app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
                assets_folder=str(ASSETS_PATH), suppress_callback_exceptions=True)
@@ -87,14 +87,14 @@ def _page_for_viewer(config: dict, services):
     """Return the page for whoever asks: the panels of their role, their name and a sign-out button."""
     from flask import g
 
-    from access.roles import AREAS
+    from access.roles import AREAS, LOCAL_DEMO_VIEWER
     from access.web import csrf_token
     from widgets.shell import Account, layout
 
     viewer = g.get("viewer")
     if viewer is None:  # Dash checking the layout outside any viewer's request: no account, every panel
         return layout(config, services.demo, frozenset(AREAS))
-    local_demo = not services.users.has_users()
+    local_demo = viewer is LOCAL_DEMO_VIEWER  # the access check's answer when no user exists
     account = None if local_demo else Account(name=viewer.name, role=viewer.role, csrf_token=csrf_token())
     return layout(config, services.demo, viewer.areas, account, local_demo=local_demo)
 
@@ -310,8 +310,8 @@ def _prepare_demo(url: str) -> None:
 
 
 def _user_store(config: dict):
-    from access.users import UserStore, default_users_url
-    return UserStore(config["USERS_DATABASE_URL"] or default_users_url(INSTANCE_PATH))
+    from access.users import open_user_store
+    return open_user_store(config, INSTANCE_PATH)
 
 
 @cli.command("add-user")
@@ -330,7 +330,7 @@ def add_user(name: str, role: str, company_ids: tuple[int, ...], password_stdin:
     config = _load_config_or_exit()
     try:
         # Everything but the password is checked before anyone is asked to type one.
-        check_new_user(name, role, company_ids, "x" * 1024)
+        check_new_user(name, role, company_ids)
     except UserError as error:
         raise click.ClickException(str(error)) from None
     if password_stdin:

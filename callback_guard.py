@@ -18,6 +18,13 @@ DASH_UPDATE_PATH = "/_dash-update-component"
 MAX_BODY_BYTES = 256 * 1024
 
 
+def json_error(status: int, message: str) -> Response:
+    """Return a short JSON error, never a page or a stack trace."""
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
 class BadCallbackRequest(ValueError):
     """The request is not a callback this app has."""
 
@@ -70,11 +77,7 @@ def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bo
             # Kept for the response-size log, which needs to know the callback too.
             g.callback_body = check_callback_body(request.get_data(cache=True), set(dash_app.callback_map))
         except BadCallbackRequest as error:
-            response = jsonify({"error": str(error)})
-            response.status_code = 400
-            return response
+            return json_error(400, str(error))
         if not may_call(g.callback_body["output"]):
-            response = jsonify({"error": "this callback is not for your role"})
-            response.status_code = 403
-            return response
+            return json_error(403, "this callback is not for your role")
         return None

@@ -15,20 +15,29 @@ class ExposureError(RuntimeError):
     """Switchboard was asked to listen beyond this machine without what that needs."""
 
 
+def is_loopback_address(address: str | None) -> bool:
+    """Tell whether an IP address (an IPv6 zone allowed) is a loopback address; anything else is not."""
+    try:
+        return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def is_loopback_host(host: str) -> bool:
     """Tell whether every address a host name or address resolves to is a loopback address."""
     host = host.strip("[]")
     if host.startswith("unix:"):
         return True  # a Unix socket: only this machine reaches it
     try:
-        return ipaddress.ip_address(host).is_loopback
+        ipaddress.ip_address(host.split("%")[0])
+        return is_loopback_address(host)
     except ValueError:
         pass
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
     except OSError:
         return False
-    return bool(addresses) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
+    return bool(addresses) and all(is_loopback_address(address) for address in addresses)
 
 
 def bind_host(bind: str) -> str:

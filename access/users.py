@@ -76,8 +76,13 @@ def default_users_url(instance_path: str | Path) -> str:
     return f"sqlite:///{Path(instance_path) / 'users.sqlite'}"
 
 
-def check_new_user(name: str, role: str, company_ids: tuple[int, ...], password: str) -> None:
-    """Raise UserError with a clear message when these cannot make a user."""
+def open_user_store(config: dict, instance_path: str | Path) -> "UserStore":
+    """Return the store USERS_DATABASE_URL names, or the default file in the instance folder."""
+    return UserStore(config["USERS_DATABASE_URL"] or default_users_url(instance_path))
+
+
+def check_new_user(name: str, role: str, company_ids: tuple[int, ...]) -> None:
+    """Raise UserError with a clear message when these cannot make a user (the password is checked apart)."""
     if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable() or name.strip() != name:
         raise UserError(f"a user name is 1-{MAX_NAME_LENGTH} printable characters without surrounding spaces")
     if role not in ROLES:
@@ -88,6 +93,10 @@ def check_new_user(name: str, role: str, company_ids: tuple[int, ...], password:
         raise UserError(f"the {role} role sees every company; --company is for support users")
     if any(company <= 0 for company in company_ids):
         raise UserError("company ids are positive whole numbers")
+
+
+def check_password(password: str) -> None:
+    """Raise UserError when the password is too short to use."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
 
@@ -152,23 +161,22 @@ class UserStore:
         return user if check_password_hash(user.password_hash, password) else None
 
     def add(self, name: str, role: str, company_ids: tuple[int, ...], password: str, replace: bool = False) -> User:
-        check_new_user(name, role, company_ids, password)
+        check_new_user(name, role, company_ids)
+        check_password(password)
         self.create_tables()
         with self.engine.begin() as connection:
             existing = connection.execute(sa.select(users_table.c.id).where(users_table.c.name == name)).first()
             if existing and not replace:
                 raise UserError(f"a user named {name!r} exists; use --replace to give it a new password and role")
             if existing:
-                connection.execute(user_companies.delete().where(user_companies.c.user_id == existing.id))
-                connection.execute(users_table.delete().where(users_table.c.id == existing.id))
+                _delete_user(connection, existing.id)
             user_id = connection.execute(users_table.insert().values(
                 name=name, role=role, password_hash=generate_password_hash(password))).inserted_primary_key[0]
             if company_ids:
                 connection.execute(user_companies.insert(),
                                    [{"user_id": user_id, "company_id": c} for c in sorted(set(company_ids))])
         self._snapshot = None
-        user = self.users()[user_id]
-        return user
+        return self.users()[user_id]
 
     def remove(self, name: str) -> None:
         if not sa.inspect(self.engine).has_table(users_table.name):
@@ -177,9 +185,14 @@ class UserStore:
             found = connection.execute(sa.select(users_table.c.id).where(users_table.c.name == name)).first()
             if found is None:
                 raise UserError(f"no user named {name!r}")
-            connection.execute(user_companies.delete().where(user_companies.c.user_id == found.id))
-            connection.execute(users_table.delete().where(users_table.c.id == found.id))
+            _delete_user(connection, found.id)
         self._snapshot = None
+
+
+def _delete_user(connection: sa.Connection, user_id: int) -> None:
+    # Explicitly, not by the foreign key's cascade: SQLite enforces foreign keys only when asked to.
+    connection.execute(user_companies.delete().where(user_companies.c.user_id == user_id))
+    connection.execute(users_table.delete().where(users_table.c.id == user_id))
 
 
 @functools.cache

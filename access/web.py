@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
-from flask import Flask, Response, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -32,8 +31,10 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from access.exposure import is_loopback_address
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
 from access.users import UserStore
+from callback_guard import json_error
 
 log = logging.getLogger("switchboard.access")
 
@@ -55,13 +56,6 @@ class SessionCookies(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
-
-
-def is_loopback(address: str | None) -> bool:
-    try:
-        return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
-    except ValueError:
-        return False
 
 
 def current_viewer() -> Viewer:
@@ -98,12 +92,6 @@ def secret_key(config: dict, instance_path: str) -> str:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
-
-
-def _refuse(status: int, message: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
 
 
 def _safe_next(target: str | None) -> str:
@@ -168,8 +156,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
 
     def show_login(error: str = "", status: int = 200, name: str = "") -> tuple[str, int]:
         return render_template("login.html", error=error, name=name, next=_safe_next(request.args.get("next")),
-                               csrf_field=CSRF_FIELD, csrf_token=csrf_token(),
-                               local_demo=not users.has_users()), status
+                               csrf_field=CSRF_FIELD, csrf_token=csrf_token()), status
 
     @limiter.limit(LOGINS_PER_ADDRESS, methods=["POST"], deduct_when=failed_login)
     @limiter.limit(LOGINS_PER_ACCOUNT, key_func=account_key, methods=["POST"], deduct_when=failed_login)
@@ -225,8 +212,8 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
         if path == METRICS_PATH and bearer_ok():
             return None
         if not users.has_users():
-            if not is_loopback(request.remote_addr):
-                return _refuse(403, "this Switchboard has no users yet and serves its own machine only; "
+            if not is_loopback_address(request.remote_addr):
+                return json_error(403, "this Switchboard has no users yet and serves its own machine only; "
                                     "add one with `python app.py add-user`")
             g.viewer = LOCAL_DEMO_VIEWER
         elif current_user.is_authenticated:
@@ -234,12 +221,12 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
         elif request.method == "GET" and not path.startswith("/_dash") and path != METRICS_PATH:
             return redirect(url_for("login", next=request.full_path if request.query_string else path))
         else:
-            response = _refuse(401, "login required")
+            response = json_error(401, "login required")
             if path == METRICS_PATH:
                 response.headers["WWW-Authenticate"] = "Bearer"
             return response
         if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
-            return _refuse(403, "metrics are for ops and admins")
+            return json_error(403, "metrics are for ops and admins")
         return None
 
     @server.after_request
