@@ -14,6 +14,7 @@ SWITCHBOARD_BIND, SWITCHBOARD_WORKERS and SWITCHBOARD_THREADS are read here.
 """
 import ctypes
 import ctypes.util
+import functools
 import gc
 import os
 
@@ -50,19 +51,26 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 FIXED_THRESHOLD_BYTES = 128 * 1024
 TRIM_EVERY_REQUESTS = 50
-_libc = None
 _requests_since_trim = 0
+
+
+@functools.cache
+def _glibc():
+    """Return glibc (for mallopt and malloc_trim), or None on a C library without them."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    return libc if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
 def on_starting(server):
     """Refuse to bind beyond this machine without SECRET_KEY and a user (see access/exposure.py)."""
     from access.exposure import ExposureError, bind_host, check_exposure
-    from access.users import UserStore, default_users_url
+    from access.users import open_user_store
     from app import INSTANCE_PATH
     from config import load_config
 
     config = load_config()
-    store = UserStore(config["USERS_DATABASE_URL"] or default_users_url(INSTANCE_PATH))
+    store = open_user_store(config, INSTANCE_PATH)
     try:
         check_exposure([bind_host(address) for address in server.cfg.bind], config, store.has_users())
     except ExposureError as error:
@@ -72,19 +80,12 @@ def on_starting(server):
         store.dispose()
 
 
-_reader_warmed = False
-
-
-def _warm_reader(server) -> None:
+def when_ready(server):
     """Connect the reader engine once in the master, then close the connection: the dialect's first-connect
     queries (server version, sql_mode, isolation level…) run once here instead of in every worker, and in
-    every worker that max_requests restarts."""
-    global _reader_warmed
+    every worker that max_requests restarts (gunicorn calls this once, before the first fork)."""
     from services import EXTENSION_KEY
 
-    if _reader_warmed:
-        return
-    _reader_warmed = True
     services = server.app.wsgi().extensions.get(EXTENSION_KEY)
     if services is None:
         return
@@ -101,11 +102,9 @@ def _warm_reader(server) -> None:
 def pre_fork(server, worker):
     """Freeze the master's objects so the collector in a worker never writes to their pages, and give back
     the heap pages that loading the app used and freed, so no worker starts with them."""
-    _warm_reader(server)
     gc.freeze()
-    libc_name = ctypes.util.find_library("c")
-    if libc_name and hasattr(ctypes.CDLL(libc_name), "malloc_trim"):
-        ctypes.CDLL(libc_name).malloc_trim(0)
+    if _glibc() is not None:
+        _glibc().malloc_trim(0)
 
 
 def post_fork(server, worker):
@@ -113,19 +112,14 @@ def post_fork(server, worker):
     from services import EXTENSION_KEY
 
     gc.enable()
-    # Each thread may otherwise get a malloc arena of its own, memory that is rarely given back.
-    global _libc
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        libc = ctypes.CDLL(libc_name)
-        if hasattr(libc, "mallopt"):
-            libc.mallopt(M_ARENA_MAX, 2)
-            # Fixed thresholds: glibc otherwise raises them after each large free, so a callback's
-            # large buffers (result rows, pickles) come from the heap and stay there once freed.
-            libc.mallopt(M_MMAP_THRESHOLD, FIXED_THRESHOLD_BYTES)
-            libc.mallopt(M_TRIM_THRESHOLD, FIXED_THRESHOLD_BYTES)
-        if hasattr(libc, "malloc_trim"):
-            _libc = libc
+    libc = _glibc()
+    if libc is not None:
+        # Each thread may otherwise get a malloc arena of its own, memory that is rarely given back.
+        libc.mallopt(M_ARENA_MAX, 2)
+        # Fixed thresholds: glibc otherwise raises them after each large free, so a callback's
+        # large buffers (result rows, pickles) come from the heap and stay there once freed.
+        libc.mallopt(M_MMAP_THRESHOLD, FIXED_THRESHOLD_BYTES)
+        libc.mallopt(M_TRIM_THRESHOLD, FIXED_THRESHOLD_BYTES)
     app = worker.app.wsgi()
     services = app.extensions.get(EXTENSION_KEY)
     if services is not None:
@@ -143,6 +137,6 @@ def post_request(worker, req, environ, resp):
     """
     global _requests_since_trim
     _requests_since_trim += 1
-    if _libc is not None and _requests_since_trim >= TRIM_EVERY_REQUESTS:
+    if _glibc() is not None and _requests_since_trim >= TRIM_EVERY_REQUESTS:
         _requests_since_trim = 0
-        _libc.malloc_trim(0)
+        _glibc().malloc_trim(0)
