@@ -102,8 +102,11 @@ def _page_for_viewer(config: dict, services):
 def _start_memory_monitoring(server, services) -> None:
     """Open the shared memory store; run the sampler from the first request on, restarting it if it died."""
     from monitoring.memory import parse_group_patterns
+    from flask import request
+
     from monitoring.sampler import MemorySampler
     from monitoring.store import open_memory_store
+    from warm_up import is_warm_up
 
     config = services.config
     try:
@@ -117,8 +120,10 @@ def _start_memory_monitoring(server, services) -> None:
 
     @server.before_request
     def keep_sampler_running() -> None:
-        # Started here, not in create_app, so gunicorn's forked workers each run their own thread.
-        services.sampler.ensure_running()
+        # Started here, not in create_app, so gunicorn's forked workers each run their own thread
+        # (and never the master, whose warm-up requests come before the fork).
+        if not is_warm_up(request.environ):
+            services.sampler.ensure_running()
 
 
 def create_server():

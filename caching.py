@@ -243,6 +243,11 @@ class QueryCache:
             self._set(key, result, lifetime)
             return result
 
+    def forget_counts(self) -> None:
+        """Forget the hits and misses counted so far."""
+        with self._locks_guard:
+            self.counters.clear()
+
     def clear(self) -> None:
         """Drop every cached query result."""
         self.local.clear()

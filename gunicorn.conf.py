@@ -81,12 +81,15 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """Connect the reader engine once in the master, then close the connection: the dialect's first-connect
-    queries (server version, sql_mode, isolation level…) run once here instead of in every worker, and in
-    every worker that max_requests restarts (gunicorn calls this once, before the first fork)."""
+    """Before the first fork (gunicorn calls this once): connect the reader engine once, so the dialect's
+    first-connect queries (server version, sql_mode, isolation level…) run here instead of in every worker
+    and in every worker that max_requests restarts; then warm the app (warm_up.py), so the workers share
+    what first use builds instead of each copying it onto private pages."""
     from services import EXTENSION_KEY
+    from warm_up import warm_up_before_fork
 
-    services = server.app.wsgi().extensions.get(EXTENSION_KEY)
+    flask_app = server.app.wsgi()
+    services = flask_app.extensions.get(EXTENSION_KEY)
     if services is None:
         return
     try:
@@ -95,8 +98,9 @@ def when_ready(server):
     except Exception as error:  # the database may be down at start: the workers connect when it returns
         server.log.warning("database not reachable at start (%s); the workers will connect later",
                            type(error).__name__)
-    finally:
         services.reader.dispose()
+        return
+    server.log.info("%s", warm_up_before_fork(flask_app, services))
 
 
 def pre_fork(server, worker):

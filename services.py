@@ -46,6 +46,20 @@ class Services:
     def poll_seconds(self, widget_setting: str) -> int:
         return int(self.config[widget_setting])
 
+    def forget_measurements(self) -> None:
+        """Drop the refresh costs, response sizes and cache counts recorded so far (a warm-up's)."""
+        self.costs.clear()
+        self.responses.clear()
+        self.queries.forget_counts()
+
+    def close_connections(self) -> None:
+        """Close the pooled database connections (before forking: each worker opens its own).
+
+        Redis clients need nothing: redis-py's pools notice a fork and start afresh."""
+        self.reader.dispose()
+        if self.users is not None:
+            self.users.dispose()
+
     def shutdown(self) -> None:
         """Stop the background threads and close the connections."""
         if self.simulator:

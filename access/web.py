@@ -35,6 +35,7 @@ from access.exposure import is_loopback_address
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
 from access.users import UserStore
 from callback_guard import json_error
+from warm_up import VIEWER as WARM_UP_VIEWER, is_warm_up
 
 log = logging.getLogger("switchboard.access")
 
@@ -208,6 +209,9 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
     def check_access() -> Response | None:
         path = request.path
         if path in PUBLIC_PATHS:
+            return None
+        if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see warm_up.py)
+            g.viewer = WARM_UP_VIEWER
             return None
         if path == METRICS_PATH and bearer_ok():
             return None

@@ -39,6 +39,10 @@ class ResponseLog:
         with self._lock:
             self._sizes.setdefault(widget, deque(maxlen=self._per_widget)).append((self._clock(), raw_bytes, sent_bytes))
 
+    def clear(self) -> None:
+        with self._lock:
+            self._sizes.clear()
+
     def recent(self, widget: str, seconds: float = HOUR) -> list[tuple[float, int, int]]:
         oldest = self._clock() - seconds
         with self._lock:

@@ -77,6 +77,12 @@ class CostLog:
             totals.bytes_received += cost.bytes_received
             totals.db_ms += cost.db_ms
 
+    def clear(self) -> None:
+        """Forget everything recorded (before a worker starts: its totals count from zero)."""
+        with self._lock:
+            self._costs.clear()
+            self._totals.clear()
+
     def totals(self) -> dict[str, "RefreshTotals"]:
         """Return each widget's running totals since the process started (never decreasing)."""
         with self._lock:

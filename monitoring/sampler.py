@@ -85,6 +85,12 @@ class MemorySampler:
             self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
             self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """Tell whether the sampling thread is alive in this process."""
+        with self._thread_lock:
+            return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 5) -> None:
         """Stop the sampling thread and wait up to timeout seconds for it to end."""
         self._stopped.set()

@@ -1,0 +1,127 @@
+"""The master's warm-up before forking: every initial callback answers, nothing it did is counted or left open,
+and no request from outside can pass for it."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import warm_up
+from services import EXTENSION_KEY
+from tests.conftest import clear_of_a_slot_boundary
+from tests.test_access import PASSWORD, add_users
+from tests.support.dash_client import DashClient
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS_TOKEN = "warm-up-test-token"
+ONGOING_INPUTS = {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0}
+
+
+def initial_server_callbacks(server) -> int:
+    """Count the callbacks an admin's page fires when it opens (the warm-up fires each of them per round)."""
+    client = DashClient(server, login=("ada", PASSWORD))
+    return len(list(warm_up.initial_callbacks(client.dependencies)))
+
+
+def test_the_warm_up_fires_every_initial_callback_even_with_users_and_leaves_no_trace(
+        seeded_sqlite, tmp_path, make_dashboard):
+    add_users(tmp_path)
+    expected = initial_server_callbacks(make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False).server)
+    assert expected >= 6  # the five data widgets, the company list and the URL sync
+    app = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=True)
+    services = app.server.extensions[EXTENSION_KEY]
+
+    line = warm_up.warm_up_before_fork(app.server, services)
+
+    assert line.startswith(f"warmed the app before forking: {expected * warm_up.ROUNDS} callback answers"), line
+    # Nothing the warm-up did is counted: a forked worker's counters start at zero.
+    assert services.costs.totals() == {}
+    assert services.responses.totals() == {}
+    assert services.queries.counters == {}
+    # No connection is left open to be shared with the workers, and the sampler thread never started here.
+    assert services.reader.pool.checkedin() == 0 and services.reader.pool.checkedout() == 0
+    assert not services.sampler.running
+
+
+def test_the_warm_up_warms_the_cache_it_fills_with_an_admin_s_results(seeded_sqlite, tmp_path, make_dashboard):
+    add_users(tmp_path)
+    app = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False)
+    services = app.server.extensions[EXTENSION_KEY]
+    admin = DashClient(app.server, login=("ada", PASSWORD))
+    clear_of_a_slot_boundary(services.poll_seconds("ONGOING_CALLS_POLL_SECONDS"), needed=3.0)
+    warm_up.warm_up(app.server)
+    services.forget_measurements()
+    admin.call("ongoing-grid.rowData", ONGOING_INPUTS)
+    # An admin's first poll in the same slot is a hit: the warm-up's result is one an admin may see.
+    assert services.queries.counters["ongoing_calls"].totals() == (1, 0)
+
+
+@pytest.mark.parametrize("claim", [
+    {"headers": {"Switchboard-Warm-Up": "1"}},
+    {"environ_base": {warm_up.ENVIRON_KEY: "1"}},  # what a WSGI server could at most pass on: text
+    {"environ_base": {warm_up.ENVIRON_KEY: repr(warm_up.MARK)}},
+])
+def test_no_request_from_outside_passes_for_the_warm_up(seeded_sqlite, tmp_path, make_dashboard, claim):
+    add_users(tmp_path)
+    app = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False)
+    client = app.server.test_client()
+    payload = DashClient(app.server, login=("ada", PASSWORD)).payload("ongoing-grid.rowData", ONGOING_INPUTS)
+    update = client.post("/_dash-update-component", data=json.dumps(payload), content_type="application/json",
+                         **claim)
+    assert update.status_code == 401
+    assert client.get("/", **claim).status_code == 302
+    assert client.get("/_dash-dependencies", **claim).status_code == 401
+
+
+def _free_port() -> int:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+def _metrics(port: int) -> str:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+def test_gunicorn_warms_in_the_master_and_its_workers_count_from_zero(seeded_sqlite, tmp_path, make_dashboard):
+    add_users(tmp_path)
+    expected = initial_server_callbacks(make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False).server)
+    port = _free_port()
+    environment = {**os.environ, "SWITCHBOARD_BIND": f"127.0.0.1:{port}", "SWITCHBOARD_WORKERS": "2",
+                   "DATABASE_URL": seeded_sqlite.url, "MEMORY_SAMPLER": "false", "METRICS_TOKEN": METRICS_TOKEN,
+                   "SECRET_KEY": "warm-up-test-secret-key-0123456789",
+                   "USERS_DATABASE_URL": f"sqlite:///{tmp_path / 'users.sqlite'}"}
+    environment.pop("CACHE_REDIS_URL", None)
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
+                               env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        metrics = None
+        while metrics is None and time.monotonic() < deadline and process.poll() is None:
+            try:
+                metrics = _metrics(port)
+            except OSError:
+                time.sleep(0.3)
+        assert metrics is not None, "gunicorn did not answer"
+        # Each worker's counters start at zero: whichever worker answered, no refresh is counted yet.
+        refreshes = [line for line in metrics.splitlines()
+                     if line.startswith("switchboard_widget_refreshes_total{") and not line.endswith(" 0.0")]
+        assert refreshes == []
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert "Traceback" not in errors, errors[-3000:]
+    warmed = re.search(r"warmed the app before forking: (\d+) callback answers", errors)
+    assert warmed is not None, errors[-3000:]
+    assert int(warmed.group(1)) == expected * warm_up.ROUNDS

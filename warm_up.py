@@ -1,0 +1,111 @@
+"""Warm the app in gunicorn's master before it forks, so the workers share what first use builds.
+
+A preloaded app still does a lot on its first requests: CPython 3.11 rewrites the
+bytecode of every function it runs (the specializing interpreter), SQLAlchemy
+compiles and caches each statement, Dash builds its callback map and pages, and
+pandas and plotly import their lazy parts. Done in each worker, all of that lands
+on private, copied-on-write pages, four times over; done once in the master, the
+workers inherit it shared. Measured with `python benchmarks/load.py`: see the README.
+
+The warm-up is one page load: the page, its layout, its callbacks, then every
+server-side callback that a browser fires when the page opens, with the layout's
+initial values, twice (a computed answer, then a cached one). It goes through
+the whole WSGI stack in process (Flask's test client; no socket), as an admin
+viewer that only code inside this process can name: the mark is an object in the
+request's environ, which no HTTP request can carry.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Iterator, Mapping
+
+from flask import Flask
+
+from access.roles import ADMIN, Viewer
+
+log = logging.getLogger("switchboard.warm_up")
+
+ENVIRON_KEY = "switchboard.warm_up"
+MARK = object()
+VIEWER = Viewer(name="warm-up", role=ADMIN, company_ids=None)
+ROUNDS = 2  # the first computes, the second is answered from the cache
+UPDATE_PATH = "/_dash-update-component"
+
+
+def is_warm_up(environ: Mapping[str, Any]) -> bool:
+    """Tell whether a request is the master's own warm-up (never true for a request from outside)."""
+    return environ.get(ENVIRON_KEY) is MARK
+
+
+def warm_up(server: Flask) -> int:
+    """Load the page and fire its initial callbacks in process; return how many callbacks answered 200."""
+    client = server.test_client()
+    client.environ_base.update({ENVIRON_KEY: MARK, "REMOTE_ADDR": "127.0.0.1"})
+    client.get("/")
+    layout = json.loads(client.get("/_dash-layout").data)
+    dependencies = json.loads(client.get("/_dash-dependencies").data)
+    initial = dict(initial_values(layout))
+    answered = 0
+    for _ in range(ROUNDS):
+        for dependency in initial_callbacks(dependencies):
+            response = client.post(UPDATE_PATH, data=json.dumps(callback_payload(dependency, initial)),
+                                   content_type="application/json")
+            answered += response.status_code in (200, 204)
+    return answered
+
+
+def initial_values(component: Any) -> Iterator[tuple[str, Any]]:
+    """Yield ("id.prop", value) for every property of every component of a Dash layout (as JSON)."""
+    if isinstance(component, list):
+        for child in component:
+            yield from initial_values(child)
+        return
+    if not isinstance(component, dict) or "props" not in component:
+        return
+    props = component["props"]
+    component_id = props.get("id")
+    for name, value in props.items():
+        if isinstance(component_id, str):
+            yield f"{component_id}.{name}", value
+        if isinstance(value, (dict, list)):
+            yield from initial_values(value)
+
+
+def initial_callbacks(dependencies: list[dict]) -> Iterator[dict]:
+    """Yield the server-side callbacks a browser fires when the page opens."""
+    for dependency in dependencies:
+        if not dependency.get("clientside_function") and not dependency.get("prevent_initial_call"):
+            yield dependency
+
+
+def callback_payload(dependency: dict, values: Mapping[str, Any]) -> dict:
+    """Return the body the Dash renderer posts for a callback's initial call, with these property values."""
+    def specs(entries: list[dict]) -> list[dict]:
+        return [{"id": entry["id"], "property": entry["property"],
+                 "value": values.get(f"{entry['id']}.{entry['property']}")} for entry in entries]
+
+    outputs = []
+    for part in dependency["output"].strip(".").split("..."):
+        component_id, prop = part.rsplit(".", 1)
+        outputs.append({"id": component_id, "property": prop.split("@")[0]})
+    multiple = dependency["output"].startswith("..")
+    return {"output": dependency["output"], "outputs": outputs if multiple else outputs[0],
+            "inputs": specs(dependency["inputs"]), "state": specs(dependency["state"]), "changedPropIds": []}
+
+
+def warm_up_before_fork(server: Flask, services) -> str:
+    """Warm the app, then forget what the warm-up measured and close its connections (gunicorn's master).
+
+    Return a line for the log."""
+    started = time.perf_counter()
+    try:
+        answered = warm_up(server)
+    except Exception as error:  # a failed warm-up costs memory, never the start
+        log.warning("warm-up failed", exc_info=True)
+        return f"warm-up failed ({type(error).__name__}); each worker warms itself"
+    finally:
+        services.forget_measurements()
+        services.close_connections()
+    return f"warmed the app before forking: {answered} callback answers in {(time.perf_counter() - started) * 1000:.0f} ms"
