@@ -989,6 +989,7 @@ class RunResult:
     server_times: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     app_statements: dict[str, float] = field(default_factory=dict)  # per widget, per minute, from /metrics
     app_workers_seen: tuple[int, int] = (0, 0)  # workers with widget counters at the start and the end
+    app_workers_gone: int = 0  # workers counted at the start, not at the end (replaced or not reached)
     background: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -1091,6 +1092,7 @@ def drive_sessions(plan: RunPlan, server: Server, status: DatabaseStatus, second
             pss_processes=pss_processes, drained=drained, resends=plan.resends, cpu=cpu,
             server_times=server_times(server.log_path, log_offset), app_statements=app_statements,
             app_workers_seen=(len(counters_before), len(counters_after)),
+            app_workers_gone=len(set(counters_before) - set(counters_after)),
             log_summary="")
     finally:
         runner.quit()
@@ -1167,7 +1169,10 @@ def run_lines(result: RunResult) -> list[str]:
         *([f"  Switchboard's own count (/metrics; workers with counters at start/end: "
            f"{result.app_workers_seen[0]}/{result.app_workers_seen[1]} of {result.workers}): "
            f"{sum(result.app_statements.values()):,.1f} statements/min = "
-           + " + ".join(f"{widget} {rate:,.1f}" for widget, rate in sorted(result.app_statements.items()) if rate)]
+           + " + ".join(f"{widget} {rate:,.1f}" for widget, rate in sorted(result.app_statements.items()) if rate)
+           + (f" (an undercount: {result.app_workers_gone} worker(s) counted at the start were not found at the "
+              f"end, replaced by max_requests or not reached, and their counts are missing)"
+              if result.app_workers_gone else "")]
           if result.mode == SWITCHBOARD else []),
         f"  CPU over the window, % of one core (the host has {os.cpu_count()}): "
         + " · ".join(f"{name} {share:,.0f}" for name, share in result.cpu.items()),
