@@ -16,6 +16,12 @@ interval old). Hosts agree on slots as far as their clocks agree (NTP).
 
 Within a process, a per-key lock makes concurrent misses wait for the one
 computation in flight instead of each running the query (single flight).
+
+A result that is expensive and read by many (the activity feed's newest rows) may
+be computed ahead: when a key is in demand near the end of its slot, a background
+thread computes the next slot's entry, so nobody's request waits for it when the
+slot turns (`prefetch_next_slot`). A lone watcher never triggers it, so their
+results stay as fresh as without it.
 """
 from __future__ import annotations
 
@@ -44,6 +50,8 @@ LOCK_POLL_SECONDS = 0.02
 RETRY_SHARED_SECONDS = 5.0
 LOCAL_FALLBACK_ENTRIES = 2000
 REDIS_SOCKET_SECONDS = 1.0
+PREFETCH_MIN_REQUESTS = 4  # asks for a key in one slot, in this process, before its next slot is computed ahead
+PREFETCH_KEYS_COUNTED = 256
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,9 @@ class QueryCache:
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
         self._shared_down_until = 0.0
+        self._demand: dict[str, int] = {}  # slot key -> asks in this process (the current slots only)
+        self._prefetched: set[str] = set()  # next-slot keys whose computation ahead was started (once each)
+        self.start_background: Callable[[Callable[[], None]], None] = _start_daemon_thread
 
     def _lock_for(self, key: str) -> threading.Lock:
         with self._locks_guard:
@@ -198,6 +209,14 @@ class QueryCache:
             except RedisError as error:
                 self._shared_failed(error)
         return self.local.get(key)
+
+    def _has(self, key: str) -> bool:
+        if self.shared_available:
+            try:
+                return bool(self.cache.has(key))
+            except RedisError as error:
+                self._shared_failed(error)
+        return self.local.has(key)
 
     def _set(self, key: str, result: CachedResult, timeout: int) -> None:
         if self.shared_available:
@@ -243,15 +262,64 @@ class QueryCache:
             self._set(key, result, lifetime)
             return result
 
+    def prefetch_next_slot(self, query: str, params: dict[str, Any], interval: int, compute: Callable[[], Any],
+                           ahead: float) -> bool:
+        """Count an ask for (query, params); when the current slot ends within `ahead` seconds and the key
+        was asked for at least PREFETCH_MIN_REQUESTS times in it, compute the next slot's entry in the
+        background (once per key across workers). Return whether a computation was started.
+
+        The entry computed ahead serves the whole next slot, so its data may be up to `ahead` seconds older
+        than the slot's start.
+        """
+        now = self.clock()
+        key, _ = slot_key(query, params, interval, now)
+        slot_end = (math.floor(now / interval) + 1) * interval
+        with self._locks_guard:
+            self._demand[key] = asks = self._demand.get(key, 0) + 1
+            if len(self._demand) > PREFETCH_KEYS_COUNTED:  # forget the asks of past slots
+                self._demand = {key: asks}
+            if slot_end - now > ahead or asks < PREFETCH_MIN_REQUESTS:
+                return False
+            next_key, _ = slot_key(query, params, interval, slot_end)
+            if next_key in self._prefetched:
+                return False
+            if len(self._prefetched) > PREFETCH_KEYS_COUNTED:  # keys of past slots
+                self._prefetched.clear()
+            self._prefetched.add(next_key)
+        lifetime = max(1, math.ceil(slot_end + interval - now))
+        self.start_background(lambda: self._fill_ahead(query, next_key, lifetime, compute))
+        return True
+
+    def _fill_ahead(self, query: str, key: str, lifetime: int, compute: Callable[[], Any]) -> None:
+        try:
+            if self._has(key):
+                return
+            with self._lock_for(key), self._across_workers(key):
+                if self._has(key):  # another worker computed it while we waited for the lock
+                    return
+                self._counter(query).count(hit=False)
+                with measure_refresh(query, self.costs):
+                    value = compute()
+                self._set(key, CachedResult(value=value, computed_at=time.time()), lifetime)
+        except Exception as error:  # the next slot's first ask computes it, as without prefetching
+            log.warning("computing %s ahead failed (%s); it will be computed when asked", query,
+                        type(error).__name__)
+
     def forget_counts(self) -> None:
-        """Forget the hits and misses counted so far."""
+        """Forget the hits, misses and asks counted so far."""
         with self._locks_guard:
             self.counters.clear()
+            self._demand.clear()
+            self._prefetched.clear()
 
     def clear(self) -> None:
         """Drop every cached query result."""
         self.local.clear()
         self.cache.clear()
+
+
+def _start_daemon_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="cache-prefetch", daemon=True).start()
 
 
 def shared_locks_for(config: dict[str, Any]) -> SharedLocks | None:

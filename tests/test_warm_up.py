@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -49,6 +50,7 @@ def test_the_warm_up_fires_every_initial_callback_even_with_users_and_leaves_no_
     # No connection is left open to be shared with the workers, and the sampler thread never started here.
     assert services.reader.pool.checkedin() == 0 and services.reader.pool.checkedout() == 0
     assert not services.sampler.running
+    assert not any(thread.name == "cache-prefetch" for thread in threading.enumerate())
 
 
 def test_the_warm_up_warms_the_cache_it_fills_with_an_admin_s_results(seeded_sqlite, tmp_path, make_dashboard):

@@ -180,6 +180,58 @@ def test_a_lone_watcher_polling_every_interval_gets_a_fresh_result_each_time():
     assert len(computed) == 6
 
 
+def _prefetching_cache(clock: list[float]) -> tuple[QueryCache, list[float]]:
+    """A query cache on a fake clock whose computations ahead run at once (no thread)."""
+    queries = _query_cache(clock=lambda: clock[0])
+    queries.start_background = lambda work: work()
+    computed: list[float] = []
+    return queries, computed
+
+
+def test_a_key_in_demand_is_computed_ahead_of_its_next_slot_and_the_slot_turns_without_waiting():
+    clock = [1000.5]
+    queries, computed = _prefetching_cache(clock)
+
+    def compute():
+        computed.append(clock[0])
+        return f"rows as of {clock[0]}"
+
+    for ask, at in enumerate((1000.5, 1001.0, 1002.0, 1003.2, 1003.4)):  # five asks, two in the last 2 s
+        clock[0] = at
+        started = queries.prefetch_next_slot("w", {}, 5, compute, ahead=2.0)
+        assert started == (ask == 3), ask  # the fourth ask is the first in demand near the end: once
+    assert computed == [1003.2]
+    clock[0] = 1005.1  # the next slot: its entry is there, computed 1.8 s before the slot began
+    assert queries.get_or_compute("w", {}, 5, compute).value == "rows as of 1003.2"
+    assert computed == [1003.2]
+
+
+def test_a_lone_watcher_is_never_computed_ahead():
+    clock = [1004.0]
+    queries, computed = _prefetching_cache(clock)
+    for poll in range(6):  # one poll a slot, each in its slot's last 2 seconds
+        clock[0] = 1004.0 + 5 * poll
+        assert not queries.prefetch_next_slot("w", {}, 5, lambda: computed.append(clock[0]), ahead=2.0)
+        queries.get_or_compute("w", {}, 5, lambda: computed.append(clock[0]))
+    assert computed == [1004.0 + 5 * poll for poll in range(6)]  # each poll fresh, nothing computed ahead
+
+
+def test_asks_early_in_a_slot_compute_nothing_ahead_and_a_failure_ahead_is_not_cached():
+    clock = [1000.0]
+    queries, computed = _prefetching_cache(clock)
+    for at in (1000.0, 1000.5, 1001.0, 1002.0, 1002.9):
+        clock[0] = at
+        assert not queries.prefetch_next_slot("w", {}, 5, lambda: computed.append(at), ahead=2.0)
+
+    def fail():
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("Lost connection"))
+
+    clock[0] = 1003.5
+    assert queries.prefetch_next_slot("w", {}, 5, fail, ahead=2.0)  # started, and failed in the background
+    clock[0] = 1005.2
+    assert queries.get_or_compute("w", {}, 5, lambda: "fresh").value == "fresh"
+
+
 def test_an_entry_expires_at_the_end_of_its_slot():
     from caching import slot_key
 
