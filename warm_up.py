@@ -40,7 +40,7 @@ def is_warm_up(environ: Mapping[str, Any]) -> bool:
 
 
 def warm_up(server: Flask) -> int:
-    """Load the page and fire its initial callbacks in process; return how many callbacks answered 200."""
+    """Load the page and fire its initial callbacks in process; return how many answered (200 or 204)."""
     client = server.test_client()
     client.environ_base.update({ENVIRON_KEY: MARK, "REMOTE_ADDR": "127.0.0.1"})
     client.get("/")
