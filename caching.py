@@ -188,6 +188,11 @@ class QueryCache:
                 self._locks[key] = lock
             return lock
 
+    def hit_counters(self) -> dict[str, HitCounter]:
+        """Return each query's hit counter, as a copy: safe to iterate while requests add queries."""
+        with self._locks_guard:
+            return dict(self.counters)
+
     def _counter(self, query: str) -> HitCounter:
         with self._locks_guard:
             return self.counters.setdefault(query, HitCounter())

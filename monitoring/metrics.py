@@ -80,7 +80,7 @@ class SwitchboardCollector:
                 family.add_metric([widget, pid], values[key])
         cache = GaugeMetricFamily("switchboard_cache_requests_last_hour", "Query cache look-ups in the last hour.",
                                   labels=["widget", "result", "pid"])
-        for query, counter in self.services.queries.counters.items():
+        for query, counter in self.services.queries.hit_counters().items():
             hits, misses = counter.totals()
             cache.add_metric([query, "hit", pid], hits)
             cache.add_metric([query, "miss", pid], misses)

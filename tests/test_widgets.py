@@ -232,6 +232,14 @@ def test_asks_early_in_a_slot_compute_nothing_ahead_and_a_failure_ahead_is_not_c
     assert queries.get_or_compute("w", {}, 5, lambda: "fresh").value == "fresh"
 
 
+def test_the_hit_counters_can_be_read_while_new_queries_are_counted():
+    queries = _query_cache()
+    queries.get_or_compute("first", {}, 5, lambda: 1)
+    for index, query in enumerate(queries.hit_counters()):  # the self-cost panel and /metrics read them so
+        queries.get_or_compute(f"new-{index}", {}, 5, lambda: 2)
+    assert set(queries.hit_counters()) == {"first", "new-0"}
+
+
 def test_an_entry_expires_at_the_end_of_its_slot():
     from caching import slot_key
 

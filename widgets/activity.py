@@ -57,7 +57,8 @@ TITLE = "activity feed"
 POLL_SETTING = "ACTIVITY_POLL_SECONDS"
 COMPANY_OPTIONS_SECONDS = 300
 # The newest rows take 100-150 ms to fetch: when many watch, the next slot's are fetched this long before it
-# starts, so no view waits for them when the slot turns (see caching.QueryCache.prefetch_next_slot).
+# starts (at most a fifth of the interval), so no view waits for them when the slot turns
+# (see caching.QueryCache.prefetch_next_slot).
 RECENT_PREFETCH_SECONDS = 2.0
 MAX_PAGES = 1000  # a pager deeper than this starts over
 FILTER_IDS = (KIND, STATUS_FILTER, DIRECTION, COMPANY, WINDOW, SEARCH)
@@ -321,7 +322,7 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
         return fetch_recent_feed(services.reader, services.now(), recent_rows, scope)
 
     services.queries.prefetch_next_slot(RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent,
-                                        ahead=RECENT_PREFETCH_SECONDS)
+                                        ahead=recent_prefetch_seconds(lifetime))
 
     def page_of_view() -> dict[str, Any]:
         recent = services.queries.get_or_compute(RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent)
@@ -343,6 +344,13 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     payload = cached.value
     return (payload["rows"], payload["next_cursor"], fresh(payload["as_of"]), f"Page {page + 1}",
             payload["next_cursor"] is None, page == 0, no_update)
+
+
+def recent_prefetch_seconds(interval: int) -> float:
+    """Return how long before a slot ends the next slot's newest rows are fetched (when many watch).
+
+    Rows fetched ahead serve the whole next slot, so a page may be this much older than its interval."""
+    return min(RECENT_PREFETCH_SECONDS, interval / 5)
 
 
 def page_payload(result: ActivityPage, database_timezone: str, mask_phones: bool = False) -> dict[str, Any]:

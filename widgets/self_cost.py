@@ -68,7 +68,7 @@ def cost_table(costs: list[WidgetCost]) -> html.Table:
 def refresh(_ticks, _signal):
     """Summarise this worker's last hour of widget refreshes."""
     services = current_services()
-    ratios = {query: counter.hit_ratio() for query, counter in services.queries.counters.items()}
+    ratios = {query: counter.hit_ratio() for query, counter in services.queries.hit_counters().items()}
     costs = widget_costs(services.widget_names, services.costs, ratios, services.responses)
     return cost_table(costs), f"this worker (pid {os.getpid()}), last hour"
 
