@@ -111,7 +111,12 @@ def slot_key(query: str, params: dict[str, Any], interval: int, now: float) -> t
     Redis counts lifetimes in whole seconds: an entry outlives its slot by under a second, never read.
     """
     slot = math.floor(now / interval)
-    return f"{cache_key(query, params)}:{interval}:{slot}", max(1, math.ceil((slot + 1) * interval - now))
+    return f"{cache_key(query, params)}:{interval}:{slot}", max(1, math.ceil(slot_end(interval, now) - now))
+
+
+def slot_end(interval: int, now: float) -> float:
+    """Return when the time slot of `interval` seconds holding `now` ends."""
+    return (math.floor(now / interval) + 1) * interval
 
 
 def cache_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -207,30 +212,23 @@ class QueryCache:
                         type(error).__name__)
         self._shared_down_until = time.monotonic() + RETRY_SHARED_SECONDS
 
-    def _get(self, key: str) -> CachedResult | None:
+    def _on_cache(self, operation: Callable[[Any], Any]) -> Any:
+        """Run a cache operation on the shared cache, or on this process's while the shared one is down."""
         if self.shared_available:
             try:
-                return self.cache.get(key)
+                return operation(self.cache)
             except RedisError as error:
                 self._shared_failed(error)
-        return self.local.get(key)
+        return operation(self.local)
+
+    def _get(self, key: str) -> CachedResult | None:
+        return self._on_cache(lambda cache: cache.get(key))
 
     def _has(self, key: str) -> bool:
-        if self.shared_available:
-            try:
-                return bool(self.cache.has(key))
-            except RedisError as error:
-                self._shared_failed(error)
-        return self.local.has(key)
+        return bool(self._on_cache(lambda cache: cache.has(key)))
 
     def _set(self, key: str, result: CachedResult, timeout: int) -> None:
-        if self.shared_available:
-            try:
-                self.cache.set(key, result, timeout=timeout)
-                return
-            except RedisError as error:
-                self._shared_failed(error)
-        self.local.set(key, result, timeout=timeout)
+        self._on_cache(lambda cache: cache.set(key, result, timeout=timeout))
 
     @contextmanager
     def _across_workers(self, key: str) -> Iterator[None]:
@@ -260,12 +258,16 @@ class QueryCache:
             if cached is not None:
                 counter.count(hit=True)
                 return cached
-            counter.count(hit=False)
-            with measure_refresh(query, self.costs):
-                value = compute()
-            result = CachedResult(value=value, computed_at=time.time())
-            self._set(key, result, lifetime)
-            return result
+            return self._compute(query, key, lifetime, compute)
+
+    def _compute(self, query: str, key: str, lifetime: int, compute: Callable[[], Any]) -> CachedResult:
+        """Compute a key's result (counted as a miss, its cost measured) and cache it; the caller holds its locks."""
+        self._counter(query).count(hit=False)
+        with measure_refresh(query, self.costs):
+            value = compute()
+        result = CachedResult(value=value, computed_at=time.time())
+        self._set(key, result, lifetime)
+        return result
 
     def prefetch_next_slot(self, query: str, params: dict[str, Any], interval: int, compute: Callable[[], Any],
                            ahead: float) -> bool:
@@ -278,20 +280,20 @@ class QueryCache:
         """
         now = self.clock()
         key, _ = slot_key(query, params, interval, now)
-        slot_end = (math.floor(now / interval) + 1) * interval
+        ends = slot_end(interval, now)
         with self._locks_guard:
             self._demand[key] = asks = self._demand.get(key, 0) + 1
             if len(self._demand) > PREFETCH_KEYS_COUNTED:  # forget the asks of past slots
                 self._demand = {key: asks}
-            if slot_end - now > ahead or asks < PREFETCH_MIN_REQUESTS:
+            if ends - now > ahead or asks < PREFETCH_MIN_REQUESTS:
                 return False
-            next_key, _ = slot_key(query, params, interval, slot_end)
+            next_key, _ = slot_key(query, params, interval, ends)
             if next_key in self._prefetched:
                 return False
             if len(self._prefetched) > PREFETCH_KEYS_COUNTED:  # keys of past slots
                 self._prefetched.clear()
             self._prefetched.add(next_key)
-        lifetime = max(1, math.ceil(slot_end + interval - now))
+        lifetime = max(1, math.ceil(ends + interval - now))
         self.start_background(lambda: self._fill_ahead(query, next_key, lifetime, compute))
         return True
 
@@ -300,12 +302,8 @@ class QueryCache:
             if self._has(key):
                 return
             with self._lock_for(key), self._across_workers(key):
-                if self._has(key):  # another worker computed it while we waited for the lock
-                    return
-                self._counter(query).count(hit=False)
-                with measure_refresh(query, self.costs):
-                    value = compute()
-                self._set(key, CachedResult(value=value, computed_at=time.time()), lifetime)
+                if not self._has(key):  # else another worker computed it while we waited for the lock
+                    self._compute(query, key, lifetime, compute)
         except Exception as error:  # the next slot's first ask computes it, as without prefetching
             log.warning("computing %s ahead failed (%s); it will be computed when asked", query,
                         type(error).__name__)

@@ -68,9 +68,7 @@ class Services:
             self.sampler.stop()
         if self.memory_store is not None:
             self.memory_store.close()
-        self.reader.dispose()
-        if self.users is not None:
-            self.users.dispose()
+        self.close_connections()
 
 
 def current_services() -> Services:
