@@ -10,7 +10,7 @@ use gets a 403.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from flask import Flask, Response, g, jsonify, request
 
@@ -23,6 +23,24 @@ def json_error(status: int, message: str) -> Response:
     response = jsonify({"error": message})
     response.status_code = status
     return response
+
+
+def callback_body(dependency: dict, inputs: Mapping[str, Any], state: Mapping[str, Any] | None = None,
+                  changed: Sequence[str] = ()) -> dict[str, Any]:
+    """Return the body the Dash renderer posts for a callback (an entry of /_dash-dependencies), with the
+    values of its inputs and state as {"id.prop": value}: the body this module checks."""
+    def specs(entries: list[dict], values: Mapping[str, Any]) -> list[dict]:
+        return [{"id": entry["id"], "property": entry["property"],
+                 "value": values.get(f"{entry['id']}.{entry['property']}")} for entry in entries]
+
+    outputs = []
+    for part in dependency["output"].strip(".").split("..."):
+        component_id, prop = part.rsplit(".", 1)
+        outputs.append({"id": component_id, "property": prop.split("@")[0]})
+    multiple = dependency["output"].startswith("..")
+    return {"output": dependency["output"], "outputs": outputs if multiple else outputs[0],
+            "inputs": specs(dependency["inputs"], inputs), "state": specs(dependency["state"], state or {}),
+            "changedPropIds": list(changed)}
 
 
 class BadCallbackRequest(ValueError):

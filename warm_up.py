@@ -24,6 +24,7 @@ from typing import Any, Iterator, Mapping
 from flask import Flask
 
 from access.roles import ADMIN, Viewer
+from callback_guard import callback_body
 
 log = logging.getLogger("switchboard.warm_up")
 
@@ -50,7 +51,7 @@ def warm_up(server: Flask) -> int:
     answered = 0
     for _ in range(ROUNDS):
         for dependency in initial_callbacks(dependencies):
-            response = client.post(UPDATE_PATH, data=json.dumps(callback_payload(dependency, initial)),
+            response = client.post(UPDATE_PATH, data=json.dumps(callback_body(dependency, initial, initial)),
                                    content_type="application/json")
             answered += response.status_code in (200, 204)
     return answered
@@ -78,21 +79,6 @@ def initial_callbacks(dependencies: list[dict]) -> Iterator[dict]:
     for dependency in dependencies:
         if not dependency.get("clientside_function") and not dependency.get("prevent_initial_call"):
             yield dependency
-
-
-def callback_payload(dependency: dict, values: Mapping[str, Any]) -> dict:
-    """Return the body the Dash renderer posts for a callback's initial call, with these property values."""
-    def specs(entries: list[dict]) -> list[dict]:
-        return [{"id": entry["id"], "property": entry["property"],
-                 "value": values.get(f"{entry['id']}.{entry['property']}")} for entry in entries]
-
-    outputs = []
-    for part in dependency["output"].strip(".").split("..."):
-        component_id, prop = part.rsplit(".", 1)
-        outputs.append({"id": component_id, "property": prop.split("@")[0]})
-    multiple = dependency["output"].startswith("..")
-    return {"output": dependency["output"], "outputs": outputs if multiple else outputs[0],
-            "inputs": specs(dependency["inputs"]), "state": specs(dependency["state"]), "changedPropIds": []}
 
 
 def warm_up_before_fork(server: Flask, services) -> str:

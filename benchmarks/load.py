@@ -247,21 +247,6 @@ def dash_ids() -> DashIds:
                    default_window=DEFAULT_WINDOW)
 
 
-def callback_payload(dependency: dict, inputs: dict[str, Any], state: dict[str, Any],
-                     changed: list[str]) -> dict:
-    """Return the JSON body the Dash renderer posts to /_dash-update-component for this callback."""
-    def values(specs: list[dict], given: dict[str, Any]) -> list[dict]:
-        """Return each input or state spec with its value."""
-        return [{"id": spec["id"], "property": spec["property"],
-                 "value": given.get(f"{spec['id']}.{spec['property']}")} for spec in specs]
-
-    outputs = [{"id": part.split(".")[0], "property": part.split(".")[1].split("@")[0]}
-               for part in dependency["output"].strip(".").split("...")]
-    return {"output": dependency["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": values(dependency["inputs"], inputs), "state": values(dependency["state"], state),
-            "changedPropIds": changed}
-
-
 def dependencies_by_output(dependencies: list[dict]) -> dict[str, dict]:
     """Index server-side callbacks by their first output ("id.prop")."""
     indexed = {}
@@ -442,7 +427,9 @@ class SwitchboardSession(BrowserSession):
     def post_callback(self, name: str, output: str, inputs: dict[str, Any], state: dict[str, Any],
                       changed: list[str], freshness: str | None = None) -> dict[str, Any] | None:
         """POST one callback; return {"id.prop": value} of its answer, or None when it failed."""
-        payload = callback_payload(self.callbacks[output], inputs, state, changed)
+        from callback_guard import callback_body  # the project's modules: importable once main() set the path
+
+        payload = callback_body(self.callbacks[output], inputs, state, changed)
         with self.client.post("/_dash-update-component", data=json.dumps(payload), headers=JSON_HEADERS,
                               name=name, catch_response=True) as response:
             return read_callback_answer(response, freshness)

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from callback_guard import callback_body
+
 
 class CallbackPayloads:
     """Builds the payload the Dash renderer would send for a callback, from the app's dependencies."""
@@ -21,17 +23,8 @@ class CallbackPayloads:
 
     def payload(self, first_output: str, inputs: dict[str, Any], state: dict[str, Any] | None = None,
                 changed: list[str] | None = None) -> dict:
-        dependency = self.dependency(first_output)
-
-        def values(specs, given):
-            return [{"id": spec["id"], "property": spec["property"],
-                     "value": given.get(f"{spec['id']}.{spec['property']}")} for spec in specs]
-
-        outputs = [{"id": part.split(".")[0], "property": part.split(".")[1].split("@")[0]}
-                   for part in dependency["output"].strip(".").split("...")]
-        return {"output": dependency["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
-                "inputs": values(dependency["inputs"], inputs), "state": values(dependency["state"], state or {}),
-                "changedPropIds": changed if changed is not None else list(inputs)[:1]}
+        return callback_body(self.dependency(first_output), inputs, state,
+                             changed if changed is not None else list(inputs)[:1])
 
 
 class DashClient(CallbackPayloads):
