@@ -8,14 +8,10 @@ real HTTP throughout; every answer is recorded with when it was asked.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 import pytest
@@ -23,12 +19,12 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import REDIS_URL, require_redis
 from tests.support.dash_client import HttpDashClient
+from tests.support.gunicorn import free_port, running_gunicorn
 from tests.support.tcp_proxy import TcpProxy
 from widgets.activity import recent_prefetch_seconds
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.redis]
 
-ROOT = Path(__file__).resolve().parents[1]
 OUTAGE_SECONDS = 30.0
 HEALTHY_SECONDS = 4.0
 AFTER_SECONDS = 6.0
@@ -58,32 +54,12 @@ class Answer:
     reason: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_serving(port: int, process: subprocess.Popen, workers: int, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn exited while starting"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                if len(psutil.Process(process.pid).children()) == workers:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("gunicorn did not start listening with all its workers")
-
-
 @pytest.fixture
 def gunicorn_behind_a_proxy(seeded_mariadb, tmp_path):
     require_redis()
     url = make_url(seeded_mariadb.url)
     with TcpProxy(url.host, url.port or 3306) as proxy:
-        port = _free_port()
+        port = free_port()
         environment = {
             **os.environ, "SWITCHBOARD_BIND": f"127.0.0.1:{port}", "SWITCHBOARD_WORKERS": str(WORKERS),
             "SWITCHBOARD_THREADS": "4",
@@ -97,19 +73,8 @@ def gunicorn_behind_a_proxy(seeded_mariadb, tmp_path):
             # No planned recycling (max_requests) during the test: any worker replaced is one that died.
             "GUNICORN_CMD_ARGS": "--max-requests 0",
         }
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
-                                   env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            _wait_until_serving(port, process, WORKERS)
-            yield port, proxy, process
-        finally:
-            process.terminate()
-            try:
-                _, errors = process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                _, errors = process.communicate()
-            assert "Traceback" not in errors, errors[-3000:]
+        with running_gunicorn(environment, port, WORKERS) as server:
+            yield port, proxy, server.process
 
 
 def _poll_until(port: int, stop: threading.Event, answers: list[Answer], lock: threading.Lock) -> None:

@@ -5,13 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +15,8 @@ from services import EXTENSION_KEY
 from tests.conftest import clear_of_a_slot_boundary
 from tests.test_access import PASSWORD, add_users
 from tests.support.dash_client import DashClient
+from tests.support.gunicorn import free_port, running_gunicorn
 
-ROOT = Path(__file__).resolve().parents[1]
 METRICS_TOKEN = "warm-up-test-token"
 ONGOING_INPUTS = {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0}
 
@@ -83,12 +78,6 @@ def test_no_request_from_outside_passes_for_the_warm_up(seeded_sqlite, tmp_path,
     assert client.get("/_dash-dependencies", **claim).status_code == 401
 
 
-def _free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
-
-
 def _metrics(port: int) -> str:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
                                      headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
@@ -99,31 +88,17 @@ def _metrics(port: int) -> str:
 def test_gunicorn_warms_in_the_master_and_its_workers_count_from_zero(seeded_sqlite, tmp_path, make_dashboard):
     add_users(tmp_path)
     expected = initial_server_callbacks(make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False).server)
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "SWITCHBOARD_BIND": f"127.0.0.1:{port}", "SWITCHBOARD_WORKERS": "2",
                    "DATABASE_URL": seeded_sqlite.url, "MEMORY_SAMPLER": "false", "METRICS_TOKEN": METRICS_TOKEN,
                    "SECRET_KEY": "warm-up-test-secret-key-0123456789",
                    "USERS_DATABASE_URL": f"sqlite:///{tmp_path / 'users.sqlite'}"}
     environment.pop("CACHE_REDIS_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
-                               env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        metrics = None
-        while metrics is None and time.monotonic() < deadline and process.poll() is None:
-            try:
-                metrics = _metrics(port)
-            except OSError:
-                time.sleep(0.3)
-        assert metrics is not None, "gunicorn did not answer"
+    with running_gunicorn(environment, port, workers=2) as server:
         # Each worker's counters start at zero: whichever worker answered, no refresh is counted yet.
-        refreshes = [line for line in metrics.splitlines()
+        refreshes = [line for line in _metrics(port).splitlines()
                      if line.startswith("switchboard_widget_refreshes_total{") and not line.endswith(" 0.0")]
         assert refreshes == []
-    finally:
-        process.terminate()
-        _, errors = process.communicate(timeout=30)
-    assert "Traceback" not in errors, errors[-3000:]
-    warmed = re.search(r"warmed the app before forking: (\d+) callback answers", errors)
-    assert warmed is not None, errors[-3000:]
+    warmed = re.search(r"warmed the app before forking: (\d+) callback answers", server.errors)
+    assert warmed is not None, server.errors[-3000:]
     assert int(warmed.group(1)) == expected * warm_up.ROUNDS
