@@ -23,6 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, no_text, platform_schema
 from queries.runner import run
 from schema.tables import appointments, calls, companies, customers, services
 
@@ -73,6 +74,9 @@ class ActivityFilter:
             raise ValueError(f"unknown time window {self.window!r}; choose one of {', '.join(WINDOWS)}")
         if len(self.search) > SEARCH_MAX_LENGTH:
             raise ValueError(f"search text is longer than {SEARCH_MAX_LENGTH} characters")
+        if any(0xD800 <= ord(character) <= 0xDFFF for character in self.search):
+            # A lone surrogate is not text: no driver can send it, and no row can hold it.
+            raise ValueError("the search holds a character that is not text")
 
     def wants(self, kind: str) -> bool:
         """Tell whether rows of this kind can match the filter at all."""
@@ -103,17 +107,21 @@ def escape_like(text: str) -> str:
             .replace("_", LIKE_ESCAPE + "_"))
 
 
-def _search_condition(search: str, names: Sequence[sa.ColumnElement], phones: Sequence[sa.ColumnElement]):
+def _search_condition(search: str, names: Sequence[sa.Column], phones: Sequence[sa.Column],
+                      platform: PlatformSchema):
     text = search.strip()
     if not text:
         return None
     digits = re.sub(r"\D", "", text)
     if PHONE_SEARCH.match(text) and len(digits) >= 3:
         # Numbers are stored in E.164 (+4930…): match the digits, whatever the formatting typed.
-        pattern = f"%{digits}%"
-        return sa.or_(*(phone.like(pattern, escape=LIKE_ESCAPE) for phone in phones))
-    pattern = f"%{escape_like(text)}%"
-    return sa.or_(*(column.like(pattern, escape=LIKE_ESCAPE) for column in (*names, *phones)))
+        columns, pattern = phones, f"%{digits}%"
+    else:
+        columns, pattern = (*names, *phones), f"%{escape_like(text)}%"
+    # A column whose charset cannot hold the text holds no match (a latin1 name is never 'Иван'); asking the
+    # server would be error 1267, and converting the column instead would cost it its index.
+    matches = [column.like(pattern, escape=LIKE_ESCAPE) for column in columns if platform.can_hold(column, text)]
+    return sa.or_(*matches) if matches else sa.false()
 
 
 def _after_cursor(kind: str, at: sa.ColumnElement, row_id: sa.ColumnElement, cursor: Cursor | None):
@@ -127,9 +135,10 @@ def _after_cursor(kind: str, at: sa.ColumnElement, row_id: sa.ColumnElement, cur
     return sa.or_(at < cursor.at, sa.and_(at == cursor.at, row_id < cursor.id))
 
 
-def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int):
+def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
+                  platform: PlatformSchema):
     at = calls.c.created_at
-    conditions = [at >= now - WINDOWS[activity.window], at <= now]
+    conditions = [at >= now - WINDOWS[activity.window], at <= now, *platform.live(calls)]
     if activity.statuses:
         conditions.append(calls.c.status.in_([s for s in activity.statuses if s in CALL_STATUSES]))
     if activity.directions:
@@ -139,29 +148,33 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
     if activity.customer_id is not None:
         conditions.append(calls.c.customer_id == activity.customer_id)
     search = _search_condition(activity.search, (customers.c.name, calls.c.customer_name),
-                               (customers.c.phone, calls.c.from_number, calls.c.to_number))
+                               (customers.c.phone, calls.c.from_number, calls.c.to_number), platform)
     after = _after_cursor("call", at, calls.c.id, cursor)
     conditions += [c for c in (search, after) if c is not None]
     phone = sa.case((calls.c.direction == "outbound", calls.c.to_number), else_=calls.c.from_number)
+    # Every text column of the UNION in one explicit collation: the tables' own may differ (see queries/platform.py).
     return (
         sa.select(
-            sa.literal("call", sa.String(16)).label("kind"), calls.c.id, at.label("at"),
-            sa.func.coalesce(customers.c.name, calls.c.customer_name).label("customer_name"),
-            phone.label("phone"), calls.c.company_id, companies.c.name.label("company_name"),
-            sa.cast(sa.null(), sa.String(255)).label("service_name"),
-            calls.c.direction, calls.c.status, calls.c.duration_sec,
+            as_result_text(sa.literal("call", sa.String(16))).label("kind"), calls.c.id, at.label("at"),
+            sa.func.coalesce(as_result_text(customers.c.name), as_result_text(calls.c.customer_name))
+            .label("customer_name"),
+            as_result_text(phone).label("phone"), calls.c.company_id,
+            as_result_text(companies.c.name).label("company_name"), no_text().label("service_name"),
+            as_result_text(calls.c.direction).label("direction"), as_result_text(calls.c.status).label("status"),
+            calls.c.duration_sec,
         )
-        .select_from(calls.outerjoin(customers, customers.c.id == calls.c.customer_id)
-                     .outerjoin(companies, companies.c.id == calls.c.company_id))
+        .select_from(calls.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
+                     .outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id)))
         .where(*conditions)
         .order_by(at.desc(), calls.c.id.desc())
         .limit(limit)
     )
 
 
-def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int):
+def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
+                         platform: PlatformSchema):
     at = appointments.c.starts_at
-    conditions = [at >= now - WINDOWS[activity.window], at <= now]
+    conditions = [at >= now - WINDOWS[activity.window], at <= now, *platform.live(appointments)]
     if activity.statuses:
         conditions.append(appointments.c.status.in_(
             [s for s in activity.statuses if s in APPOINTMENT_STATUSES]))
@@ -169,20 +182,22 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
         conditions.append(appointments.c.company_id.in_(activity.company_ids))
     if activity.customer_id is not None:
         conditions.append(appointments.c.customer_id == activity.customer_id)
-    search = _search_condition(activity.search, (customers.c.name,), (customers.c.phone,))
+    search = _search_condition(activity.search, (customers.c.name,), (customers.c.phone,), platform)
     after = _after_cursor("appointment", at, appointments.c.id, cursor)
     conditions += [c for c in (search, after) if c is not None]
     return (
         sa.select(
-            sa.literal("appointment", sa.String(16)).label("kind"), appointments.c.id, at.label("at"),
-            customers.c.name.label("customer_name"), customers.c.phone.label("phone"),
-            appointments.c.company_id, companies.c.name.label("company_name"), services.c.name.label("service_name"),
-            sa.cast(sa.null(), sa.String(16)).label("direction"), appointments.c.status,
-            sa.cast(sa.null(), sa.Integer).label("duration_sec"),
+            as_result_text(sa.literal("appointment", sa.String(16))).label("kind"), appointments.c.id, at.label("at"),
+            as_result_text(customers.c.name).label("customer_name"), as_result_text(customers.c.phone).label("phone"),
+            appointments.c.company_id, as_result_text(companies.c.name).label("company_name"),
+            as_result_text(services.c.name).label("service_name"), no_text().label("direction"),
+            as_result_text(appointments.c.status).label("status"), sa.cast(sa.null(), sa.Integer).label("duration_sec"),
         )
-        .select_from(appointments.outerjoin(customers, customers.c.id == appointments.c.customer_id)
-                     .outerjoin(companies, companies.c.id == appointments.c.company_id)
-                     .outerjoin(services, services.c.id == appointments.c.service_id))
+        .select_from(
+            appointments
+            .outerjoin(customers, platform.joined(customers, customers.c.id == appointments.c.customer_id))
+            .outerjoin(companies, platform.joined(companies, companies.c.id == appointments.c.company_id))
+            .outerjoin(services, platform.joined(services, services.c.id == appointments.c.service_id)))
         .where(*conditions)
         .order_by(at.desc(), appointments.c.id.desc())
         .limit(limit)
@@ -190,15 +205,16 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
 
 
 def activity_statement(activity: ActivityFilter, now: datetime, cursor: Cursor | None = None,
-                       page_size: int = DEFAULT_PAGE_SIZE) -> sa.Select | None:
+                       page_size: int = DEFAULT_PAGE_SIZE,
+                       platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select | None:
     """Return the one statement for a page of the feed (None when no kind can match)."""
     # One row more than a page tells whether another page follows.
     limit = page_size + 1
     branches = []
     if activity.wants("call"):
-        branches.append(_calls_branch(activity, now, cursor, limit).subquery("call_rows"))
+        branches.append(_calls_branch(activity, now, cursor, limit, platform).subquery("call_rows"))
     if activity.wants("appointment"):
-        branches.append(_appointments_branch(activity, now, cursor, limit).subquery("appointment_rows"))
+        branches.append(_appointments_branch(activity, now, cursor, limit, platform).subquery("appointment_rows"))
     if not branches:
         return None
     parts = [sa.select(*branch.c) for branch in branches]
@@ -215,9 +231,9 @@ def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime,
     """Return one page of the feed, newest first, and the cursor of the next page."""
     if page_size <= 0:
         raise ValueError("page size must be positive")
-    statement = activity_statement(activity, now, cursor, page_size)
-    if statement is None:
+    if not any(activity.wants(kind) for kind in KINDS):
         return ActivityPage(rows=pd.DataFrame(columns=list(COLUMNS)), next_cursor=None)
+    statement = activity_statement(activity, now, cursor, page_size, platform_schema(engine))
     frame = run(engine, statement, max_rows=page_size + 1)
     frame["at"] = pd.to_datetime(frame["at"])
     return _page_of(frame, page_size)
@@ -313,22 +329,26 @@ COMPANY_OPTIONS_CAP = 1000
 
 def fetch_company_options(engine: Engine, company_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Return the companies the feed can be filtered by (id, name), by name."""
-    statement = sa.select(companies.c.id, companies.c.name).order_by(companies.c.name, companies.c.id)
+    statement = (sa.select(companies.c.id, companies.c.name).where(*platform_schema(engine).live(companies))
+                 .order_by(companies.c.name, companies.c.id))
     if company_ids is not None:
         statement = statement.where(companies.c.id.in_(list(company_ids)))
     return run(engine, statement.limit(COMPANY_OPTIONS_CAP), max_rows=COMPANY_OPTIONS_CAP)
 
 
-def plan_examples(now: datetime) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
+def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
+                  ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
     """Return realistic statements of this widget and the index each table must use."""
     by_time = {"calls": ("idx_calls_created_date",), "appointments": ("idx_appointments_starts_date",)}
+
+    def statement(activity: ActivityFilter) -> sa.Select | None:
+        return activity_statement(activity, now, platform=platform)
+
     return [
-        ("activity feed", activity_statement(ActivityFilter(), now), by_time),
-        ("activity feed, searched", activity_statement(ActivityFilter(search="ann"), now), by_time),
-        ("activity feed, by status",
-         activity_statement(ActivityFilter(kinds=("appointment",), statuses=("cancelled",)), now),
+        ("activity feed", statement(ActivityFilter()), by_time),
+        ("activity feed, searched", statement(ActivityFilter(search="ann")), by_time),
+        ("activity feed, by status", statement(ActivityFilter(kinds=("appointment",), statuses=("cancelled",))),
          {"appointments": ("idx_appointments_status_date",)}),
-        ("activity feed, one customer",
-         activity_statement(ActivityFilter(kinds=("call",), customer_id=1, window="90d"), now),
+        ("activity feed, one customer", statement(ActivityFilter(kinds=("call",), customer_id=1, window="90d")),
          {"calls": ("idx_customer_calls",)}),
     ]

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from queries.ongoing_calls import ongoing_condition
+from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, no_text, platform_schema
 from queries.runner import run
 from queries.timeutil import floor_hour, hour_start, last_hours
 from schema.tables import appointments, calls
@@ -35,32 +36,32 @@ def _company(column: sa.ColumnElement, company_ids: Sequence[int] | None):
     return [] if company_ids is None else [column.in_(list(company_ids))]
 
 
-def headline_statement(now: datetime, today_start: datetime,
-                       company_ids: Sequence[int] | None = None) -> sa.CompoundSelect:
-    """Return the one statement behind the headline cards and the hourly chart."""
-    no_bucket = sa.cast(sa.null(), sa.String(19))
+def _metric(name: str) -> sa.ColumnElement:
+    return as_result_text(sa.literal(name, sa.String(24)))
+
+
+def headline_statement(now: datetime, today_start: datetime, company_ids: Sequence[int] | None = None,
+                       platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.CompoundSelect:
+    """Return the one statement behind the headline cards and the hourly chart (soft-deleted rows uncounted)."""
     chart_start = floor_hour(now) - timedelta(hours=HOURS_CHARTED - 1)
-    calls_today = [calls.c.created_at >= today_start, calls.c.created_at <= now,
-                   *_company(calls.c.company_id, company_ids)]
+    live_calls = [*_company(calls.c.company_id, company_ids), *platform.live(calls)]
+    calls_today = [calls.c.created_at >= today_start, calls.c.created_at <= now, *live_calls]
     bucket = hour_start(calls.c.created_at)
     return sa.union_all(
-        sa.select(sa.literal("ongoing", sa.String(24)).label("metric"), no_bucket.label("bucket"),
-                  sa.func.count().label("value"))
-        .select_from(calls).where(ongoing_condition(now, company_ids)),
-        sa.select(sa.literal("calls_today", sa.String(24)), no_bucket, sa.func.count())
+        sa.select(_metric("ongoing").label("metric"), no_text().label("bucket"), sa.func.count().label("value"))
+        .select_from(calls).where(ongoing_condition(now, company_ids, platform)),
+        sa.select(_metric("calls_today"), no_text(), sa.func.count())
         .select_from(calls).where(*calls_today),
-        sa.select(sa.literal("appointments_today", sa.String(24)), no_bucket, sa.func.count())
+        sa.select(_metric("appointments_today"), no_text(), sa.func.count())
         .select_from(appointments)
         .where(appointments.c.starts_at >= today_start,
                appointments.c.starts_at < today_start + timedelta(days=1),
-               *_company(appointments.c.company_id, company_ids)),
-        sa.select(sa.literal("average_duration_today", sa.String(24)), no_bucket,
-                  sa.func.avg(calls.c.duration_sec))
+               *_company(appointments.c.company_id, company_ids), *platform.live(appointments)),
+        sa.select(_metric("average_duration_today"), no_text(), sa.func.avg(calls.c.duration_sec))
         .select_from(calls).where(*calls_today, calls.c.duration_sec.is_not(None)),
-        sa.select(sa.literal("calls_per_hour", sa.String(24)), bucket, sa.func.count())
+        sa.select(_metric("calls_per_hour"), as_result_text(bucket), sa.func.count())
         .select_from(calls)
-        .where(calls.c.created_at >= chart_start, calls.c.created_at <= now,
-               *_company(calls.c.company_id, company_ids))
+        .where(calls.c.created_at >= chart_start, calls.c.created_at <= now, *live_calls)
         .group_by(bucket),
     )
 
@@ -68,7 +69,8 @@ def headline_statement(now: datetime, today_start: datetime,
 def fetch_headline_stats(engine: Engine, now: datetime, today_start: datetime,
                          company_ids: Sequence[int] | None = None) -> HeadlineStats:
     """Return the headline figures at `now`; 'today' began at `today_start`."""
-    frame = run(engine, headline_statement(now, today_start, company_ids), max_rows=HOURS_CHARTED + 8)
+    statement = headline_statement(now, today_start, company_ids, platform_schema(engine))
+    frame = run(engine, statement, max_rows=HOURS_CHARTED + 8)
     scalars = {row.metric: row.value for row in frame.itertuples() if row.metric != "calls_per_hour"}
     hourly = frame[frame["metric"] == "calls_per_hour"]
     counts = {datetime.strptime(str(bucket), "%Y-%m-%d %H:%M:%S"): int(value)
@@ -84,10 +86,11 @@ def fetch_headline_stats(engine: Engine, now: datetime, today_start: datetime,
     )
 
 
-def plan_examples(now: datetime) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
+def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
+                  ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
     """Return realistic statements of this widget and the index each table must use."""
     today_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return [("headline stats", headline_statement(now, today_start),
+    return [("headline stats", headline_statement(now, today_start, platform=platform),
              {"calls": ("idx_ongoing_calls", "idx_calls_created_date"),
               "appointments": ("idx_appointments_starts_date",)})]
 

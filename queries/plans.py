@@ -19,6 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from queries import activity, headline_stats, ongoing_calls
+from queries.platform import platform_schema
 
 WIDGET_QUERY_MODULES = (ongoing_calls, activity, headline_stats)
 SQLITE_ACCESS = re.compile(
@@ -102,8 +103,9 @@ def check_plans(engine: Engine, now: datetime) -> list[PlanCheck]:
     indexes = {table: {ix["name"] for ix in sa.inspect(engine).get_indexes(table)}
                for table in ("calls", "appointments")}
     checks = []
+    platform = platform_schema(engine)
     for module in WIDGET_QUERY_MODULES:
-        for name, statement, expected_by_table in module.plan_examples(now):
+        for name, statement, expected_by_table in module.plan_examples(now, platform):
             accesses = table_accesses(engine, statement)
             for table, expected in expected_by_table.items():
                 mine = [a for a in accesses if a.table == table]

@@ -22,6 +22,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Laravel's SoftDeletes: a row with this set is deleted and never shown or counted.
+SOFT_DELETE_COLUMN = "deleted_at"
+
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 # BIGINT UNSIGNED AUTO_INCREMENT on MySQL/MariaDB, INTEGER PRIMARY KEY (rowid) on SQLite.
@@ -40,8 +43,13 @@ def _ref(name: str) -> sa.Column:
 
 
 def _timestamps() -> list[sa.Column]:
+    """Laravel's `timestamps()` and `softDeletes()`.
+
+    `deleted_at` is optional in a platform database: queries use it only where the table has it
+    (queries/platform.py detects that once per engine)."""
     return [sa.Column("created_at", sa.DateTime, nullable=True),
-            sa.Column("updated_at", sa.DateTime, nullable=True)]
+            sa.Column("updated_at", sa.DateTime, nullable=True),
+            sa.Column(SOFT_DELETE_COLUMN, sa.DateTime, nullable=True, info={"optional": True})]
 
 
 companies = sa.Table(

@@ -74,8 +74,8 @@ def _server_engine() -> Engine:
     return sa.create_engine(make_url(MYSQL_URL), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
-def create_test_database(backend: str, folder: Path) -> TestDatabase:
-    """Create an empty, uniquely named database on the backend."""
+def create_test_database(backend: str, folder: Path, collation: str = "utf8mb4_general_ci") -> TestDatabase:
+    """Create an empty, uniquely named database on the backend (on MariaDB, with this default collation)."""
     if backend == "sqlite":
         return TestDatabase("sqlite", f"sqlite:///{folder / ('sb-' + uuid.uuid4().hex[:8] + '.sqlite3')}")
     if not MYSQL_URL:
@@ -84,7 +84,8 @@ def create_test_database(backend: str, folder: Path) -> TestDatabase:
     try:
         server = _server_engine()
         with server.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            connection.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET {collation.split('_')[0]} "
+                                       f"COLLATE {collation}")
         server.dispose()
     except sa.exc.OperationalError as error:
         _unavailable(f"MariaDB at {MYSQL_URL} is unreachable: {error.orig}")
