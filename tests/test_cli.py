@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 import sqlalchemy as sa
@@ -80,6 +81,42 @@ def test_verify_warns_when_a_bounded_plan_uses_another_index(run, empty_database
     assert row["verdict"] == "WARN" and row["index used"] == "idx_appointments_starts_date"
     assert "reads appointments by idx_appointments_starts_date" in row["why"]
     assert "bounded; 1 with a warning" in warned.output
+
+
+def test_verify_reports_a_query_that_cannot_be_planned_as_a_row(run, empty_database):
+    assert run("seed", "--calls", "1000", "--appointments", "300", "--raw-bytes", "100").exit_code == 0
+    engine = empty_database.writer()
+    with engine.begin() as connection:
+        # The feed joins services for its names: without the table the server cannot plan it.
+        connection.execute(sa.text("DROP TABLE services"))
+    engine.dispose()
+    failing = run("verify")
+    assert failing.exit_code == 1 and "Traceback" not in failing.output
+    feed = verify_row(failing.output, "activity feed", "calls, appointments")
+    assert feed["verdict"] == "FAIL" and feed["why"].startswith("could not be planned: ")
+    assert "services" in feed["why"]
+    # The other widgets are judged as usual, and nothing asks for a migration that would not help.
+    assert verify_row(failing.output, "ongoing calls", "calls")["verdict"] == "PASS"
+    assert "3 of 6 widget query plans fail" in failing.output and "migrate" not in failing.output
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("url", [
+    pytest.param("sqlite:////nonexistent-folder/switchboard.sqlite3", id="sqlite"),
+    pytest.param(f"mysql+pymysql://root@127.0.0.1:{_closed_port()}/platform", id="mariadb"),
+])
+def test_verify_on_an_unreachable_database_is_a_clear_message(url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["verify"], catch_exceptions=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"cannot reach the database at {url}: " in result.output
+    assert ("unable to open database file" in result.output if url.startswith("sqlite")
+            else "(2003) Can't connect" in result.output)
 
 
 def test_seed_refuses_a_database_that_already_has_data(run):
