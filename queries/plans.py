@@ -271,6 +271,19 @@ def check_plans(engine: Engine, now: datetime) -> list[PlanRow]:
             for row in check_query(engine, name, statement, expected_by_table, tables, indexes)]
 
 
+def summary(rows: list[PlanRow]) -> tuple[Verdict, str]:
+    """Return the worst verdict of the rows and a line that says what the plans came to."""
+    failing = {row.query for row in rows if row.verdict is Verdict.FAIL}
+    warning = {row.query for row in rows if row.verdict is Verdict.WARN} - failing
+    queries = len({row.query for row in rows})
+    if failing:
+        hint = (" Run `python app.py migrate` to add the indexes, then verify again."
+                if any(MIGRATE_HINT in row.note for row in rows) else "")
+        return Verdict.FAIL, f"{len(failing)} of {queries} widget query plans fail, {len(warning)} warn.{hint}"
+    return (Verdict.WARN if warning else Verdict.PASS,
+            f"all {queries} widget query plans are bounded" + (f"; {len(warning)} with a warning" if warning else ""))
+
+
 def format_checks(rows: list[PlanRow]) -> str:
     """Return the rows as a plain-text table."""
     header = ("query", "table", "expected index", "index used", "access", "rows (est.)", "verdict", "why")

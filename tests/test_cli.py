@@ -119,6 +119,13 @@ def test_verify_on_an_unreachable_database_is_a_clear_message(url, monkeypatch):
             else "(2003) Can't connect" in result.output)
 
 
+def test_verify_with_a_database_url_it_cannot_use_is_a_clear_message(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "mysql+nodriver://root@127.0.0.1/platform")
+    result = CliRunner().invoke(cli, ["verify"], catch_exceptions=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot use DATABASE_URL: Can't load plugin: sqlalchemy.dialects:mysql.nodriver" in result.output
+
+
 def test_seed_refuses_a_database_that_already_has_data(run):
     assert run("seed", "--calls", "500", "--appointments", "10", "--raw-bytes", "100").exit_code == 0
     again = run("seed", "--calls", "500")
