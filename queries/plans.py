@@ -36,12 +36,13 @@ GROWING_TABLES = frozenset({"calls", "appointments"})
 # is worth a warning, since the table may grow, not a failure.
 SMALL_TABLE_ROWS = 1_000
 # A sort over a bounded read is fine until the bound itself is wide: above this many rows
-# every poll sorts a sizeable batch (sort_buffer_size overflows to disk in the default 256 KB).
+# every poll sorts a sizeable batch, past MariaDB's default 2 MB sort_buffer_size and so through temporary files.
 SORTED_ROWS_WARNING = 100_000
 # MariaDB access types that read by an index condition: a lookup or a range, never the whole table.
 BOUNDED_TYPES = frozenset({"system", "const", "eq_ref", "ref", "ref_or_null", "range", "index_merge",
                            "unique_subquery", "index_subquery", "fulltext"})
-SQLITE_ACCESS = re.compile(r"^(?P<kind>SCAN|SEARCH) (?P<table>\w+)(?: AS \w+)?(?: USING (?P<using>.*?))?(?: \(|$)")
+# SQLite before 3.36 wrote "SCAN TABLE calls"; since then "SCAN calls".
+SQLITE_ACCESS = re.compile(r"^(?P<kind>SCAN|SEARCH) (?:TABLE )?(?P<table>\w+)(?: AS \w+)?(?: USING (?P<using>.*?))?(?: \(|$)")
 SQLITE_INDEX = re.compile(r"^(?:COVERING )?INDEX (?P<index>\w+)$")
 SQLITE_PRIMARY = re.compile(r"^(?:INTEGER )?PRIMARY KEY$")
 SQLITE_SORT = re.compile(r"^USE TEMP B-TREE FOR (?:.* )?(?:ORDER|GROUP) BY")
@@ -130,8 +131,10 @@ def sqlite_accesses(plan: list[dict], base_tables: set[str]) -> list[Access]:
     for row in plan:
         match = SQLITE_ACCESS.match(str(row["detail"]))
         if match:
-            index, bounded = _sqlite_index(match["kind"], match["using"] or "")
-            accesses.append(Access(table=match["table"], index=index, kind=match["kind"], bounded=bounded,
+            using = match["using"] or ""
+            index, bounded = _sqlite_index(match["kind"], using)
+            kind = "AUTOMATIC INDEX" if using.startswith("AUTOMATIC") else match["kind"]
+            accesses.append(Access(table=match["table"], index=index, kind=kind, bounded=bounded,
                                    rows=None, sorted=row["parent"] in sorted_parents,
                                    derived=match["table"] not in base_tables))
     return accesses
@@ -176,7 +179,7 @@ def judge_access(access: Access, expected: tuple[str, ...] = ()) -> tuple[Verdic
         return Verdict.WARN, f"sorts about {access.rows:,} rows read by {access.index}"
     if expected and access.index not in expected:
         return Verdict.WARN, (f"reads {access.table} by {access.index} ({_estimate(access)}), "
-                              f"not {' or '.join(expected)}: a bounded read, as good while it stays small")
+                              f"not {' or '.join(expected)}: a bounded read, as good while its range stays narrow")
     return Verdict.PASS, ""
 
 

@@ -3,6 +3,7 @@ plan rows MariaDB gave on real platform databases."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from queries.plans import (
     SMALL_TABLE_ROWS, Access, Verdict, check_plans, check_query, existing_indexes, judge_access,
     judge_plan, mysql_accesses,
 )
-from schema.tables import calls, companies
+from schema.tables import calls, companies, customers
 from tests.conftest import SEED_NOW
 
 # EXPLAIN of the ongoing-calls statement on a platform database whose last two hours held only
@@ -140,3 +141,19 @@ def test_a_bounded_read_that_sorts_very_many_rows_warns():
                     rows=2_000_000, sorted=True)
     verdict, note = judge_access(access, ("idx_calls_created_date",))
     assert verdict is Verdict.WARN and note == "sorts about 2,000,000 rows read by idx_calls_created_date"
+
+
+def test_an_automatic_index_of_sqlite_is_a_full_scan(seeded_sqlite):
+    engine = seeded_sqlite.reader()
+    # No index on customers.phone: SQLite builds one for this statement, by reading every customer.
+    statement = (sa.select(calls.c.id).select_from(calls.join(customers, customers.c.phone == calls.c.from_number))
+                 .where(calls.c.created_at >= SEED_NOW - timedelta(hours=2)))
+    with engine.connect() as connection:
+        tables, indexes = existing_indexes(connection)
+    try:
+        rows = check_query(engine, "example", statement, {"calls": ("idx_calls_created_date",)}, tables, indexes)
+    finally:
+        engine.dispose()
+    assert [(r.table, r.verdict, r.kinds) for r in rows] == [
+        ("calls", Verdict.PASS, "SEARCH"), ("customers", Verdict.WARN, "AUTOMATIC INDEX")]
+    assert rows[1].note.startswith("full scan of customers (360 rows): a small table")
