@@ -1,12 +1,35 @@
 """The commands of `python app.py`, run through Click's test runner on real databases."""
 from __future__ import annotations
 
+import re
+import socket
+
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from app import cli
 from tests.test_migrations import SWITCHBOARD_INDEXES, switchboard_indexes
+
+VERIFY_COLUMNS = ("query", "table", "expected index", "index used", "access", "rows (est.)", "verdict", "why")
+
+
+def verify_rows(output: str) -> list[dict[str, str]]:
+    """Read verify's table back: its columns are cut where the dashes under the header leave gaps."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("query "))
+    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", lines[start + 1])]
+    spans[-1] = (spans[-1][0], None)
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip() or line.startswith(("Error:", "all ")):
+            break
+        rows.append({name: line[a:b].strip() for name, (a, b) in zip(VERIFY_COLUMNS, spans)})
+    return rows
+
+
+def verify_row(output: str, query: str, table: str) -> dict[str, str]:
+    return next(row for row in verify_rows(output) if row["query"] == query and row["table"] == table)
 
 
 @pytest.fixture
@@ -25,32 +48,82 @@ def test_seed_then_verify_fails_without_indexes_and_passes_with_them(run, empty_
 
     assert run("rollback").output.strip() == "rolled back 0002"
     failing = run("verify")
-    assert failing.exit_code == 1
-    assert "do not use their index" in failing.output and "python app.py migrate" in failing.output
-    assert "FAIL ongoing calls: index idx_ongoing_calls does not exist" in failing.output
+    assert failing.exit_code == 1, failing.output
+    assert "6 of 6 widget query plans fail" in failing.output and "python app.py migrate" in failing.output
+    ongoing = verify_row(failing.output, "ongoing calls", "calls")
+    assert ongoing["verdict"] == "FAIL" and "index idx_ongoing_calls does not exist" in ongoing["why"]
+    assert "full scan of calls" in ongoing["why"] and ongoing["index used"] == "(none)"
+    assert "Traceback" not in failing.output
 
     migrated = run("migrate")
     assert migrated.exit_code == 0 and "applied 0002" in migrated.output
     passing = run("verify")
     assert passing.exit_code == 0, passing.output
-    assert "all 9 widget query plans use their indexes" in passing.output
+    assert "all 6 widget query plans are bounded" in passing.output and "with a warning" not in passing.output
     for name in ("idx_ongoing_calls", "idx_calls_created_date", "idx_customer_calls",
                  "idx_appointments_starts_date", "idx_appointments_status_date"):
         assert name in passing.output
+    assert {row["verdict"] for row in verify_rows(passing.output)} == {"PASS"}
 
 
-def test_verify_names_an_index_that_exists_but_is_not_used(run, empty_database):
+def test_verify_warns_when_a_bounded_plan_uses_another_index(run, empty_database):
     assert run("seed", "--calls", "2000", "--appointments", "500", "--raw-bytes", "500").exit_code == 0
     engine = empty_database.writer()
     with engine.begin() as connection:
-        # Keep the name, lose the use: an index on the wrong column.
+        # Keep the name, lose the use: an index on the wrong column. The starts_at index bounds the read.
         connection.execute(sa.text("DROP INDEX idx_appointments_status_date" +
                                    (" ON appointments" if empty_database.backend == "mariadb" else "")))
         connection.execute(sa.text("CREATE INDEX idx_appointments_status_date ON appointments (ends_at)"))
     engine.dispose()
+    warned = run("verify")
+    assert warned.exit_code == 0, warned.output
+    row = verify_row(warned.output, "activity feed, by status", "appointments")
+    assert row["verdict"] == "WARN" and row["index used"] == "idx_appointments_starts_date"
+    assert "reads appointments by idx_appointments_starts_date" in row["why"]
+    assert "bounded; 1 with a warning" in warned.output
+
+
+def test_verify_reports_a_query_that_cannot_be_planned_as_a_row(run, empty_database):
+    assert run("seed", "--calls", "1000", "--appointments", "300", "--raw-bytes", "100").exit_code == 0
+    engine = empty_database.writer()
+    with engine.begin() as connection:
+        # The feed joins services for its names: without the table the server cannot plan it.
+        connection.execute(sa.text("DROP TABLE services"))
+    engine.dispose()
     failing = run("verify")
-    assert failing.exit_code == 1
-    assert "FAIL activity feed, by status: the plan reads appointments by" in failing.output
+    assert failing.exit_code == 1 and "Traceback" not in failing.output
+    feed = verify_row(failing.output, "activity feed", "calls, appointments")
+    assert feed["verdict"] == "FAIL" and feed["why"].startswith("could not be planned: ")
+    assert "services" in feed["why"]
+    # The other widgets are judged as usual, and nothing asks for a migration that would not help.
+    assert verify_row(failing.output, "ongoing calls", "calls")["verdict"] == "PASS"
+    assert "3 of 6 widget query plans fail" in failing.output and "migrate" not in failing.output
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("url", [
+    pytest.param("sqlite:////nonexistent-folder/switchboard.sqlite3", id="sqlite"),
+    pytest.param(f"mysql+pymysql://root@127.0.0.1:{_closed_port()}/platform", id="mariadb"),
+])
+def test_verify_on_an_unreachable_database_is_a_clear_message(url, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = CliRunner().invoke(cli, ["verify"], catch_exceptions=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"cannot reach the database at {url}: " in result.output
+    assert ("unable to open database file" in result.output if url.startswith("sqlite")
+            else "(2003) Can't connect" in result.output)
+
+
+def test_verify_with_a_database_url_it_cannot_use_is_a_clear_message(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "mysql+nodriver://root@127.0.0.1/platform")
+    result = CliRunner().invoke(cli, ["verify"], catch_exceptions=False)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cannot use DATABASE_URL: Can't load plugin: sqlalchemy.dialects:mysql.nodriver" in result.output
 
 
 def test_seed_refuses_a_database_that_already_has_data(run):
