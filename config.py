@@ -80,6 +80,9 @@ SETTINGS: tuple[Setting, ...] = (
             "from these rows instead of a statement of their own.", _positive_int),
     Setting("ACTIVITY_EXPORT_ROW_CAP", 5000,
             "Most rows a CSV export of the activity feed contains.", _positive_int),
+    Setting("PHONE_REGION", "",
+            "Country (ISO 3166 code such as DE) of phone numbers typed without their country code in a search, "
+            "as in '030 5000001'. Empty: numbers are searched as typed, with their country code (+49… or 0049…)."),
     Setting("ONGOING_CALLS_POLL_SECONDS", 5,
             "Poll interval and cache lifetime of the ongoing-calls widget (s).", _positive_int),
     Setting("ACTIVITY_POLL_SECONDS", 15,

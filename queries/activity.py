@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 from typing import Sequence
 
 import pandas as pd
+import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, no_text, platform_schema
 from queries.runner import run
-from schema.tables import appointments, calls, companies, customers, services
+from schema.tables import agents, appointments, calls, companies, customers, services
 
 KINDS = ("call", "appointment")
 CALL_STATUSES = ("ongoing", "in_progress", "completed", "failed", "missed", "busy", "no_answer")
@@ -65,6 +66,10 @@ class ActivityFilter:
     customer_id: int | None = None
     window: str = DEFAULT_WINDOW
     search: str = ""
+    # For viewers who see masked numbers: a number matches only whole, never by a fragment (a fragment search
+    # of '…134', '…0134', … would read a masked number back digit by digit).
+    whole_numbers_only: bool = False
+    phone_region: str = ""  # where a number typed without its country code is from (PHONE_REGION)
 
     def __post_init__(self):
         _check_subset("kind", self.kinds, KINDS)
@@ -107,13 +112,33 @@ def escape_like(text: str) -> str:
             .replace("_", LIKE_ESCAPE + "_"))
 
 
-def _search_condition(search: str, names: Sequence[sa.Column], phones: Sequence[sa.Column],
+def whole_number(text: str, region: str = "") -> str | None:
+    """Return the E.164 form of a typed phone number ('030 5000001' in DE -> '+49305000001'), or None."""
+    typed = text.strip()
+    if typed.startswith("00"):
+        typed = "+" + typed[2:]
+    try:
+        number = phonenumbers.parse(typed, region.upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _search_condition(activity: ActivityFilter, names: Sequence[sa.Column], phones: Sequence[sa.Column],
                       platform: PlatformSchema):
-    text = search.strip()
+    text = activity.search.strip()
     if not text:
         return None
     digits = re.sub(r"\D", "", text)
-    if PHONE_SEARCH.match(text) and len(digits) >= 3:
+    if activity.whole_numbers_only:
+        if PHONE_SEARCH.match(text):
+            number = whole_number(text, activity.phone_region)
+            return sa.or_(*(phone == number for phone in phones)) if number else sa.false()
+        # Names only: the numbers' fragments stay out of reach of a text search too.
+        columns, pattern = names, f"%{escape_like(text)}%"
+    elif PHONE_SEARCH.match(text) and len(digits) >= 3:
         # Numbers are stored in E.164 (+4930…): match the digits, whatever the formatting typed.
         columns, pattern = phones, f"%{digits}%"
     else:
@@ -136,7 +161,7 @@ def _after_cursor(kind: str, at: sa.ColumnElement, row_id: sa.ColumnElement, cur
 
 
 def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
-                  platform: PlatformSchema):
+                  platform: PlatformSchema, with_agent: bool):
     at = calls.c.created_at
     conditions = [at >= now - WINDOWS[activity.window], at <= now, *platform.live(calls)]
     if activity.statuses:
@@ -147,11 +172,17 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
         conditions.append(calls.c.company_id.in_(activity.company_ids))
     if activity.customer_id is not None:
         conditions.append(calls.c.customer_id == activity.customer_id)
-    search = _search_condition(activity.search, (customers.c.name, calls.c.customer_name),
+    search = _search_condition(activity, (customers.c.name, calls.c.customer_name),
                                (customers.c.phone, calls.c.from_number, calls.c.to_number), platform)
     after = _after_cursor("call", at, calls.c.id, cursor)
     conditions += [c for c in (search, after) if c is not None]
     phone = sa.case((calls.c.direction == "outbound", calls.c.to_number), else_=calls.c.from_number)
+    joined = (calls.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
+              .outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id)))
+    agent = []
+    if with_agent:
+        joined = joined.outerjoin(agents, platform.joined(agents, agents.c.id == calls.c.agent_id))
+        agent = [as_result_text(agents.c.name).label("agent_name")]
     # Every text column of the UNION in one explicit collation: the tables' own may differ (see queries/platform.py).
     return (
         sa.select(
@@ -161,10 +192,9 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
             as_result_text(phone).label("phone"), calls.c.company_id,
             as_result_text(companies.c.name).label("company_name"), no_text().label("service_name"),
             as_result_text(calls.c.direction).label("direction"), as_result_text(calls.c.status).label("status"),
-            calls.c.duration_sec,
+            calls.c.duration_sec, *agent,
         )
-        .select_from(calls.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
-                     .outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id)))
+        .select_from(joined)
         .where(*conditions)
         .order_by(at.desc(), calls.c.id.desc())
         .limit(limit)
@@ -172,7 +202,7 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
 
 
 def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
-                         platform: PlatformSchema):
+                         platform: PlatformSchema, with_agent: bool):
     at = appointments.c.starts_at
     conditions = [at >= now - WINDOWS[activity.window], at <= now, *platform.live(appointments)]
     if activity.statuses:
@@ -182,7 +212,7 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
         conditions.append(appointments.c.company_id.in_(activity.company_ids))
     if activity.customer_id is not None:
         conditions.append(appointments.c.customer_id == activity.customer_id)
-    search = _search_condition(activity.search, (customers.c.name,), (customers.c.phone,), platform)
+    search = _search_condition(activity, (customers.c.name,), (customers.c.phone,), platform)
     after = _after_cursor("appointment", at, appointments.c.id, cursor)
     conditions += [c for c in (search, after) if c is not None]
     return (
@@ -192,6 +222,7 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
             appointments.c.company_id, as_result_text(companies.c.name).label("company_name"),
             as_result_text(services.c.name).label("service_name"), no_text().label("direction"),
             as_result_text(appointments.c.status).label("status"), sa.cast(sa.null(), sa.Integer).label("duration_sec"),
+            *([no_text().label("agent_name")] if with_agent else []),
         )
         .select_from(
             appointments
@@ -205,16 +236,18 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
 
 
 def activity_statement(activity: ActivityFilter, now: datetime, cursor: Cursor | None = None,
-                       page_size: int = DEFAULT_PAGE_SIZE,
-                       platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select | None:
-    """Return the one statement for a page of the feed (None when no kind can match)."""
+                       page_size: int = DEFAULT_PAGE_SIZE, platform: PlatformSchema = DEFAULT_PLATFORM,
+                       with_agent: bool = False) -> sa.Select | None:
+    """Return the one statement for a page of the feed (None when no kind can match); the export asks for the
+    calls' agent too."""
     # One row more than a page tells whether another page follows.
     limit = page_size + 1
     branches = []
     if activity.wants("call"):
-        branches.append(_calls_branch(activity, now, cursor, limit, platform).subquery("call_rows"))
+        branches.append(_calls_branch(activity, now, cursor, limit, platform, with_agent).subquery("call_rows"))
     if activity.wants("appointment"):
-        branches.append(_appointments_branch(activity, now, cursor, limit, platform).subquery("appointment_rows"))
+        branches.append(_appointments_branch(activity, now, cursor, limit, platform, with_agent)
+                        .subquery("appointment_rows"))
     if not branches:
         return None
     parts = [sa.select(*branch.c) for branch in branches]
@@ -226,14 +259,15 @@ def activity_statement(activity: ActivityFilter, now: datetime, cursor: Cursor |
     )
 
 
-def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime,
-                   cursor: Cursor | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> ActivityPage:
+def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime, cursor: Cursor | None = None,
+                   page_size: int = DEFAULT_PAGE_SIZE, with_agent: bool = False) -> ActivityPage:
     """Return one page of the feed, newest first, and the cursor of the next page."""
     if page_size <= 0:
         raise ValueError("page size must be positive")
     if not any(activity.wants(kind) for kind in KINDS):
-        return ActivityPage(rows=pd.DataFrame(columns=list(COLUMNS)), next_cursor=None)
-    statement = activity_statement(activity, now, cursor, page_size, platform_schema(engine))
+        columns = [*COLUMNS, "agent_name"] if with_agent else list(COLUMNS)
+        return ActivityPage(rows=pd.DataFrame(columns=columns), next_cursor=None)
+    statement = activity_statement(activity, now, cursor, page_size, platform_schema(engine), with_agent)
     frame = run(engine, statement, max_rows=page_size + 1)
     frame["at"] = pd.to_datetime(frame["at"])
     return _page_of(frame, page_size)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import dash_ag_grid as dag
 import pandas as pd
+import phonenumbers
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDOW, DIRECTIONS, KINDS,
@@ -27,6 +28,7 @@ from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDO
 from access.roles import Viewer, mask_phone
 from access.web import current_viewer
 from services import current_services
+from widgets.export_files import TEXT_MARKER, minutes_and_seconds, write_csv
 from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, int_or_none, log_failure, stale,
                             text_or_none, without_empty)
 
@@ -46,6 +48,7 @@ OLDER = "activity-older"
 NEWER = "activity-newer"
 PAGE_LABEL = "activity-page"
 EXPORT = "activity-export"
+EXPORT_EXCEL = "activity-export-excel"
 DOWNLOAD = "activity-download"
 FRESHNESS = "activity-freshness"
 STATUS = "activity-status-line"
@@ -111,6 +114,9 @@ def layout(poll_seconds: int) -> html.Section:
             labelled("Time", dcc.Dropdown(id=WINDOW, options=_options(WINDOWS, WINDOW_LABELS), value=DEFAULT_WINDOW,
                                           clearable=False)),
             html.Button("Export CSV", id=EXPORT, className="button", title="Download the current filter as CSV"),
+            html.Button("Export for Excel", id=EXPORT_EXCEL, className="button",
+                        title="Download the current filter as a CSV file for Excel: UTF-8 with a byte order mark, "
+                              "agent and m:ss durations"),
         ]),
         html.Div(id=NOTICE, className="notice", role="status"),
         dag.AgGrid(
@@ -291,7 +297,8 @@ def compact_rows(page: ActivityPage, database_timezone: str, mask_phones: bool =
 def _filter_params(activity: ActivityFilter) -> dict[str, Any]:
     return {"kinds": activity.kinds, "statuses": activity.statuses, "directions": activity.directions,
             "company_ids": activity.company_ids, "customer_id": activity.customer_id, "window": activity.window,
-            "search": activity.search}
+            "search": activity.search, "whole_numbers_only": activity.whole_numbers_only,
+            "phone_region": activity.phone_region}
 
 
 def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, window, search, previous_freshness):
@@ -305,7 +312,8 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     services = current_services()
     viewer = current_viewer()
     try:
-        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer)
+        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer,
+                                 services.config["PHONE_REGION"])
     except ValueError as error:
         return [], None, no_update, "Page 1", True, True, f"Not searched: {error}"
     cursors, page = read_pager(pager)
@@ -359,9 +367,11 @@ def page_payload(result: ActivityPage, database_timezone: str, mask_phones: bool
             "next_cursor": cursor_to_data(result.next_cursor)}
 
 
-def scoped_filter(activity: ActivityFilter, viewer: Viewer) -> ActivityFilter:
-    """Return the filter with the companies the viewer may see (the browser's choice only narrows them)."""
-    return replace(activity, company_ids=viewer.scoped(activity.company_ids))
+def scoped_filter(activity: ActivityFilter, viewer: Viewer, phone_region: str = "") -> ActivityFilter:
+    """Return the filter with the companies the viewer may see (the browser's choice only narrows them); a viewer
+    who sees masked numbers finds a number only by typing all of it."""
+    return replace(activity, company_ids=viewer.scoped(activity.company_ids),
+                   whole_numbers_only=viewer.masks_phones, phone_region=phone_region)
 
 
 def company_options(_signal, _pathname):
@@ -378,44 +388,94 @@ def company_options(_signal, _pathname):
     return [{"label": name, "value": int(company_id)} for company_id, name in zip(cached.value.id, cached.value.name)]
 
 
-def export_csv(n_clicks, kinds, statuses, directions, companies, window, search):
-    """Send the current filter's rows (up to the export cap) as a CSV file."""
-    if not n_clicks:
-        return no_update, no_update
+def export_file(which: str, kinds, statuses, directions, companies, window, search):
+    """Send the current filter's rows (up to the export cap) as a CSV file: plain (EXPORT) or for Excel."""
     services = current_services()
     viewer = current_viewer()
     try:
-        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer)
+        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer,
+                                 services.config["PHONE_REGION"])
     except ValueError as error:
         return no_update, f"Not exported: {error}"
     cap = int(services.config["ACTIVITY_EXPORT_ROW_CAP"])
     now = services.now()
     try:
-        page = fetch_activity(services.reader, activity, now, None, cap)
+        page = fetch_activity(services.reader, activity, now, None, cap, with_agent=which == EXPORT_EXCEL)
     except DATABASE_ERRORS as error:
         log_failure("activity export", error)
         return no_update, f"Not exported: {describe_failure(error, services.config['STATEMENT_TIMEOUT_MS'])}"
-    frame = csv_frame(page, services.config["DATABASE_TIMEZONE"], services.config["DISPLAY_TIMEZONE"],
-                      viewer.masks_phones)
+    zones = services.config["DATABASE_TIMEZONE"], services.config["DISPLAY_TIMEZONE"]
     note = f"Exported the newest {cap:,} rows; narrow the filter for older ones." if page.next_cursor else ""
-    filename = f"switchboard-activity-{now:%Y%m%d-%H%M}.csv"
-    return dcc.send_data_frame(frame.to_csv, filename, index=False), note
+    if which == EXPORT_EXCEL:
+        content = excel_csv(page, *zones, viewer.masks_phones)
+        filename = f"switchboard-activity-{now:%Y%m%d-%H%M}-excel.csv"
+    else:
+        frame = csv_frame(page, *zones, viewer.masks_phones)
+        content = write_csv(list(frame.columns), frame.astype(object).where(frame.notna(), None).itertuples(
+            index=False, name=None))
+        filename = f"switchboard-activity-{now:%Y%m%d-%H%M}.csv"
+    return dcc.send_string(content, filename, type="text/csv"), note
+
+
+def export_csv(_csv_clicks, _excel_clicks, *filters):
+    """Run the export whose button was pressed."""
+    if ctx.triggered_id not in (EXPORT, EXPORT_EXCEL):
+        return no_update, no_update
+    return export_file(ctx.triggered_id, *filters)
+
+
+def _display_times(rows: pd.DataFrame, database_timezone: str, display_timezone: str) -> list[str | None]:
+    viewer = ZoneInfo(display_timezone)
+    stored = ZoneInfo(database_timezone)
+    return [None if pd.isna(at) else at.to_pydatetime().replace(tzinfo=stored).astimezone(viewer)
+            .strftime("%Y-%m-%d %H:%M:%S") for at in rows["at"]]
+
+
+def _phones(rows: pd.DataFrame, mask_phones: bool, formatted: bool = False) -> list[str | None]:
+    phones = [text_or_none(p) for p in rows["phone"]]
+    if mask_phones:
+        return [mask_phone(p) for p in phones]
+    return [international(p) for p in phones] if formatted else phones
+
+
+def international(number: str | None) -> str | None:
+    """Return a stored number in international format (+49 30 5000001), or as stored when it is not one."""
+    if number is None:
+        return None
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def csv_frame(page: ActivityPage, database_timezone: str, display_timezone: str,
               mask_phones: bool = False) -> pd.DataFrame:
-    """Return the export's columns, times in the display timezone."""
+    """Return the plain export's columns, times in the display timezone."""
     rows = page.rows
-    viewer = ZoneInfo(display_timezone)
-    stored = ZoneInfo(database_timezone)
-    times = [None if pd.isna(at) else at.to_pydatetime().replace(tzinfo=stored).astimezone(viewer)
-             .strftime("%Y-%m-%d %H:%M:%S") for at in rows["at"]]
     return pd.DataFrame({
-        "kind": rows["kind"], "time": times, "customer": rows["customer_name"],
-        "phone": [mask_phone(text_or_none(p)) for p in rows["phone"]] if mask_phones else rows["phone"],
+        "kind": rows["kind"], "time": _display_times(rows, database_timezone, display_timezone),
+        "customer": rows["customer_name"], "phone": _phones(rows, mask_phones),
         "company": rows["company_name"], "service": rows["service_name"], "direction": rows["direction"],
         "status": rows["status"], "duration_sec": rows["duration_sec"].astype("Int64"),
     })
+
+
+def excel_csv(page: ActivityPage, database_timezone: str, display_timezone: str, mask_phones: bool = False) -> str:
+    """Return the Excel file: a byte order mark, the timezone in the header, agent, and durations as m:ss too."""
+    rows = page.rows
+    header = ("Kind", "ID", f"Time ({display_timezone})", "Customer", "Phone", "Company", "Agent", "Service",
+              "Direction", "Status", "Duration (s)", "Duration (m:ss)")
+    durations = [int_or_none(d) for d in rows["duration_sec"]]
+    columns = zip(
+        rows["kind"], (int(i) for i in rows["id"]), _display_times(rows, database_timezone, display_timezone),
+        map(text_or_none, rows["customer_name"]), _phones(rows, mask_phones, formatted=True),
+        map(text_or_none, rows["company_name"]), map(text_or_none, rows["agent_name"]),
+        map(text_or_none, rows["service_name"]), map(text_or_none, rows["direction"]),
+        map(text_or_none, rows["status"]), durations,
+        # Excel reads '2:05' as two hours and five minutes: the text marker keeps it minutes and seconds.
+        (None if d is None else TEXT_MARKER + minutes_and_seconds(d) for d in durations))
+    return write_csv(header, columns, for_excel=True)
 
 
 def register(app: Dash) -> None:
@@ -440,5 +500,5 @@ def register(app: Dash) -> None:
     app.callback(Output(COMPANY, "options"), Input(REFRESH_SIGNAL, "data"), Input(URL, "pathname"))(company_options)
     app.callback(
         Output(DOWNLOAD, "data"), Output(NOTICE, "children", allow_duplicate=True),
-        Input(EXPORT, "n_clicks"), *filter_states, prevent_initial_call=True,
+        Input(EXPORT, "n_clicks"), Input(EXPORT_EXCEL, "n_clicks"), *filter_states, prevent_initial_call=True,
     )(export_csv)
