@@ -26,7 +26,8 @@ from sqlalchemy.engine import Engine
 
 from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, no_text, platform_schema
 from queries.runner import run
-from schema.tables import agents, appointments, calls, companies, customers, services
+from schema.tables import (agents, appointments, calls, companies, customers, idx_appointments_starts_date,
+                           idx_appointments_status_date, idx_calls_created_date, idx_customer_calls, services)
 
 KINDS = ("call", "appointment")
 CALL_STATUSES = ("ongoing", "in_progress", "completed", "failed", "missed", "busy", "no_answer")
@@ -373,7 +374,7 @@ def fetch_company_options(engine: Engine, company_ids: Sequence[int] | None = No
 def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
                   ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
     """Return realistic statements of this widget and the index each table must use."""
-    by_time = {"calls": ("idx_calls_created_date",), "appointments": ("idx_appointments_starts_date",)}
+    by_time = {"calls": (idx_calls_created_date.name,), "appointments": (idx_appointments_starts_date.name,)}
 
     def statement(activity: ActivityFilter) -> sa.Select | None:
         return activity_statement(activity, now, platform=platform)
@@ -382,7 +383,7 @@ def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
         ("activity feed", statement(ActivityFilter()), by_time),
         ("activity feed, searched", statement(ActivityFilter(search="ann")), by_time),
         ("activity feed, by status", statement(ActivityFilter(kinds=("appointment",), statuses=("cancelled",))),
-         {"appointments": ("idx_appointments_status_date",)}),
+         {"appointments": (idx_appointments_status_date.name,)}),
         ("activity feed, one customer", statement(ActivityFilter(kinds=("call",), customer_id=1, window="90d")),
-         {"calls": ("idx_customer_calls",)}),
+         {"calls": (idx_customer_calls.name,)}),
     ]

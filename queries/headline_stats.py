@@ -18,7 +18,8 @@ from queries.ongoing_calls import ongoing_condition
 from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, no_text, platform_schema
 from queries.runner import run
 from queries.timeutil import floor_hour, hour_start, last_hours
-from schema.tables import appointments, calls
+from schema.tables import (appointments, calls, idx_appointments_starts_date, idx_calls_created_date,
+                           idx_ongoing_calls)
 
 HOURS_CHARTED = 24
 
@@ -91,6 +92,6 @@ def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
     """Return realistic statements of this widget and the index each table must use."""
     today_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return [("headline stats", headline_statement(now, today_start, platform=platform),
-             {"calls": ("idx_ongoing_calls", "idx_calls_created_date"),
-              "appointments": ("idx_appointments_starts_date",)})]
+             {"calls": (idx_ongoing_calls.name, idx_calls_created_date.name),
+              "appointments": (idx_appointments_starts_date.name,)})]
 

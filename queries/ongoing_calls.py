@@ -20,12 +20,11 @@ from sqlalchemy.engine import Engine
 
 from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, platform_schema
 from queries.runner import run
-from schema.tables import agents, calls, companies, customers
+from schema.tables import agents, calls, companies, customers, idx_ongoing_calls
 
 ONGOING_STATUSES = ("ongoing", "in_progress")
 ONGOING_WINDOW = timedelta(hours=2)
 DEFAULT_ROW_CAP = 500
-INDEX = "idx_ongoing_calls"
 
 COLUMNS = ("id", "created_at", "status", "call_status", "from_number", "to_number",
            "customer_name", "agent_name", "company_name", "direction", "start_timestamp")
@@ -99,4 +98,4 @@ def fetch_ongoing_calls(engine: Engine, now: datetime, company_ids: Sequence[int
 def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
                   ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
     """Return realistic statements of this widget and the index each table must use."""
-    return [("ongoing calls", ongoing_calls_statement(now, platform=platform), {"calls": (INDEX,)})]
+    return [("ongoing calls", ongoing_calls_statement(now, platform=platform), {"calls": (idx_ongoing_calls.name,)})]

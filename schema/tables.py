@@ -49,7 +49,7 @@ def _timestamps() -> list[sa.Column]:
     (queries/platform.py detects that once per engine)."""
     return [sa.Column("created_at", sa.DateTime, nullable=True),
             sa.Column("updated_at", sa.DateTime, nullable=True),
-            sa.Column(SOFT_DELETE_COLUMN, sa.DateTime, nullable=True, info={"optional": True})]
+            sa.Column(SOFT_DELETE_COLUMN, sa.DateTime, nullable=True)]
 
 
 companies = sa.Table(
@@ -125,6 +125,19 @@ appointments = sa.Table(
 )
 
 PLATFORM_TABLES = (companies, customers, agents, services, calls, appointments)
+
+# Switchboard's performance indexes (DESIGN.md), by their contract names: the only thing it adds to a platform's
+# database (migration 0002). Queries name the index each table access should use through these objects, and
+# `verify` checks the plans against them.
+idx_ongoing_calls = sa.Index("idx_ongoing_calls", calls.c.status, calls.c.call_status, calls.c.created_at)
+idx_calls_created_date = sa.Index("idx_calls_created_date", calls.c.created_at)
+idx_customer_calls = sa.Index("idx_customer_calls", calls.c.customer_id, calls.c.created_at)
+idx_called_at = sa.Index("idx_called_at", calls.c.called_at)  # only where the platform has calls.called_at
+idx_appointments_starts_date = sa.Index("idx_appointments_starts_date", appointments.c.starts_at)
+idx_appointments_status_date = sa.Index("idx_appointments_status_date", appointments.c.status,
+                                        appointments.c.starts_at)
+PERFORMANCE_INDEXES = (idx_ongoing_calls, idx_calls_created_date, idx_customer_calls, idx_called_at,
+                       idx_appointments_starts_date, idx_appointments_status_date)
 
 # Every LONGTEXT/TEXT column of the platform schema: never in a widget's SELECT.
 LARGE_TEXT_COLUMNS = tuple(

@@ -18,19 +18,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context, op
 
+from schema.tables import PERFORMANCE_INDEXES
+
 revision: str = "0002"
 down_revision: str | None = None
 branch_labels = ("switchboard",)
 depends_on = "0001"
 
-INDEXES = (
-    ("calls", "idx_ongoing_calls", ("status", "call_status", "created_at")),
-    ("calls", "idx_calls_created_date", ("created_at",)),
-    ("calls", "idx_customer_calls", ("customer_id", "created_at")),
-    ("calls", "idx_called_at", ("called_at",)),
-    ("appointments", "idx_appointments_starts_date", ("starts_at",)),
-    ("appointments", "idx_appointments_status_date", ("status", "starts_at")),
-)
+# (table, index, columns) of the indexes declared in schema/tables.py, in their order.
+INDEXES = tuple((index.table.name, index.name, tuple(column.name for column in index.columns))
+                for index in PERFORMANCE_INDEXES)
 
 
 def _existing() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
