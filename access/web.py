@@ -95,11 +95,25 @@ def secret_key(config: dict, instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def _safe_next(target: str | None) -> str:
-    """Return a local path to go to after login (never another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+# What a browser drops from a URL before parsing it (WHATWG URL standard, "basic URL parser"): every tab, LF and
+# CR anywhere; C0 controls and spaces at either end.
+_REMOVED_ANYWHERE = str.maketrans("", "", "\t\n\r")
+_STRIPPED_AT_THE_ENDS = "".join(map(chr, range(0x21)))
+
+
+def safe_next(target: str | None) -> str:
+    """Return the path on this site to go to after login (its query kept: shared /?call=… links), else "/".
+
+    Hand-written because neither werkzeug nor urllib parses as browsers do: "/", a tab, "/evil.example" is a
+    path to urllib but `//evil.example`, another site, to a browser (issue 12, finding 3). So the target is first
+    cleaned as a browser cleans it, then must be one "/" followed by neither "/" nor "\\" (which browsers read
+    as "/"); any other control character left is refused rather than put in a Location header.
+    """
+    cleaned = (target or "").translate(_REMOVED_ANYWHERE).strip(_STRIPPED_AT_THE_ENDS)
+    if not cleaned.startswith("/") or cleaned[1:2] in ("/", "\\") \
+            or any(ord(character) < 0x20 or 0x7F <= ord(character) < 0xA0 for character in cleaned):
         return "/"
-    return target
+    return cleaned
 
 
 def content_security_policy(inline_script_hashes: list[str]) -> dict[str, str | list[str]]:
@@ -156,7 +170,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
         return "account:" + request.form.get("name", "")[:128].casefold()
 
     def show_login(error: str = "", status: int = 200, name: str = "") -> tuple[str, int]:
-        return render_template("login.html", error=error, name=name, next=_safe_next(request.args.get("next")),
+        return render_template("login.html", error=error, name=name, next=safe_next(request.args.get("next")),
                                csrf_field=CSRF_FIELD, csrf_token=csrf_token()), status
 
     @limiter.limit(LOGINS_PER_ADDRESS, methods=["POST"], deduct_when=failed_login)
@@ -179,7 +193,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
         # A new token for the signed-in session, set now: the page's concurrent requests never change the
         # session afterwards, so none of their cookies can undo another's change.
         session[CSRF_FIELD] = secrets.token_urlsafe(32)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
 
     def logout():
         if _csrf_ok():
