@@ -37,7 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
 
     config = load_config(overrides)
     server = Flask(__name__, instance_path=str(instance_path or INSTANCE_PATH))
-    install_gate(server)  # first: its checks run before any other hook reads the request
+    install_gate(server, config)  # first: its checks run before any other hook reads the request
     database_url = resolve_database_url(config, server.instance_path)
     cache = Cache(config=cache_config(config))
     cache.init_app(server)

@@ -32,6 +32,7 @@ from flask_talisman import Talisman
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from access.exposure import is_loopback_address
+from access.gate import HEALTH_PATH
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
 from access.users import UserStore
 from callback_guard import json_error
@@ -41,7 +42,6 @@ log = logging.getLogger("switchboard.access")
 
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
-HEALTH_PATH = "/healthz"
 LOGIN_STYLESHEET = "/assets/login.css"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
@@ -201,12 +201,8 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
             session.clear()
         return redirect(LOGIN_PATH)
 
-    def health():
-        return Response("ok\n", mimetype="text/plain")
-
     server.add_url_rule(LOGIN_PATH, "login", login, methods=["GET", "POST"])
     server.add_url_rule(LOGOUT_PATH, "logout", logout, methods=["POST"])
-    server.add_url_rule(HEALTH_PATH, "health", health)
 
     @server.errorhandler(429)
     def too_many_logins(_error):
