@@ -29,6 +29,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_talisman import Talisman
+from flask_talisman.talisman import ONE_YEAR_IN_SECS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from access.exposure import is_loopback_address
@@ -49,6 +50,7 @@ DEPENDENCIES_PATH = "/_dash-dependencies"
 LOGINS_PER_ACCOUNT = "5 per minute;20 per hour"
 LOGINS_PER_ADDRESS = "20 per minute;100 per hour"
 CSRF_FIELD = "csrf_token"
+HSTS = f"max-age={ONE_YEAR_IN_SECS}; includeSubDomains"  # Talisman's default
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -148,8 +150,16 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
                          SESSION_REFRESH_EACH_REQUEST=False,
                          PERMANENT_SESSION_LIFETIME=timedelta(hours=config["SESSION_HOURS"]))
     Talisman(server, force_https=False, session_cookie_secure=False, frame_options="DENY",
-             referrer_policy="same-origin", strict_transport_security=True,
+             # HSTS is ours (below): Talisman would also believe a client's own X-Forwarded-Proto.
+             referrer_policy="same-origin", strict_transport_security=False,
              content_security_policy=content_security_policy(dash_app.csp_hashes()))
+
+    @server.after_request
+    def hsts_over_https(response: Response) -> Response:
+        # request.is_secure is the connection's scheme, or what FORWARDED_PROXIES trusted proxies said (ProxyFix).
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response
 
     login_manager = LoginManager(server)
     login_manager.session_protection = "basic"
@@ -178,7 +188,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
     def login():
         if not users.has_users():
             return redirect("/")
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD as GET (issue 12: HEAD was taken for a form and got 400)
             return show_login()
         if not _csrf_ok():
             return show_login("The form expired; please sign in again.", 400)
