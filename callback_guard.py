@@ -112,7 +112,9 @@ def check_callback_body(raw: bytes, callbacks: Mapping[str, dict]) -> dict[str, 
     expected = output_specs(body["output"])
     outputs = body.get("outputs")
     sent = outputs if isinstance(outputs, list) and body["output"].startswith("..") else [outputs]
-    if not isinstance(outputs, (dict, list)) or _pairs(sent, "outputs") != [(o["id"], o["property"]) for o in expected]:
+    # A duplicate output's "@hash" is compared without it, whether the renderer sends it or not.
+    if not isinstance(outputs, (dict, list)) or [(component, prop.split("@")[0]) for component, prop in
+                                                 _pairs(sent, "outputs")] != [(o["id"], o["property"]) for o in expected]:
         raise BadCallbackRequest("'outputs' must be the callback's outputs")
     for field, missing in (("inputs", None), ("state", [])):
         if _pairs(body.get(field, missing), field) != [(entry["id"], entry["property"]) for entry in callback[field]]:

@@ -269,3 +269,13 @@ def test_any_input_from_a_support_user_stays_within_its_companies_and_masks_phon
         for cells in csv.DictReader(io.StringIO(download["content"])):
             assert cells["company"] == names[1]
             assert sum(character.isdigit() for character in cells["phone"]) <= 3
+
+
+def test_a_duplicate_output_is_accepted_with_or_without_its_hash(client):
+    dependency = client.dependency("activity-grid.rowData")
+    payload = client.payload("activity-grid.rowData", {"activity-interval.n_intervals": 1})
+    with_hash = [part.rsplit(".", 1)[1] for part in dependency["output"].strip(".").split("...")]
+    assert any("@" in prop for prop in with_hash)
+    for output, prop in zip(payload["outputs"], with_hash):
+        output["property"] = prop
+    assert client.post(payload).status_code in (200, 204)
