@@ -23,6 +23,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from flask import Flask
     from flask_caching import Cache
 
+    from access.gate import install_gate
     from access.users import open_user_store
     from access.web import install_access
     from caching import QueryCache, cache_config, shared_locks_for
@@ -36,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
 
     config = load_config(overrides)
     server = Flask(__name__, instance_path=str(instance_path or INSTANCE_PATH))
+    install_gate(server, config)  # first: its checks run before any other hook reads the request
     database_url = resolve_database_url(config, server.instance_path)
     cache = Cache(config=cache_config(config))
     cache.init_app(server)

@@ -16,6 +16,8 @@ from flask import Flask, Response, g, jsonify, request
 
 DASH_UPDATE_PATH = "/_dash-update-component"
 MAX_BODY_BYTES = 256 * 1024
+MAX_DEPTH = 32  # the renderer's bodies nest 5 levels; a filter value a few more
+COMPONENT_SUITES_PREFIX = "/_dash-component-suites/"
 
 
 def json_error(status: int, message: str) -> Response:
@@ -23,6 +25,16 @@ def json_error(status: int, message: str) -> Response:
     response = jsonify({"error": message})
     response.status_code = status
     return response
+
+
+def output_specs(output_key: str) -> list[dict[str, str]]:
+    """Return the {id, property} of each output a callback key ("..a.b...c.d.." or "a.b") names, as the
+    renderer sends them (without a duplicate output's "@hash")."""
+    specs = []
+    for part in output_key.strip(".").split("..."):
+        component_id, prop = part.rsplit(".", 1)
+        specs.append({"id": component_id, "property": prop.split("@")[0]})
+    return specs
 
 
 def callback_body(dependency: dict, inputs: Mapping[str, Any], state: Mapping[str, Any] | None = None,
@@ -33,10 +45,7 @@ def callback_body(dependency: dict, inputs: Mapping[str, Any], state: Mapping[st
         return [{"id": entry["id"], "property": entry["property"],
                  "value": values.get(f"{entry['id']}.{entry['property']}")} for entry in entries]
 
-    outputs = []
-    for part in dependency["output"].strip(".").split("..."):
-        component_id, prop = part.rsplit(".", 1)
-        outputs.append({"id": component_id, "property": prop.split("@")[0]})
+    outputs = output_specs(dependency["output"])
     multiple = dependency["output"].startswith("..")
     return {"output": dependency["output"], "outputs": outputs if multiple else outputs[0],
             "inputs": specs(dependency["inputs"], inputs), "state": specs(dependency["state"], state or {}),
@@ -47,10 +56,7 @@ class BadCallbackRequest(ValueError):
     """The request is not a callback this app has."""
 
 
-def _check_entries(body: dict[str, Any], field: str, required: bool) -> None:
-    entries = body.get(field)
-    if entries is None and not required:
-        return
+def _pairs(entries: Any, field: str) -> list[tuple[str, str]]:
     if not isinstance(entries, list):
         raise BadCallbackRequest(f"'{field}' must be a list")
     for entry in entries:
@@ -58,28 +64,75 @@ def _check_entries(body: dict[str, Any], field: str, required: bool) -> None:
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str) \
                 or not isinstance(entry.get("property"), str):
             raise BadCallbackRequest(f"every entry of '{field}' needs a string id and property")
+    return [(entry["id"], entry["property"]) for entry in entries]
 
 
-def check_callback_body(raw: bytes, known_outputs: set[str]) -> dict[str, Any]:
-    """Return the parsed body of a well-formed request for a known callback, else raise BadCallbackRequest."""
-    if len(raw) > MAX_BODY_BYTES:
+def _check_text_and_depth(body: Any) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and text that is not valid Unicode (a lone surrogate such as
+    \\ud800, which JSON allows and UTF-8 cannot encode), walking the body without recursion."""
+    pending = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise BadCallbackRequest(f"the body is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(value, dict):
+            pending += [(key, depth) for key in value] + [(item, depth + 1) for item in value.values()]
+        elif isinstance(value, list):
+            pending += [(item, depth + 1) for item in value]
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadCallbackRequest("the body holds text that is not valid Unicode") from None
+
+
+def server_callbacks(callback_map: Mapping[str, dict]) -> dict[str, dict]:
+    """Return the callbacks that run on the server, by output key (clientside ones run in the browser)."""
+    return {key: entry for key, entry in callback_map.items() if "callback" in entry}
+
+
+def check_callback_body(raw: bytes, callbacks: Mapping[str, dict]) -> dict[str, Any]:
+    """Return the parsed body of a well-formed request for one of these server callbacks (by output key, as
+    in Dash's callback map), else raise BadCallbackRequest: its outputs, inputs and state must be exactly the
+    callback's own, as the renderer sends them."""
+    if len(raw) > MAX_BODY_BYTES:  # MAX_CONTENT_LENGTH refuses these first; kept where the body is parsed
         raise BadCallbackRequest("request too large")
     try:
         body = json.loads(raw or b"null")
+    except RecursionError:
+        raise BadCallbackRequest(f"the body is nested more than {MAX_DEPTH} levels deep") from None
     except ValueError:
         raise BadCallbackRequest("the body is not JSON") from None
     if not isinstance(body, dict):
         raise BadCallbackRequest("the body must be a JSON object")
-    if body.get("output") not in known_outputs:
+    _check_text_and_depth(body)
+    callback = callbacks.get(body.get("output")) if isinstance(body.get("output"), str) else None
+    if callback is None:
         raise BadCallbackRequest("no such callback")
-    if not isinstance(body.get("outputs"), (dict, list)):
-        raise BadCallbackRequest("'outputs' must describe the callback's outputs")
-    _check_entries(body, "inputs", required=True)
-    _check_entries(body, "state", required=False)
+    expected = output_specs(body["output"])
+    outputs = body.get("outputs")
+    sent = outputs if isinstance(outputs, list) and body["output"].startswith("..") else [outputs]
+    # A duplicate output's "@hash" is compared without it, whether the renderer sends it or not.
+    if not isinstance(outputs, (dict, list)) or [(component, prop.split("@")[0]) for component, prop in
+                                                 _pairs(sent, "outputs")] != [(o["id"], o["property"]) for o in expected]:
+        raise BadCallbackRequest("'outputs' must be the callback's outputs")
+    for field, missing in (("inputs", None), ("state", [])):
+        if _pairs(body.get(field, missing), field) != [(entry["id"], entry["property"]) for entry in callback[field]]:
+            raise BadCallbackRequest(f"'{field}' must be the callback's {field}, in order")
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(item, str) for item in changed):
         raise BadCallbackRequest("'changedPropIds' must be a list of strings")
     return body
+
+
+def is_registered_script(dash_app, path: str) -> bool:
+    """Tell whether a /_dash-component-suites/ path names a file Dash serves; Dash itself answers any other
+    with a 500 and logs every path it has (issue 12, finding 10)."""
+    from dash.fingerprint import check_fingerprint
+
+    package, _, fingerprinted = path[len(COMPONENT_SUITES_PREFIX):].partition("/")
+    return package in dash_app.registered_paths \
+        and check_fingerprint(fingerprinted)[0] in dash_app.registered_paths[package]
 
 
 def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bool]) -> None:
@@ -87,13 +140,15 @@ def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bo
 
     @server.before_request
     def guard() -> Response | None:
+        if request.path.startswith(COMPONENT_SUITES_PREFIX):
+            return None if is_registered_script(dash_app, request.path) else json_error(404, "no such file")
         if request.path != DASH_UPDATE_PATH:
             return None
         if request.method != "POST":
             return None
         try:
             # Kept for the response-size log, which needs to know the callback too.
-            g.callback_body = check_callback_body(request.get_data(cache=True), set(dash_app.callback_map))
+            g.callback_body = check_callback_body(request.get_data(cache=True), server_callbacks(dash_app.callback_map))
         except BadCallbackRequest as error:
             return json_error(400, str(error))
         if not may_call(g.callback_body["output"]):

@@ -50,6 +50,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _host_names(text: str) -> tuple[str, ...]:
+    """Parse "name,name:port,[::1],.example.com" into the host names Flask's TRUSTED_HOSTS takes."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names or any(character in name for name in names for character in " /*@"):
+        raise ValueError(f"expected host names separated by commas (a leading dot for subdomains), got {text!r}")
+    return names
+
+
 def _process_groups(text: str) -> str:
     """Check "name=regex,…" process group patterns; keep the text."""
     from monitoring.memory import parse_group_patterns  # imported on use: only this setting needs it
@@ -113,6 +121,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Reverse proxies in front of Switchboard whose X-Forwarded-For/-Proto to trust (0: none). Behind one "
             "HTTPS proxy, set 1: client addresses and the Secure cookie flag then come from its headers.",
             _non_negative_int),
+    Setting("TRUSTED_HOSTS", ("localhost", "127.0.0.1", "[::1]"),
+            "Host names (Host header, any port) Switchboard answers, separated by commas; a leading dot admits "
+            "subdomains (.example.com). Others get 400, so a page whose name was rebound to this machine cannot "
+            "read it. Behind a reverse proxy: the names people type, which the proxy must pass on as Host.",
+            _host_names),
     Setting("SIMULATOR_PERIOD_SECONDS", 3.0,
             "Seconds between two steps of the demo's live simulator.", _positive_float),
     Setting("SIMULATE", True,

@@ -45,6 +45,14 @@ graceful_timeout = 20
 # Longer than the slowest poll (60 s), so a browser's kept-alive connection is never closed just as it is reused.
 keepalive = 75
 
+# gunicornc's control socket is off: Switchboard does not use it, and its default path ($HOME/.gunicorn/gunicorn.ctl)
+# is one socket for every gunicorn of the user, so two deployments would steer each other (signals do the same job:
+# HUP reloads, TTIN/TTOU add or remove a worker).
+control_socket_disable = True
+# Only FORWARDED_PROXIES (werkzeug's ProxyFix in the app) decides whether a request came over HTTPS: gunicorn would
+# otherwise take X-Forwarded-Proto from any loopback peer, including a client whose header a local proxy passed on.
+secure_scheme_headers = {}
+
 # No query strings (they carry searches: names, phone numbers) and no client addresses in the access log.
 accesslog = "-"
 access_log_format = '%(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'

@@ -29,9 +29,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_talisman import Talisman
+from flask_talisman.talisman import ONE_YEAR_IN_SECS
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from access.exposure import is_loopback_address
+from access.gate import HEALTH_PATH
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
 from access.users import UserStore
 from callback_guard import json_error
@@ -41,7 +43,6 @@ log = logging.getLogger("switchboard.access")
 
 LOGIN_PATH = "/login"
 LOGOUT_PATH = "/logout"
-HEALTH_PATH = "/healthz"
 LOGIN_STYLESHEET = "/assets/login.css"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
@@ -49,6 +50,7 @@ DEPENDENCIES_PATH = "/_dash-dependencies"
 LOGINS_PER_ACCOUNT = "5 per minute;20 per hour"
 LOGINS_PER_ADDRESS = "20 per minute;100 per hour"
 CSRF_FIELD = "csrf_token"
+HSTS = f"max-age={ONE_YEAR_IN_SECS}; includeSubDomains"  # Talisman's default
 SECRET_KEY_FILE = "secret_key"
 
 
@@ -95,11 +97,25 @@ def secret_key(config: dict, instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def _safe_next(target: str | None) -> str:
-    """Return a local path to go to after login (never another site)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+# What a browser drops from a URL before parsing it (WHATWG URL standard, "basic URL parser"): every tab, LF and
+# CR anywhere; C0 controls and spaces at either end.
+_REMOVED_ANYWHERE = str.maketrans("", "", "\t\n\r")
+_STRIPPED_AT_THE_ENDS = "".join(map(chr, range(0x21)))
+
+
+def safe_next(target: str | None) -> str:
+    """Return the path on this site to go to after login (its query kept: shared /?call=… links), else "/".
+
+    Hand-written because neither werkzeug nor urllib parses as browsers do: "/", a tab, "/evil.example" is a
+    path to urllib but `//evil.example`, another site, to a browser (issue 12, finding 3). So the target is first
+    cleaned as a browser cleans it, then must be one "/" followed by neither "/" nor "\\" (which browsers read
+    as "/"); any other control character left is refused rather than put in a Location header.
+    """
+    cleaned = (target or "").translate(_REMOVED_ANYWHERE).strip(_STRIPPED_AT_THE_ENDS)
+    if not cleaned.startswith("/") or cleaned[1:2] in ("/", "\\") \
+            or any(ord(character) < 0x20 or 0x7F <= ord(character) < 0xA0 for character in cleaned):
         return "/"
-    return target
+    return cleaned
 
 
 def content_security_policy(inline_script_hashes: list[str]) -> dict[str, str | list[str]]:
@@ -134,8 +150,16 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
                          SESSION_REFRESH_EACH_REQUEST=False,
                          PERMANENT_SESSION_LIFETIME=timedelta(hours=config["SESSION_HOURS"]))
     Talisman(server, force_https=False, session_cookie_secure=False, frame_options="DENY",
-             referrer_policy="same-origin", strict_transport_security=True,
+             # HSTS is ours (below): Talisman would also believe a client's own X-Forwarded-Proto.
+             referrer_policy="same-origin", strict_transport_security=False,
              content_security_policy=content_security_policy(dash_app.csp_hashes()))
+
+    @server.after_request
+    def hsts_over_https(response: Response) -> Response:
+        # request.is_secure is the connection's scheme, or what FORWARDED_PROXIES trusted proxies said (ProxyFix).
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response
 
     login_manager = LoginManager(server)
     login_manager.session_protection = "basic"
@@ -156,7 +180,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
         return "account:" + request.form.get("name", "")[:128].casefold()
 
     def show_login(error: str = "", status: int = 200, name: str = "") -> tuple[str, int]:
-        return render_template("login.html", error=error, name=name, next=_safe_next(request.args.get("next")),
+        return render_template("login.html", error=error, name=name, next=safe_next(request.args.get("next")),
                                csrf_field=CSRF_FIELD, csrf_token=csrf_token()), status
 
     @limiter.limit(LOGINS_PER_ADDRESS, methods=["POST"], deduct_when=failed_login)
@@ -164,7 +188,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
     def login():
         if not users.has_users():
             return redirect("/")
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD as GET (issue 12: HEAD was taken for a form and got 400)
             return show_login()
         if not _csrf_ok():
             return show_login("The form expired; please sign in again.", 400)
@@ -179,7 +203,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
         # A new token for the signed-in session, set now: the page's concurrent requests never change the
         # session afterwards, so none of their cookies can undo another's change.
         session[CSRF_FIELD] = secrets.token_urlsafe(32)
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(safe_next(request.args.get("next")))
 
     def logout():
         if _csrf_ok():
@@ -187,12 +211,8 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
             session.clear()
         return redirect(LOGIN_PATH)
 
-    def health():
-        return Response("ok\n", mimetype="text/plain")
-
     server.add_url_rule(LOGIN_PATH, "login", login, methods=["GET", "POST"])
     server.add_url_rule(LOGOUT_PATH, "logout", logout, methods=["POST"])
-    server.add_url_rule(HEALTH_PATH, "health", health)
 
     @server.errorhandler(429)
     def too_many_logins(_error):

@@ -9,7 +9,6 @@ contrast, read the store every worker shares.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from statistics import mean
 from typing import Callable, Mapping
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Response, g, request
 
 from monitoring.instrumentation import CostLog
 
@@ -55,15 +54,14 @@ class ResponseLog:
                     for widget, sizes in self._sizes.items()}
 
 
-def widget_of(update_request: Request, outputs: Mapping[str, str]) -> str | None:
+def widget_of(outputs: Mapping[str, str]) -> str | None:
     """Return the widget whose callback this Dash update request runs, by its first output."""
-    body = g.get("callback_body")  # parsed once already by the callback guard
+    # Only the body the callback guard parsed and accepted: a request refused before it (too large, no
+    # login, unknown host) is never read here (issue 12: a 150 MB body was read after its 401).
+    body = g.get("callback_body")
     if body is None:
-        try:
-            body = json.loads(update_request.get_data(cache=True) or b"{}")
-        except ValueError:
-            return None
-    output = str(body.get("output", "")) if isinstance(body, dict) else ""
+        return None
+    output = str(body.get("output", ""))
     first = output.lstrip(".").split("...")[0].split(".")[0]
     return outputs.get(first)
 
@@ -78,7 +76,7 @@ def record_response_sizes(server: Flask, log: ResponseLog, outputs: Mapping[str,
     @server.after_request
     def measure(response: Response) -> Response:
         if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
-            widget = widget_of(request, outputs)
+            widget = widget_of(outputs)
             if widget:
                 sent = response.calculate_content_length() or 0
                 log.add(widget, int(response.headers.pop(RAW_LENGTH_HEADER, sent)), sent)

@@ -125,6 +125,59 @@ def test_the_session_cookie_is_httponly_lax_and_secure_over_https(app_on_sqlite)
     assert "Secure" in over_https.headers["Set-Cookie"]
 
 
+# Known open-redirect bypasses of `next`, as they appear in a link's query string (issue 12, finding 3).
+REDIRECT_BYPASSES = [
+    "//evil.example", "///evil.example", "////evil.example", "/%09/evil.example", "/%0a/evil.example",
+    "/%0d/evil.example", "/%0d%0a/evil.example", "%09//evil.example", "%20//evil.example", "%00//evil.example",
+    "/%5Cevil.example", "/\\evil.example", "\\/evil.example", "\\\\evil.example", "/%5C/evil.example",
+    "/%2F/evil.example", "%2F%2Fevil.example", "%252F%252Fevil.example", "/%252F/evil.example",
+    "/%2509/evil.example", "/%255C/evil.example", "https://evil.example", "https:evil.example",
+    "https:/evil.example", "//evil.example@localhost", "/@evil.example", "//user:pass@evil.example",
+    "javascript:alert(1)", "JaVaScRiPt%3Aalert(1)", "%0ajavascript:alert(1)", "data:text/html,x",
+    "/%E2%81%84%E2%81%84evil.example", "%EF%BC%8F%EF%BC%8Fevil.example", "/%EF%BC%8Fevil.example",
+    "%E3%80%80//evil.example", "/.%0a./evil.example", "/%7F/evil.example", "evil.example", "http%3A%2F%2Fevil.example",
+    "/%0a%0dSet-Cookie:%20x=1",
+]
+
+
+def _lands_on_this_site(location: str) -> bool:
+    """Tell whether a browser following this Location stays on http://localhost (it drops controls first)."""
+    from urllib.parse import urljoin, urlsplit
+
+    if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in location):
+        return False
+    resolved = urlsplit(urljoin("http://localhost/login", location))
+    return location.startswith("/") and location[1:2] not in ("/", "\\") and resolved.netloc == "localhost" \
+        and resolved.scheme == "http"
+
+
+def test_signing_in_never_redirects_to_another_site(app_on_sqlite):
+    answers = {}
+    for target in REDIRECT_BYPASSES:
+        client = app_on_sqlite.server.test_client()
+        response = sign_in(client, "ada", PASSWORD, next_path=target)
+        answers[target] = (response.status_code, response.headers.get("Location"),
+                           client.get("/_dash-layout").status_code)  # signed in all the same
+    escaped = {target: answer for target, answer in answers.items()
+               if answer[0] != 302 or not _lands_on_this_site(answer[1]) or answer[2] != 200}
+    assert escaped == {}
+
+
+def test_a_link_on_this_site_survives_sign_in_with_its_query(app_on_sqlite):
+    links = {"/%3Fcall%3D42": "/?call=42", "/?customer=7": "/?customer=7", "/activity": "/activity", "": "/",
+             "/%3Fkind%3Dcall%26q%3Dm%C3%BCller": "/?kind=call&q=m%C3%BCller", "%09/%3Fcall%3D1%0a": "/?call=1"}
+    landed = {target: sign_in(app_on_sqlite.server.test_client(), "ada", PASSWORD, next_path=target).headers["Location"]
+              for target in links}
+    assert landed == links
+
+
+def test_the_login_form_keeps_only_a_safe_next():
+    from access.web import safe_next
+
+    assert [safe_next(target) for target in ("/\t/evil.example", "/\\evil.example", None, " /?call=3 ")] \
+        == ["/", "/", "/", "/?call=3"]
+
+
 def test_signing_out_ends_the_session(app_on_sqlite):
     client = app_on_sqlite.server.test_client()
     sign_in(client, "ada", PASSWORD)

@@ -2,13 +2,17 @@
 
 Hypothesis fills each callback's inputs and state with what a forged request could
 carry: wrong types, huge strings, SQL fragments, unicode, negative or huge
-numbers, nested lists and objects, impossible cursors.
+numbers, nested lists and objects, impossible cursors; and, starting from the
+real /_dash-dependencies, bodies of the wrong shape: fields dropped, inputs
+missing, extra or renamed, outputs short, another callback's outputs.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
+import logging
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -54,7 +58,7 @@ def test_any_input_gets_an_answer_not_a_server_error(client, first_output, data)
     inputs = {f"{i['id']}.{i['property']}": data.draw(HOSTILE) for i in dependency["inputs"]}
     state = {f"{s['id']}.{s['property']}": data.draw(HOSTILE) for s in dependency["state"]}
     response = client.post(client.payload(first_output, inputs, state))
-    assert response.status_code in (200, 204, 400), response.status_code
+    assert response.status_code in (200, 204, 400, 413), response.status_code
     body = response.get_data(as_text=True)
     assert "Traceback" not in body and "SELECT" not in body
 
@@ -63,8 +67,142 @@ def test_any_input_gets_an_answer_not_a_server_error(client, first_output, data)
 @given(body=st.one_of(st.binary(max_size=500), HOSTILE.map(lambda value: json.dumps(value).encode())))
 def test_malformed_or_forged_bodies_are_refused_with_400(client, body):
     response = client.client.post("/_dash-update-component", data=body, content_type="application/json")
-    assert response.status_code == 400
+    assert response.status_code in (400, 413)
     assert "error" in response.get_json()
+
+
+def _server_errors(records: list[logging.LogRecord]) -> list[str]:
+    """The log lines a request must never cause: errors, tracebacks, Dash's list of registered scripts."""
+    return [record.getMessage()[:300] for record in records
+            if record.levelno >= logging.ERROR or record.exc_info or "Traceback" in record.getMessage()
+            or "registered" in record.getMessage()]
+
+
+ONGOING = ("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
+
+
+def _forged_bodies(client: DashClient) -> dict[str, bytes]:
+    """The forged bodies of issue 12 (finding 10), each of which answered 500 with a traceback."""
+    def body(first_output, inputs, state=None, edit=lambda payload: None) -> bytes:
+        payload = client.payload(first_output, inputs, state)
+        edit(payload)
+        return json.dumps(payload).encode()
+
+    surrogate = "\ud800"
+    return {
+        "10,000 [": b"[" * 10_000,
+        "nested 100 deep in a value": body("url.search", {"activity-search.value": json.loads("[" * 100 + "]" * 100)}),
+        "lone surrogate in the search": body("url.search", {"activity-search.value": surrogate}),
+        "lone surrogate in url.search": body("url.search", {"url.search": "?q=" + surrogate}),
+        "lone surrogate in the export": body("activity-download.data", {"activity-export.n_clicks": 1},
+                                             {"activity-search.value": surrogate + "x"}),
+        "lone surrogate in a key": body(*ONGOING, edit=lambda p: p.update({surrogate: 1})),
+        "inputs: []": body(*ONGOING, edit=lambda p: p.update(inputs=[])),
+        "an extra input": body(*ONGOING, edit=lambda p: p["inputs"].append(
+            {"id": "activity-search", "property": "value", "value": "x"})),
+        "an input renamed": body(*ONGOING, edit=lambda p: p["inputs"][0].update(property="disabled")),
+        "no outputs": body(*ONGOING, edit=lambda p: p.pop("outputs")),
+        "short outputs": body(*ONGOING, edit=lambda p: p.update(outputs=p["outputs"][:1])),
+        "outputs of one output": body(*ONGOING, edit=lambda p: p.update(outputs=p["outputs"][0])),
+        "state missing": body("activity-pager.data", {"activity-older.n_clicks": 1}, edit=lambda p: p.pop("state")),
+        "a clientside output": json.dumps({
+            "output": "ongoing-interval.disabled", "outputs": {"id": "ongoing-interval", "property": "disabled"},
+            "inputs": [{"id": "polling-paused", "property": "data", "value": True},
+                       {"id": "page-visibility", "property": "data", "value": "visible"}],
+            "changedPropIds": ["polling-paused.data"]}).encode(),
+    }
+
+
+def test_each_forged_body_of_the_issue_gets_400_and_leaves_no_traceback(client, caplog):
+    answers = {}
+    with caplog.at_level(logging.INFO):
+        for name, body in _forged_bodies(client).items():
+            response = client.client.post("/_dash-update-component", data=body, content_type="application/json")
+            answers[name] = (response.status_code, "error" in (response.get_json(silent=True) or {}))
+    assert answers == {name: (400, True) for name in answers}
+    assert _server_errors(caplog.records) == []
+
+
+@pytest.mark.parametrize("path", [
+    "/_dash-component-suites/no_such_package/x.js", "/_dash-component-suites/dash/no/such/file.js",
+    "/_dash-component-suites/dash/dash-renderer/build/no_such_renderer.v9_9_9m123.min.js",
+    "/_dash-component-suites/dash/../../../etc/passwd", "/_dash-component-suites/os/__init__.py",
+    "/_dash-component-suites/dash/", "/_dash-component-suites/%00/x.js"])
+def test_an_unknown_script_path_gets_404_without_listing_the_registered_ones(client, caplog, path):
+    with caplog.at_level(logging.INFO):
+        response = client.client.get(path)
+    assert response.status_code == 404 and response.get_json() == {"error": "no such file"}
+    assert _server_errors(caplog.records) == []
+
+
+def test_the_page_s_own_scripts_are_still_served(client):
+    index = client.client.get("/").get_data(as_text=True)
+    scripts = [src for src in __import__("re").findall(r'src="([^"]+)"', index) if "_dash-component-suites" in src]
+    assert scripts and all(client.client.get(src).status_code == 200 for src in scripts)
+
+
+def _shape(payload) -> tuple | None:
+    """The parts of a body that name the callback: output key, outputs, inputs and state (ids and properties)."""
+    def pairs(entries) -> tuple:
+        return tuple((entry["id"], entry["property"]) for entry in entries)
+
+    try:
+        outputs = payload["outputs"]
+        return (payload["output"], type(outputs), pairs(outputs if isinstance(outputs, list) else [outputs]),
+                pairs(payload["inputs"]), pairs(payload.get("state", [])))
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+@st.composite
+def structurally_wrong(draw, payload: dict, other_outputs: list[str]) -> dict:
+    """Change the shape of a real callback body the way a forger would, one to three times."""
+    forged = copy.deepcopy(payload)
+    for _ in range(draw(st.integers(1, 3))):
+        field = draw(st.sampled_from(["output", "outputs", "inputs", "state", "changedPropIds"]))
+        action = draw(st.sampled_from(["drop", "replace", "truncate", "extend", "rename", "reorder", "swap"]))
+        value = forged.get(field)
+        if action == "drop":
+            forged.pop(field, None)
+        elif action == "replace":
+            forged[field] = draw(HOSTILE)
+        elif action == "swap":
+            forged["output"] = draw(st.sampled_from(other_outputs))
+        elif isinstance(value, list) and action == "truncate":
+            forged[field] = value[:draw(st.integers(0, max(len(value) - 1, 0)))]
+        elif isinstance(value, list) and action == "extend":
+            forged[field] = value + draw(st.lists(st.one_of(HOSTILE, st.builds(dict, id=st.text(max_size=20),
+                                                                               property=st.text(max_size=20))),
+                                                  min_size=1, max_size=3))
+        elif isinstance(value, list) and value and action == "reorder":
+            forged[field] = list(reversed(value))
+        elif action == "rename" and isinstance(value, (list, dict)) and value:
+            entry = value[draw(st.integers(0, len(value) - 1))] if isinstance(value, list) else value
+            if isinstance(entry, dict):
+                entry[draw(st.sampled_from(["id", "property"]))] = draw(st.one_of(st.text(max_size=30), HOSTILE))
+    return forged
+
+
+@pytest.mark.parametrize("first_output", SERVER_CALLBACKS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_structurally_wrong_bodies_from_the_real_dependencies_get_4xx_and_no_traceback(client, first_output,
+                                                                                      data, caplog):
+    dependency = client.dependency(first_output)
+    values = {f"{entry['id']}.{entry['property']}": None for entry in dependency["inputs"] + dependency["state"]}
+    payload = client.payload(first_output, values, values)
+    other_outputs = [d["output"] for d in client.dependencies if d["output"] != dependency["output"]] \
+        + ["ongoing-interval.disabled", "..theme.data...theme-button.children.."]
+    forged = data.draw(structurally_wrong(payload, other_outputs))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        response = client.client.post("/_dash-update-component", data=json.dumps(forged),
+                                      content_type="application/json")
+    if _shape(forged) != _shape(payload):
+        assert response.status_code in (400, 413), (response.status_code, forged)
+    else:
+        assert response.status_code in (200, 204, 400, 413), response.status_code
+    assert _server_errors(caplog.records) == []
 
 
 SUPPORT_CALLBACKS = ["ongoing-grid.rowData", "activity-grid.rowData", "activity-download.data",
@@ -115,7 +253,7 @@ def test_any_input_from_a_support_user_stays_within_its_companies_and_masks_phon
     state = {f"{s['id']}.{s['property']}": data.draw(draw_companies if s["id"] == "activity-company" else HOSTILE)
              for s in dependency["state"]}
     response = client.post(client.payload(first_output, inputs, state))
-    assert response.status_code in (200, 204, 400), response.status_code
+    assert response.status_code in (200, 204, 400, 413), response.status_code
     if response.status_code != 200:
         return
     answer = response.get_json()
@@ -131,3 +269,13 @@ def test_any_input_from_a_support_user_stays_within_its_companies_and_masks_phon
         for cells in csv.DictReader(io.StringIO(download["content"])):
             assert cells["company"] == names[1]
             assert sum(character.isdigit() for character in cells["phone"]) <= 3
+
+
+def test_a_duplicate_output_is_accepted_with_or_without_its_hash(client):
+    dependency = client.dependency("activity-grid.rowData")
+    payload = client.payload("activity-grid.rowData", {"activity-interval.n_intervals": 1})
+    with_hash = [part.rsplit(".", 1)[1] for part in dependency["output"].strip(".").split("...")]
+    assert any("@" in prop for prop in with_hash)
+    for output, prop in zip(payload["outputs"], with_hash):
+        output["property"] = prop
+    assert client.post(payload).status_code in (200, 204)
