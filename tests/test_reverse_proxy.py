@@ -27,8 +27,9 @@ from typing import Callable, Iterator
 import pytest
 
 from callback_guard import MAX_BODY_BYTES
+from tests.conftest import _unavailable
 from tests.support.gunicorn import free_port, running_gunicorn
-from tests.support.nginx import SERVER_NAME, Nginx, NginxDashClient, running_nginx, site_setting, size_bytes
+from tests.support.nginx import NGINX, SERVER_NAME, Nginx, NginxDashClient, running_nginx, site_setting, size_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 ONGOING = ("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
@@ -72,6 +73,8 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(seeded_sqlite, tmp_path_factory) -> Iterator[Stack]:
+    if not Path(NGINX).exists():
+        _unavailable(f"reverse-proxy tests need nginx at {NGINX} (apt-get install -y nginx)")
     directory = tmp_path_factory.mktemp("reverse-proxy")
     port = free_port()
     workers, threads = production_default("SWITCHBOARD_WORKERS"), production_default("SWITCHBOARD_THREADS")
