@@ -8,9 +8,17 @@ per connection when the pool opens it:
 - MySQL: `max_execution_time` (milliseconds, SELECT only);
 - SQLite: a progress handler that interrupts a statement past its deadline.
 The flavour (MariaDB or MySQL) is detected once per engine, on its first connection.
+
+A database that accepts connections and never answers (a dropped network, not a
+refused port) must not hold the dashboard's threads (issue 11): the reader's
+driver waits at most `network_timeout_seconds` to connect and for any one read or
+write, and its connections pass a gate that makes one attempt at a time per
+process and none for that long after one failed (see ConnectionGate).
 """
 from __future__ import annotations
 
+import math
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +31,13 @@ from monitoring.instrumentation import instrument_engine
 DEMO_DATABASE_FILE = "switchboard-demo.sqlite3"
 # SQLite calls the progress handler every this many virtual-machine instructions.
 SQLITE_PROGRESS_STEPS = 10_000
+# How much longer than the statement limit the reader waits on the network: the server cancels a statement
+# at its limit and answers with the error, which must not be cut short by the client.
+NETWORK_MARGIN_SECONDS = 1.0
+# How long a connection waits for another thread's attempt in flight before failing (a healthy connect takes
+# milliseconds; an attempt at a database that never answers takes the network timeout).
+CONNECT_WAIT_SECONDS = 0.5
+CANNOT_CONNECT = 2003  # CR_CONN_HOST_ERROR, the code both drivers give a failed connection
 
 
 def resolve_database_url(config: dict[str, Any], instance_path: str | Path) -> str:
@@ -56,13 +71,69 @@ def create_writer_engine(url: str) -> Engine:
 
 def create_reader_engine(url: str, statement_timeout_ms: int = 5000) -> Engine:
     """Return the read-only, time-limited, instrumented engine that widget queries use."""
-    engine = sa.create_engine(_mysql_url(url), pool_pre_ping=True, pool_recycle=280)
+    parsed = _mysql_url(url)
+    network = network_timeout_seconds(statement_timeout_ms)
+    engine = sa.create_engine(parsed, pool_pre_ping=True, pool_recycle=280,
+                              connect_args=driver_timeouts(parsed.get_driver_name(), network))
     if engine.dialect.name == "sqlite":
         _guard_sqlite(engine, statement_timeout_ms)
     else:
         _guard_mysql(engine, statement_timeout_ms)
+        sa.event.listen(engine, "do_connect", ConnectionGate(hold=network).connect)
     instrument_engine(engine)
     return engine
+
+
+def network_timeout_seconds(statement_timeout_ms: int) -> float:
+    """Return how long the reader waits on the database's network: to connect, and for any one read or write.
+
+    PyMySQL waits 10 s to connect and for ever to read, and it reads the server's greeting under the read
+    timeout: against a database that never answers, a thread is held until TCP gives up."""
+    return statement_timeout_ms / 1000.0 + NETWORK_MARGIN_SECONDS
+
+
+def driver_timeouts(driver: str, seconds: float) -> dict[str, Any]:
+    """Return the connect arguments that bound the driver's connect, read and write waits to `seconds`."""
+    if driver == "pymysql":
+        return {"connect_timeout": seconds, "read_timeout": seconds, "write_timeout": seconds}
+    if driver == "mysqldb":  # whole seconds only (libmysqlclient's options are unsigned ints)
+        whole = max(1, math.ceil(seconds))
+        return {"connect_timeout": whole, "read_timeout": whole, "write_timeout": whole}
+    return {}
+
+
+class ConnectionGate:
+    """One connection attempt at a time per engine and process, and none for `hold` seconds after one failed.
+
+    While the database is down, every widget of every watcher needs a connection; without the gate each one
+    tries, so the attempts grow with the watchers and the keys. With it, a process tries about once per
+    `hold` (the network timeout): as often when the server refuses at once as when it never answers. The
+    asks in between fail at once with the last attempt's error. Installed as the engine's do_connect hook.
+    """
+
+    def __init__(self, hold: float, wait: float = CONNECT_WAIT_SECONDS, clock=time.monotonic):
+        self.hold, self.wait, self.clock = hold, wait, clock
+        self._attempt = threading.Lock()
+        self._failed: tuple[float, str] | None = None  # when the last attempt failed, and its error
+
+    def connect(self, dialect, connection_record, cargs, cparams):
+        """Connect as the dialect would, unless an attempt failed within `hold` seconds or one is in flight."""
+        error = dialect.loaded_dbapi.OperationalError
+        if not self._attempt.acquire(timeout=self.wait):
+            raise error(CANNOT_CONNECT, "Can't connect to the database: the attempt in flight has not ended")
+        try:
+            if self._failed is not None and self.clock() - self._failed[0] < self.hold:
+                raise error(CANNOT_CONNECT, f"Can't connect to the database (the attempt "
+                                            f"{self.clock() - self._failed[0]:.1f} s ago failed: {self._failed[1]})")
+            try:
+                connection = dialect.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.Error as failure:
+                self._failed = (self.clock(), str(failure))
+                raise
+            self._failed = None
+            return connection
+        finally:
+            self._attempt.release()
 
 
 def server_flavour(engine: Engine) -> str:
