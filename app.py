@@ -42,14 +42,15 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     cache = Cache(config=cache_config(config))
     cache.init_app(server)
     costs = CostLog()
+    queries = QueryCache(cache, costs, shared_locks_for(config), remember=DATABASE_ERRORS,
+                         describe=partial(describe_failure, statement_timeout_ms=config["STATEMENT_TIMEOUT_MS"]),
+                         wait_seconds=config["QUERY_WAIT_MS"] / 1000.0)
     services = Services(
         config=config, database_url=database_url,
         # Widget queries may go to a read replica; migrations always use DATABASE_URL.
-        reader=create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"]),
-        queries=QueryCache(cache, costs, shared_locks_for(config), remember=DATABASE_ERRORS,
-                           describe=partial(describe_failure, statement_timeout_ms=config["STATEMENT_TIMEOUT_MS"]),
-                           wait_seconds=config["QUERY_WAIT_MS"] / 1000.0),
-        costs=costs, demo=is_embedded_demo(database_url),
+        reader=create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"],
+                                    connect_notes=queries.notes()),
+        queries=queries, costs=costs, demo=is_embedded_demo(database_url),
         widget_names={**{widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
                       activity.RECENT_QUERY_NAME: activity.RECENT_TITLE},
     )

@@ -387,6 +387,11 @@ class QueryCache:
             log.warning("computing %s ahead failed (%s); it will be computed when asked", query,
                         type(error).__name__)
 
+    def notes(self) -> "SharedNotes":
+        """Return a small key-value store beside the results: shared by the workers, in-process while the
+        shared cache is down (db.ConnectionGate keeps its "connecting fails" note there)."""
+        return SharedNotes(self)
+
     def forget_counts(self) -> None:
         """Forget the hits, misses and asks counted so far."""
         with self._locks_guard:
@@ -398,6 +403,25 @@ class QueryCache:
         """Drop every cached query result."""
         self.local.clear()
         self.cache.clear()
+
+
+class SharedNotes:
+    """Flask-Caching's get/set/add/delete on a QueryCache's shared cache, or its fallback while Redis is down."""
+
+    def __init__(self, queries: QueryCache):
+        self._on_cache = queries._on_cache
+
+    def get(self, key: str) -> Any:
+        return self._on_cache(lambda cache: cache.get(key))
+
+    def set(self, key: str, value: Any, timeout: int) -> None:
+        self._on_cache(lambda cache: cache.set(key, value, timeout=timeout))
+
+    def add(self, key: str, value: Any, timeout: int) -> bool:
+        return bool(self._on_cache(lambda cache: cache.add(key, value, timeout=timeout)))
+
+    def delete(self, key: str) -> None:
+        self._on_cache(lambda cache: cache.delete(key))
 
 
 def _served(entry: CachedResult | dict) -> CachedResult:

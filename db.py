@@ -12,11 +12,12 @@ The flavour (MariaDB or MySQL) is detected once per engine, on its first connect
 A database that accepts connections and never answers (a dropped network, not a
 refused port) must not hold the dashboard's threads (issue 11): the reader's
 driver waits at most `network_timeout_seconds` to connect and for any one read or
-write, and its connections pass a gate that makes one attempt at a time per
-process and none for that long after one failed (see ConnectionGate).
+write, and its connections pass a gate: one attempt at a time per process and,
+while connecting fails, one retry per that long across the workers (ConnectionGate).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from cachelib import SimpleCache
 from sqlalchemy.engine import Engine, make_url
 
 from monitoring.instrumentation import instrument_engine
@@ -37,6 +39,7 @@ NETWORK_MARGIN_SECONDS = 1.0
 # How long a connection waits for another thread's attempt in flight before failing (a healthy connect takes
 # milliseconds; an attempt at a database that never answers takes the network timeout).
 CONNECT_WAIT_SECONDS = 0.5
+DOWN_NOTE_SECONDS = 3600  # how long "connecting fails" is remembered without a success to clear it
 CANNOT_CONNECT = 2003  # CR_CONN_HOST_ERROR, the code both drivers give a failed connection
 
 
@@ -69,8 +72,9 @@ def create_writer_engine(url: str) -> Engine:
     return engine
 
 
-def create_reader_engine(url: str, statement_timeout_ms: int = 5000) -> Engine:
-    """Return the read-only, time-limited, instrumented engine that widget queries use."""
+def create_reader_engine(url: str, statement_timeout_ms: int = 5000, connect_notes=None) -> Engine:
+    """Return the read-only, time-limited, instrumented engine that widget queries use; `connect_notes` (the
+    query cache's shared notes) lets every worker know when connecting fails (see ConnectionGate)."""
     parsed = _mysql_url(url)
     network = network_timeout_seconds(statement_timeout_ms)
     engine = sa.create_engine(parsed, pool_pre_ping=True, pool_recycle=280,
@@ -79,7 +83,8 @@ def create_reader_engine(url: str, statement_timeout_ms: int = 5000) -> Engine:
         _guard_sqlite(engine, statement_timeout_ms)
     else:
         _guard_mysql(engine, statement_timeout_ms)
-        sa.event.listen(engine, "do_connect", ConnectionGate(hold=network).connect)
+        name = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+        sa.event.listen(engine, "do_connect", ConnectionGate(name, network, connect_notes).connect)
     instrument_engine(engine)
     return engine
 
@@ -103,34 +108,42 @@ def driver_timeouts(driver: str, seconds: float) -> dict[str, Any]:
 
 
 class ConnectionGate:
-    """One connection attempt at a time per engine and process, and none for `hold` seconds after one failed.
+    """One connection attempt at a time per process; while connecting fails, one retry per `hold` seconds
+    across every process that shares `notes`.
 
     While the database is down, every widget of every watcher needs a connection; without the gate each one
-    tries, so the attempts grow with the watchers and the keys. With it, a process tries about once per
-    `hold` (the network timeout): as often when the server refuses at once as when it never answers. The
-    asks in between fail at once with the last attempt's error. Installed as the engine's do_connect hook.
+    tries, so the attempts grow with the watchers, the keys and the workers. With it, the deployment retries
+    about once per `hold` (the network timeout): as often when the server refuses at once as when it never
+    answers. The asks in between fail at once with the last attempt's error. `notes` is a cache with
+    Flask-Caching's get/set/add/delete (the query cache's shared notes: Redis when configured); installed as
+    the engine's do_connect hook.
     """
 
-    def __init__(self, hold: float, wait: float = CONNECT_WAIT_SECONDS, clock=time.monotonic):
-        self.hold, self.wait, self.clock = hold, wait, clock
+    def __init__(self, name: str, hold: float, notes=None, wait: float = CONNECT_WAIT_SECONDS):
+        self.down_key, self.retry_key = f"connect:{name}:down", f"connect:{name}:retry"
+        self.hold, self.wait = hold, wait
+        self.notes = notes if notes is not None else SimpleCache()
         self._attempt = threading.Lock()
-        self._failed: tuple[float, str] | None = None  # when the last attempt failed, and its error
 
     def connect(self, dialect, connection_record, cargs, cparams):
-        """Connect as the dialect would, unless an attempt failed within `hold` seconds or one is in flight."""
+        """Connect as the dialect would, unless connecting fails and this is not the one retry of its hold."""
         error = dialect.loaded_dbapi.OperationalError
         if not self._attempt.acquire(timeout=self.wait):
             raise error(CANNOT_CONNECT, "Can't connect to the database: the attempt in flight has not ended")
         try:
-            if self._failed is not None and self.clock() - self._failed[0] < self.hold:
-                raise error(CANNOT_CONNECT, f"Can't connect to the database (the attempt "
-                                            f"{self.clock() - self._failed[0]:.1f} s ago failed: {self._failed[1]})")
+            down = self.notes.get(self.down_key)
+            # add() is atomic (SET NX in Redis): one process of all claims the retry of this hold.
+            if down is not None and not self.notes.add(self.retry_key, 1, timeout=math.ceil(self.hold)):
+                raise error(CANNOT_CONNECT, f"Can't connect to the database (the attempt {time.time() - down['at']:.1f}"
+                                            f" s ago failed: {down['error']}; retried once per {self.hold:g} s)")
             try:
                 connection = dialect.connect(*cargs, **cparams)
             except dialect.loaded_dbapi.Error as failure:
-                self._failed = (self.clock(), str(failure))
+                self.notes.set(self.down_key, {"at": time.time(), "error": str(failure)}, timeout=DOWN_NOTE_SECONDS)
+                self.notes.set(self.retry_key, 1, timeout=math.ceil(self.hold))  # the next retry: a hold from now
                 raise
-            self._failed = None
+            if down is not None:
+                self.notes.delete(self.down_key)
             return connection
         finally:
             self._attempt.release()
