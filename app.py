@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from monitoring.metrics import register_metrics_endpoint
     from services import EXTENSION_KEY, Services
     from widgets import activity, headline_stats, memory, ongoing_calls, self_cost, shell
+    from widgets.common import DATABASE_ERRORS, describe_failure
 
     config = load_config(overrides)
     server = Flask(__name__, instance_path=str(instance_path or INSTANCE_PATH))
@@ -42,11 +44,15 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     cache = Cache(config=cache_config(config))
     cache.init_app(server)
     costs = CostLog()
+    queries = QueryCache(cache, costs, shared_locks_for(config), remember=DATABASE_ERRORS,
+                         describe=partial(describe_failure, statement_timeout_ms=config["STATEMENT_TIMEOUT_MS"]),
+                         wait_seconds=config["QUERY_WAIT_MS"] / 1000.0)
     services = Services(
         config=config, database_url=database_url,
         # Widget queries may go to a read replica; migrations always use DATABASE_URL.
-        reader=create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"]),
-        queries=QueryCache(cache, costs, shared_locks_for(config)), costs=costs, demo=is_embedded_demo(database_url),
+        reader=create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"],
+                                    connect_notes=queries.notes()),
+        queries=queries, costs=costs, demo=is_embedded_demo(database_url),
         widget_names={**{widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
                       activity.RECENT_QUERY_NAME: activity.RECENT_TITLE},
     )

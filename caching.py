@@ -15,7 +15,19 @@ computed would answer every other poll of a lone watcher with data a whole
 interval old). Hosts agree on slots as far as their clocks agree (NTP).
 
 Within a process, a per-key lock makes concurrent misses wait for the one
-computation in flight instead of each running the query (single flight).
+computation in flight instead of each running the query (single flight); with
+Redis, a shared lock does the same across workers. The locks are per key, not per
+slot, so a computation that outlives its slot (a database that never answers) is
+still the only one in flight. A waiter waits at most `wait_seconds` and then
+answers "waiting for the database" (or the key's failure of the slot before):
+it never runs the query itself, and never holds a server thread for long.
+
+A failure is remembered like a result (issue 11): a query that fails with one of
+the `remember` errors stores a failure record (plain data: the error's kind and
+the reason the widgets show) for the rest of the slot in which it failed, in the
+shared cache like a result. Every asker in that slot gets `KnownFailure` with the
+same reason, so a failing key costs the database one attempt per slot however many
+people watch it, exactly when it is least able to bear more.
 
 A result that is expensive and read by many (the activity feed's newest rows) may
 be computed ahead: when a key is in demand near the end of its slot, a background
@@ -41,6 +53,7 @@ from cachelib import SimpleCache
 from flask_caching import Cache
 from redis.exceptions import LockError, RedisError
 
+from db import network_timeout_seconds
 from monitoring.instrumentation import CostLog, measure_refresh
 
 log = logging.getLogger("switchboard.cache")
@@ -52,6 +65,9 @@ LOCAL_FALLBACK_ENTRIES = 2000
 REDIS_SOCKET_SECONDS = 1.0
 PREFETCH_MIN_REQUESTS = 4  # asks for a key in one slot, in this process, before its next slot is computed ahead
 PREFETCH_KEYS_COUNTED = 256
+WAIT_SECONDS = 0.5  # a waiter's default patience for the computation in flight (QUERY_WAIT_MS sets it)
+WAITING_REASON = "waiting for the database"
+FAILURE_FIELD = "failure"
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,27 @@ class CachedResult:
 
     value: Any
     computed_at: float
+
+
+class KnownFailure(RuntimeError):
+    """A query's failure known without running it: remembered from earlier in its slot, or a wait for the
+    computation in flight that ran out. `reason` is what the widget shows."""
+
+    def __init__(self, kind: str, reason: str, failed_at: float):
+        super().__init__(f"{kind}: {reason}")
+        self.kind, self.reason, self.failed_at = kind, reason, failed_at
+
+    def record(self) -> dict[str, Any]:
+        """Return the failure as the plain data the cache stores (never a pickled exception)."""
+        return {FAILURE_FIELD: {"kind": self.kind, "reason": self.reason, "at": self.failed_at}}
+
+    @classmethod
+    def from_record(cls, stored: Any) -> "KnownFailure | None":
+        """Return the failure a cache entry records, or None when the entry is a result."""
+        if not isinstance(stored, dict) or not isinstance(stored.get(FAILURE_FIELD), dict):
+            return None
+        failure = stored[FAILURE_FIELD]
+        return cls(str(failure.get("kind")), str(failure.get("reason")), float(failure.get("at") or 0.0))
 
 
 class HitCounter:
@@ -134,18 +171,18 @@ def cache_config(config: dict[str, Any]) -> dict[str, Any]:
 class SharedLocks:
     """Per-key locks in Redis, so one worker of all computes a key while the others wait for its result.
 
-    A holder that dies leaves its lock to expire after `ttl` seconds; a waiter gives up
-    after `wait` seconds and computes itself, so nobody waits forever.
+    A holder that dies leaves its lock to expire after `ttl` seconds; a waiter gives up after the wait it
+    asks for, so nobody waits forever.
     """
 
-    def __init__(self, client: redis.Redis, prefix: str, ttl: float, wait: float):
-        self.client, self.prefix, self.ttl, self.wait = client, prefix, ttl, wait
+    def __init__(self, client: redis.Redis, prefix: str, ttl: float):
+        self.client, self.prefix, self.ttl = client, prefix, ttl
 
     @contextmanager
-    def hold(self, key: str) -> Iterator[bool | None]:
-        """Hold the key's lock for the block; yield True when held, False when the wait ran out,
+    def hold(self, key: str, wait: float) -> Iterator[bool | None]:
+        """Hold the key's lock for the block; yield True when held, False when `wait` seconds ran out,
         None when Redis could not be asked."""
-        lock = self.client.lock(self.prefix + "lock:" + key, timeout=self.ttl, blocking_timeout=self.wait,
+        lock = self.client.lock(self.prefix + "lock:" + key, timeout=self.ttl, blocking_timeout=max(0.0, wait),
                                 sleep=LOCK_POLL_SECONDS, thread_local=False)
         try:
             acquired = lock.acquire()
@@ -162,7 +199,7 @@ class SharedLocks:
 
 
 class QueryCache:
-    """Caches widget query results for their poll interval, one computation per key.
+    """Caches widget query results, and the failures in `remember`, for their slot, one computation per key.
 
     With Redis: one computation per key across every worker (a shared lock). While
     Redis is unreachable, results fall back to an in-process cache (still one
@@ -171,11 +208,14 @@ class QueryCache:
     """
 
     def __init__(self, cache: Cache, costs: CostLog, shared_locks: SharedLocks | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, remember: tuple[type[BaseException], ...] = (),
+                 describe: Callable[[BaseException], str] = lambda error: type(error).__name__,
+                 wait_seconds: float = WAIT_SECONDS):
         self.clock = clock
         self.cache = cache
         self.costs = costs
         self.shared_locks = shared_locks
+        self.remember, self.describe, self.wait_seconds = remember, describe, wait_seconds
         self.local = SimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
         self.counters: dict[str, HitCounter] = {}
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
@@ -221,53 +261,87 @@ class QueryCache:
                 self._shared_failed(error)
         return operation(self.local)
 
-    def _get(self, key: str) -> CachedResult | None:
+    def _get(self, key: str) -> CachedResult | dict | None:
         return self._on_cache(lambda cache: cache.get(key))
 
     def _has(self, key: str) -> bool:
         return bool(self._on_cache(lambda cache: cache.has(key)))
 
-    def _set(self, key: str, result: CachedResult, timeout: int) -> None:
-        self._on_cache(lambda cache: cache.set(key, result, timeout=timeout))
+    def _set(self, key: str, entry: CachedResult | dict, timeout: int) -> None:
+        self._on_cache(lambda cache: cache.set(key, entry, timeout=timeout))
 
     @contextmanager
-    def _across_workers(self, key: str) -> Iterator[None]:
-        if self.shared_locks is None or not self.shared_available:
-            yield
+    def _single_flight(self, key: str) -> Iterator[bool]:
+        """Hold the key's locks (this process's, then the workers' shared one) for the block; yield False
+        when the computation in flight did not end within `wait_seconds`."""
+        started = time.monotonic()
+        local = self._lock_for(key)
+        if not local.acquire(timeout=self.wait_seconds):
+            yield False
             return
-        with self.shared_locks.hold(key) as held:
-            if held is None:
-                self._shared_failed(RedisError("the lock could not be taken"))
-            elif not held:
-                log.warning("waited %.1f s for another worker's result; computing here", self.shared_locks.wait)
-            yield
+        try:
+            if self.shared_locks is None or not self.shared_available:
+                yield True
+                return
+            with self.shared_locks.hold(key, self.wait_seconds - (time.monotonic() - started)) as held:
+                if held is None:
+                    self._shared_failed(RedisError("the lock could not be taken"))
+                yield held is not False
+        finally:
+            local.release()
 
     def get_or_compute(self, query: str, params: dict[str, Any], interval: int,
                        compute: Callable[[], Any]) -> CachedResult:
         """Return the result for (query, params) in the current slot of `interval` seconds, computing it at
-        most once per slot."""
-        key, lifetime = slot_key(query, params, interval, self.clock())
+        most once per slot; raise KnownFailure when it failed earlier in the slot or the wait for the
+        computation in flight ran out."""
+        now = self.clock()
+        key, lifetime = slot_key(query, params, interval, now)
         counter = self._counter(query)
         cached = self._get(key)
-        if cached is not None:
-            counter.count(hit=True)
-            return cached
-        with self._lock_for(key), self._across_workers(key):
-            # Whoever held the lock before us may have just computed it.
-            cached = self._get(key)
-            if cached is not None:
-                counter.count(hit=True)
-                return cached
-            return self._compute(query, key, lifetime, compute)
+        if cached is None:
+            with self._single_flight(cache_key(query, params)) as ours:
+                if not ours:
+                    raise self._waited_out(query, params, interval)
+                # Whoever held the lock before us may have just computed it.
+                cached = self._get(key)
+                if cached is None:
+                    return self._compute(query, params, interval, compute, lifetime, slot_at=now)
+        counter.count(hit=True)
+        return _served(cached)
 
-    def _compute(self, query: str, key: str, lifetime: int, compute: Callable[[], Any]) -> CachedResult:
-        """Compute a key's result (counted as a miss, its cost measured) and cache it; the caller holds its locks."""
+    def _compute(self, query: str, params: dict[str, Any], interval: int, compute: Callable[[], Any],
+                 lifetime: int, slot_at: float, remember: bool = True) -> CachedResult:
+        """Compute a key's result (counted as a miss, its cost measured) and cache it for the slot holding
+        `slot_at`; a failure in `remember` is cached too. The caller holds the key's locks."""
         self._counter(query).count(hit=False)
-        with measure_refresh(query, self.costs):
-            value = compute()
+        key, _ = slot_key(query, params, interval, slot_at)
+        try:
+            with measure_refresh(query, self.costs):
+                value = compute()
+        except self.remember as error:
+            if remember:
+                self._remember_failure(query, params, interval, error)
+            raise
         result = CachedResult(value=value, computed_at=time.time())
         self._set(key, result, lifetime)
         return result
+
+    def _remember_failure(self, query: str, params: dict[str, Any], interval: int, error: BaseException) -> None:
+        """Cache a failure for the rest of the slot in which it happened (an attempt at a database that
+        never answers may end slots after it began)."""
+        known = error if isinstance(error, KnownFailure) else KnownFailure(
+            type(getattr(error, "orig", None) or error).__name__, self.describe(error), time.time())
+        key, left = slot_key(query, params, interval, self.clock())
+        # Kept one slot longer than it serves, so the next slot's waiters can tell why (see _waited_out).
+        self._set(key, known.record(), left + interval)
+
+    def _waited_out(self, query: str, params: dict[str, Any], interval: int) -> KnownFailure:
+        """Return what a waiter whose wait ran out is told: the key's failure in the slot before, when it
+        failed then (the database is still down, most likely, and every watcher reads the same reason),
+        else that the database has not answered yet."""
+        before, _ = slot_key(query, params, interval, self.clock() - interval)
+        return KnownFailure.from_record(self._get(before)) or KnownFailure("Waiting", WAITING_REASON, time.time())
 
     def prefetch_next_slot(self, query: str, params: dict[str, Any], interval: int, compute: Callable[[], Any],
                            ahead: float) -> bool:
@@ -294,19 +368,29 @@ class QueryCache:
                 self._prefetched.clear()
             self._prefetched.add(next_key)
         lifetime = max(1, math.ceil(ends + interval - now))
-        self.start_background(lambda: self._fill_ahead(query, next_key, lifetime, compute))
+        self.start_background(lambda: self._fill_ahead(query, params, interval, key, ends, lifetime, compute))
         return True
 
-    def _fill_ahead(self, query: str, key: str, lifetime: int, compute: Callable[[], Any]) -> None:
+    def _fill_ahead(self, query: str, params: dict[str, Any], interval: int, current_key: str, ends: float,
+                    lifetime: int, compute: Callable[[], Any]) -> None:
+        next_key, _ = slot_key(query, params, interval, ends)
         try:
-            if self._has(key):
+            # While the key fails, computing ahead would only add attempts: the next slot's first ask tries.
+            if self._has(next_key) or KnownFailure.from_record(self._get(current_key)) is not None:
                 return
-            with self._lock_for(key), self._across_workers(key):
-                if not self._has(key):  # else another worker computed it while we waited for the lock
-                    self._compute(query, key, lifetime, compute)
+            with self._single_flight(cache_key(query, params)) as ours:
+                # Else another worker computed it while we waited, or is still computing it.
+                if ours and not self._has(next_key):
+                    # A failure ahead is not remembered: the next slot's first ask tries again.
+                    self._compute(query, params, interval, compute, lifetime, slot_at=ends, remember=False)
         except Exception as error:  # the next slot's first ask computes it, as without prefetching
             log.warning("computing %s ahead failed (%s); it will be computed when asked", query,
                         type(error).__name__)
+
+    def notes(self) -> "SharedNotes":
+        """Return a small key-value store beside the results: shared by the workers, in-process while the
+        shared cache is down (db.ConnectionGate keeps its "connecting fails" note there)."""
+        return SharedNotes(self)
 
     def forget_counts(self) -> None:
         """Forget the hits, misses and asks counted so far."""
@@ -321,6 +405,33 @@ class QueryCache:
         self.cache.clear()
 
 
+class SharedNotes:
+    """Flask-Caching's get/set/add/delete on a QueryCache's shared cache, or its fallback while Redis is down."""
+
+    def __init__(self, queries: QueryCache):
+        self._on_cache = queries._on_cache
+
+    def get(self, key: str) -> Any:
+        return self._on_cache(lambda cache: cache.get(key))
+
+    def set(self, key: str, value: Any, timeout: int) -> None:
+        self._on_cache(lambda cache: cache.set(key, value, timeout=timeout))
+
+    def add(self, key: str, value: Any, timeout: int) -> bool:
+        return bool(self._on_cache(lambda cache: cache.add(key, value, timeout=timeout)))
+
+    def delete(self, key: str) -> None:
+        self._on_cache(lambda cache: cache.delete(key))
+
+
+def _served(entry: CachedResult | dict) -> CachedResult:
+    """Return a cached result, or raise the failure the entry records."""
+    failure = KnownFailure.from_record(entry)
+    if failure is not None:
+        raise failure
+    return entry
+
+
 def _start_daemon_thread(work: Callable[[], None]) -> None:
     threading.Thread(target=work, name="cache-prefetch", daemon=True).start()
 
@@ -331,6 +442,8 @@ def shared_locks_for(config: dict[str, Any]) -> SharedLocks | None:
         return None
     client = redis.Redis.from_url(config["CACHE_REDIS_URL"], socket_timeout=REDIS_SOCKET_SECONDS,
                                   socket_connect_timeout=REDIS_SOCKET_SECONDS)
-    # A computation outlives the statement limit only by the Python work around it.
+    # A computation outlives its database waits (a ping, a connection, the statement; each bounded, see
+    # db.network_timeout_seconds) only by the Python work around them.
     statement_seconds = config["STATEMENT_TIMEOUT_MS"] / 1000.0
-    return SharedLocks(client, config["CACHE_KEY_PREFIX"], ttl=statement_seconds + 5.0, wait=statement_seconds + 1.0)
+    return SharedLocks(client, config["CACHE_KEY_PREFIX"],
+                       ttl=2 * network_timeout_seconds(config["STATEMENT_TIMEOUT_MS"]) + statement_seconds + 5.0)

@@ -74,7 +74,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Optional read replica for the widget queries (same form as DATABASE_URL); "
             "migrations and the demo always use DATABASE_URL."),
     Setting("STATEMENT_TIMEOUT_MS", 5000,
-            "Longest a widget query may run before the database cancels it (ms).", _positive_int),
+            "Longest a widget query may run before the database cancels it (ms). The reader also waits at most "
+            "this plus 1 s to connect and for any one network read or write, so a database that never answers "
+            "frees the thread.", _positive_int),
+    Setting("QUERY_WAIT_MS", 500,
+            "Longest a request waits for another request's computation of the same query before it answers "
+            "stale ('waiting for the database') instead of running the query too (ms).", _positive_int),
     Setting("DISPLAY_TIMEZONE", "UTC",
             "Timezone whose midnight starts 'today' in the headline stats, and in which times are shown."),
     Setting("DATABASE_TIMEZONE", "UTC",

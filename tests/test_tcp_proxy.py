@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import MYSQL_URL, _unavailable
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -75,15 +76,6 @@ def _is_dead(sock: socket.socket) -> bool:
         return True
 
 
-def _wait_for(condition, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_forwards_bytes_both_ways(proxy):
     payload = bytes(range(256)) * 400
     with _connect(proxy.port) as sock:
@@ -133,7 +125,7 @@ def test_stop_closes_everything(echo_port):
     assert proxy.connections == 0
     with pytest.raises(OSError):
         _connect(port).close()
-    assert _wait_for(lambda: threading.active_count() <= threads - 3)
+    assert wait_for(lambda: threading.active_count() <= threads - 3)
 
 
 def test_unreachable_target_closes_the_client():
@@ -143,25 +135,83 @@ def test_unreachable_target_closes_the_client():
         assert _is_dead(sock)
 
 
-@pytest.mark.mariadb
-def test_mariadb_through_the_proxy_fails_on_cut_and_recovers():
+@pytest.fixture
+def mariadb_proxy() -> Iterator[TcpProxy]:
+    """A proxy in front of the test MariaDB."""
     if not MYSQL_URL:
         _unavailable("MariaDB tests need SWITCHBOARD_TEST_MYSQL_URL (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
     server = make_url(MYSQL_URL)
-    with TcpProxy(server.host or "127.0.0.1", server.port or 3306) as proxy:
-        engine = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:{proxy.port}/test", pool_pre_ping=True)
+    with TcpProxy(server.host or "127.0.0.1", server.port or 3306) as running:
+        yield running
+
+
+@pytest.mark.mariadb
+def test_mariadb_through_the_proxy_fails_on_cut_and_recovers(mariadb_proxy):
+    proxy = mariadb_proxy
+    engine = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:{proxy.port}/test", pool_pre_ping=True)
+    try:
         try:
-            try:
-                with engine.connect() as connection:
-                    assert connection.execute(sa.text("SELECT 1")).scalar_one() == 1
-            except sa.exc.OperationalError as error:
-                _unavailable(f"MariaDB at {MYSQL_URL} is unreachable: {error.orig}")
-            proxy.cut()
-            with pytest.raises(sa.exc.OperationalError):
-                with engine.connect() as connection:
-                    connection.execute(sa.text("SELECT 1"))
-            proxy.restore()
             with engine.connect() as connection:
                 assert connection.execute(sa.text("SELECT 1")).scalar_one() == 1
-        finally:
-            engine.dispose()
+        except sa.exc.OperationalError as error:
+            _unavailable(f"MariaDB at {MYSQL_URL} is unreachable: {error.orig}")
+        proxy.cut()
+        with pytest.raises(sa.exc.OperationalError):
+            with engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        proxy.restore()
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_black_hole_accepts_reads_and_never_answers_until_restored(proxy):
+    with _connect(proxy.port) as open_before:
+        assert _echo(open_before, b"hello") == b"hello"
+        accepted = proxy.accepted
+        proxy.black_hole()
+        open_before.settimeout(0.3)
+        open_before.sendall(b"lost")
+        with pytest.raises(socket.timeout):  # the open connection went silent: no echo, no close
+            open_before.recv(4096)
+        with _connect(proxy.port) as during:  # a new one is accepted, and swallowed
+            during.settimeout(0.3)
+            during.sendall(b"anyone?")
+            with pytest.raises(socket.timeout):
+                during.recv(4096)
+            assert proxy.accepted == accepted + 1
+            proxy.restore()
+            assert wait_for(lambda: _is_dead(during))  # their streams lost bytes: closed on restore
+        assert wait_for(lambda: _is_dead(open_before))
+    with _connect(proxy.port) as after:
+        assert _echo(after, b"back") == b"back"
+
+
+def test_the_command_counter_counts_packets_that_start_a_command_across_chunk_boundaries():
+    from tests.support.tcp_proxy import MysqlCommandCounter
+
+    def packet(sequence: int, payload: bytes) -> bytes:
+        return len(payload).to_bytes(3, "little") + bytes([sequence]) + payload
+
+    stream = packet(1, b"handshake answer") + packet(0, b"\x03SELECT 1") + packet(0, b"\x0e") \
+        + packet(0, b"\x03" + b"x" * 70_000)
+    counter = MysqlCommandCounter()
+    for start in range(0, len(stream), 3):  # chunks that split headers and payloads
+        counter.feed(stream[start:start + 3])
+    assert counter.commands == 3
+
+
+@pytest.mark.mariadb
+def test_the_proxy_counts_the_statements_a_mariadb_client_sends(mariadb_proxy):
+    proxy = mariadb_proxy
+    engine = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:{proxy.port}/test", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            before = proxy.mysql_commands
+            for value in range(3):
+                assert connection.execute(sa.text("SELECT :v"), {"v": value}).scalar_one() == value
+            assert wait_for(lambda: proxy.mysql_commands - before == 3)
+        assert proxy.accepted == 1
+    finally:
+        engine.dispose()

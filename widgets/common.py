@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
+from caching import KnownFailure
 from queries.runner import QueryTooLarge
 
 log = logging.getLogger("switchboard.widgets")
 
-DATABASE_ERRORS = (sa.exc.DBAPIError, sa.exc.TimeoutError, QueryTooLarge, OSError)
+# KnownFailure: a failure the query cache remembered (or a wait for the computation in flight that ran out).
+DATABASE_ERRORS = (sa.exc.DBAPIError, sa.exc.TimeoutError, QueryTooLarge, OSError, KnownFailure)
 TIMEOUT_MARKERS = ("max_statement_time", "max_execution_time", "interrupted", "query execution was interrupted")
 UNREACHABLE_MARKERS = ("can't connect", "lost connection", "gone away", "connection refused", "unable to open",
                        "timed out", "broken pipe", "connection reset", "unreachable")
@@ -29,6 +31,8 @@ UNREACHABLE_MARKERS = ("can't connect", "lost connection", "gone away", "connect
 
 def describe_failure(error: BaseException, statement_timeout_ms: int) -> str:
     """Return a short, user-safe reason for a failed refresh (no SQL, no stack trace)."""
+    if isinstance(error, KnownFailure):  # described when it happened: every watcher reads the same reason
+        return error.reason
     text = str(getattr(error, "orig", None) or error).lower()
     if isinstance(error, sa.exc.TimeoutError):
         return "all database connections are busy"
@@ -54,7 +58,8 @@ def stale(previous: dict | None, reason: str) -> dict[str, Any]:
 
 def log_failure(widget: str, error: BaseException) -> None:
     """Log a failed refresh for operators, without parameters or rows (they may hold personal data)."""
-    log.warning("%s refresh failed: %s", widget, type(getattr(error, "orig", None) or error).__name__)
+    kind = error.kind if isinstance(error, KnownFailure) else type(getattr(error, "orig", None) or error).__name__
+    log.warning("%s refresh failed: %s", widget, kind)
 
 
 def epoch(value: Any, database_timezone: str = "UTC") -> int | None:
