@@ -1,8 +1,9 @@
 """An error never looks like an empty result (issue 11, item 7), in a real browser.
 
 - A grid whose data failed says "Could not load: <reason>" in the grid, and fills when the database returns.
-- When the dashboard's own server dies, the page says "Connection lost · retrying" (header and tab title),
-  its clock stops, and it comes back by itself when a server answers on the same port again.
+- When the dashboard's own server dies, or the network to it stops answering, the page says
+  "Connection lost · retrying" (header and tab title), its clock stops, and it comes back by itself
+  when the server answers again.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.support.tcp_proxy import TcpProxy
 
 ROWS = "#{grid} .ag-center-cols-container .ag-row"
 OVERLAY = "#{grid} .grid-overlay"
+BLACK_HOLE_SECONDS = 8
 # The console errors a dead server may cause, and no others: Chromium's line for each request it refused
 # (a poll in flight, the connection checks) and the Dash renderer's for each callback whose request failed.
 OUTAGE_ERRORS = (
@@ -169,3 +171,23 @@ def test_a_dead_server_shows_connection_lost_and_the_page_recovers_without_a_rel
     assert page.evaluate("window.sameDocument") is True
     assert page.console_errors, "the outage left no trace: was the server really gone?"
     assert unexpected_during_outage(page.console_errors, app_process.port) == []
+
+
+def test_a_network_that_stops_answering_shows_connection_lost_and_the_page_recovers(page, app_process):
+    """A black hole fails no request: the page notices that answers stopped coming, asks /healthz, and waits."""
+    with TcpProxy("127.0.0.1", app_process.port) as proxy:
+        page.goto(f"http://127.0.0.1:{proxy.port}")
+        page.wait_for_selector(ROWS.format(grid="ongoing-grid"), timeout=WAIT_MS)
+        page.wait_for_selector("#ongoing-status:has-text('updated')", timeout=WAIT_MS)
+        page.evaluate("window.sameDocument = true")
+        # Every chunk, either way, now waits longer than the page waits for /healthz.
+        proxy.delay(BLACK_HOLE_SECONDS)
+        # One check period (1 s here, the fastest poll) and a probe's timeout later.
+        page.wait_for_selector("#polling-state:has-text('Connection lost · retrying')", timeout=8_000)
+        assert page.title() == "Connection lost · Switchboard"
+        proxy.delay(0)
+        # Requests caught in the black hole hold the browser's connections until their chunks pass.
+        page.wait_for_selector("#polling-state:text-is('Live')", timeout=BLACK_HOLE_SECONDS * 1000 + WAIT_MS)
+        page.wait_for_selector("#ongoing-status:has-text('updated')", timeout=WAIT_MS)
+        assert page.title() == "Switchboard" and page.evaluate("window.sameDocument") is True
+        assert page.console_errors == []
