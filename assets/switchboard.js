@@ -22,7 +22,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   const RETRY_MS = 2000;
   const GATEWAY_DOWN = [502, 503, 504];  // what a reverse proxy answers when the app behind it is gone
   const baseTitle = document.title || "Switchboard";
-  const connection = {lost: false, lastContact: Date.now(), probing: false, polling: true};
+  const connection = {lost: false, lostAt: null, lastContact: Date.now(), probing: false, polling: true};
 
   // A session that ended (expired, signed out elsewhere, user removed): go to the sign-in page
   // instead of leaving every widget stale.
@@ -51,6 +51,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
 
   function setLost(lost) {
     connection.lost = lost;
+    connection.lostAt = Date.now();
     const clientside = window.dash_clientside;
     if (clientside && clientside.set_props) {
       clientside.set_props("connection", {data: {lost: lost, since: connection.lastContact, at: Date.now()}});
@@ -61,11 +62,13 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     // One probe at a time; while the connection is lost, one every RETRY_MS until the server answers.
     if (connection.probing) { return; }
     connection.probing = true;
-    let signal;
-    try { signal = AbortSignal.timeout(PROBE_TIMEOUT_MS); } catch (error) { signal = undefined; }
-    originalFetch(HEALTH_PATH, {cache: "no-store", credentials: "same-origin", signal: signal})
+    // A black-holed request never settles by itself: the probe gives up after PROBE_TIMEOUT_MS.
+    const abort = new AbortController();
+    const timer = window.setTimeout(function () { abort.abort(); }, PROBE_TIMEOUT_MS);
+    originalFetch(HEALTH_PATH, {cache: "no-store", credentials: "same-origin", signal: abort.signal})
       .then(function (response) { return response.ok; }, function () { return false; })
       .then(function (reachable) {
+        window.clearTimeout(timer);
         connection.probing = false;
         if (reachable) {
           heardFromServer();
@@ -84,8 +87,9 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   }, 1000);
 
   function settings() { return window.switchboardSettings || {}; }
-  // While the connection is lost, the page's clock stops at the last contact: live durations stop ticking.
-  function now() { return (connection.lost ? connection.lastContact : Date.now()) + clockOffsetMs; }
+  // While the connection is lost, the page's clock stops (at the moment the loss was noticed, so that no
+  // duration shown runs backwards): live durations stop ticking.
+  function now() { return (connection.lost ? connection.lostAt : Date.now()) + clockOffsetMs; }
 
   function formatter(kind) {
     const zone = settings().displayTimezone;
@@ -217,12 +221,14 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       },
 
       tick: function (n, freshness, link, displaySettings) {
-        // One widget's freshness line; the ongoing calls' durations tick once per second too.
+        // One widget's freshness line; the ongoing calls' durations tick once per second too. `link` (the
+        // connection store) is an input so that a lost or regained connection rewrites the line at once.
         window.switchboardSettings = displaySettings || {};
         const statusId = window.dash_clientside.callback_context.outputs_list[0].id;
         noteServerClock(statusId, freshness);
-        if (n !== lastDurationTick) {
-          lastDurationTick = n;
+        const mark = n + "|" + (link && link.at);  // each second, and at once when the connection changes
+        if (mark !== lastDurationTick) {
+          lastDurationTick = mark;
           try {
             const api = window.dash_ag_grid && window.dash_ag_grid.getApi("ongoing-grid");
             if (api) { api.refreshCells({columns: ["duration"]}); }

@@ -26,10 +26,11 @@ from tests.support.tcp_proxy import TcpProxy
 ROWS = "#{grid} .ag-center-cols-container .ag-row"
 OVERLAY = "#{grid} .grid-overlay"
 BLACK_HOLE_SECONDS = 8
-# The console errors a dead server may cause, and no others: Chromium's line for each request it refused
-# (a poll in flight, the connection checks) and the Dash renderer's for each callback whose request failed.
+# The console errors a dead server may cause, and no others: Chromium's line for each request cut off
+# (reset or empty: in flight when the server died) or refused (the polls and connection checks after), and
+# the Dash renderer's for each callback whose request failed.
 OUTAGE_ERRORS = (
-    re.compile(r"console: Failed to load resource: net::ERR_CONNECTION_REFUSED "
+    re.compile(r"console: Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE) "
                r"\(http://127\.0\.0\.1:(?P<port>\d+)/(_dash-update-component\?[^ ]*|healthz)\)"),
     re.compile(r"console: Error: Callback failed: the server did not respond\.\n"
                r"    at \w+ \(http://127\.0\.0\.1:(?P<port>\d+)/_dash-component-suites/dash/dash-renderer/.*", re.S),
@@ -156,6 +157,7 @@ def test_a_dead_server_shows_connection_lost_and_the_page_recovers_without_a_rel
     page.wait_for_selector("#ongoing-status:has-text('connection lost')", timeout=2_000)
     assert re.fullmatch(r"⚠ connection lost · last update \d\d:\d\d:\d\d", page.inner_text("#ongoing-status"))
     assert "connection lost" in page.inner_text("#activity-status-line")
+    page.wait_for_timeout(1_200)  # a tick that was under way as the loss was noticed
     frozen, status = duration_cells(page), page.inner_text("#ongoing-status")
     assert frozen
     page.wait_for_timeout(2_500)
