@@ -1,6 +1,8 @@
-/* Switchboard's browser side: cell formatters for the grids and the clientside callbacks
-   (pause/resume, hidden tabs, theme, the one-second tick). Nothing here talks to the server. */
+/* Switchboard's browser side: cell formatters and the overlay of the grids, the clientside callbacks
+   (pause/resume, hidden tabs, theme, the one-second tick) and the connection watch, whose only request
+   is the public /healthz (see access/web.py), sent when the server has not been heard from lately. */
 window.dashAgGridFunctions = window.dashAgGridFunctions || {};
+window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
 
 (function () {
   "use strict";
@@ -11,23 +13,83 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
   let wasOff = false;
   let lastDurationTick = null;
 
+  // --- the connection to the dashboard's own server (issue 11, item 7) ---
+  // A database outage is answered by the server (stale records); this is about the server or the network
+  // being gone, which Dash only logs. Every answer from the server counts as contact; when there has been
+  // none for a check period while polling, or a request failed, /healthz is asked with a short timeout.
+  const HEALTH_PATH = "/healthz";
+  const PROBE_TIMEOUT_MS = 3000;
+  const RETRY_MS = 2000;
+  const GATEWAY_DOWN = [502, 503, 504];  // what a reverse proxy answers when the app behind it is gone
+  const baseTitle = document.title || "Switchboard";
+  const connection = {lost: false, lostAt: null, lastContact: Date.now(), probing: false, polling: true};
+
   // A session that ended (expired, signed out elsewhere, user removed): go to the sign-in page
   // instead of leaving every widget stale.
   const originalFetch = window.fetch.bind(window);
   let leaving = false;
   window.fetch = function (resource, options) {
+    const url = typeof resource === "string" ? resource : (resource && resource.url) || "";
+    const ours = url.indexOf("/_dash-") !== -1;
     return originalFetch(resource, options).then(function (response) {
-      const url = typeof resource === "string" ? resource : (resource && resource.url) || "";
-      if (response.status === 401 && url.indexOf("/_dash-") !== -1 && !leaving) {
+      if (response.status === 401 && ours && !leaving) {
         leaving = true;  // several polls may fail at once; one navigation
         window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
       }
+      if (ours) { GATEWAY_DOWN.indexOf(response.status) === -1 ? heardFromServer() : checkConnection(); }
       return response;
+    }, function (error) {
+      if (ours) { checkConnection(); }
+      throw error;
     });
   };
 
+  function heardFromServer() {
+    connection.lastContact = Date.now();
+    if (connection.lost) { setLost(false); }
+  }
+
+  function setLost(lost) {
+    connection.lost = lost;
+    connection.lostAt = Date.now();
+    const clientside = window.dash_clientside;
+    if (clientside && clientside.set_props) {
+      clientside.set_props("connection", {data: {lost: lost, since: connection.lastContact, at: Date.now()}});
+    }
+  }
+
+  function checkConnection() {
+    // One probe at a time; while the connection is lost, one every RETRY_MS until the server answers.
+    if (connection.probing) { return; }
+    connection.probing = true;
+    // A black-holed request never settles by itself: the probe gives up after PROBE_TIMEOUT_MS.
+    const abort = new AbortController();
+    const timer = window.setTimeout(function () { abort.abort(); }, PROBE_TIMEOUT_MS);
+    originalFetch(HEALTH_PATH, {cache: "no-store", credentials: "same-origin", signal: abort.signal})
+      .then(function (response) { return response.ok; }, function () { return false; })
+      .then(function (reachable) {
+        window.clearTimeout(timer);
+        connection.probing = false;
+        if (reachable) {
+          heardFromServer();
+        } else {
+          if (!connection.lost) { setLost(true); }
+          window.setTimeout(checkConnection, RETRY_MS);
+        }
+      });
+  }
+
+  window.setInterval(function () {
+    // A black-holed server fails no request: its answers just stop coming.
+    const quietMs = Date.now() - connection.lastContact;
+    const periodMs = (settings().connectionCheckSeconds || 5) * 1000;
+    if (connection.polling && !connection.lost && quietMs > periodMs) { checkConnection(); }
+  }, 1000);
+
   function settings() { return window.switchboardSettings || {}; }
-  function now() { return Date.now() + clockOffsetMs; }
+  // While the connection is lost, the page's clock stops (at the moment the loss was noticed, so that no
+  // duration shown runs backwards): live durations stop ticking.
+  function now() { return (connection.lost ? connection.lostAt : Date.now()) + clockOffsetMs; }
 
   function formatter(kind) {
     const zone = settings().displayTimezone;
@@ -74,6 +136,10 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
   }
 
   function describe(freshness) {
+    if (connection.lost) {
+      const since = freshness && freshness.ok_at ? "last update " + grid.switchboardClock(freshness.ok_at) : "no data yet";
+      return ["⚠ connection lost · " + since, "freshness stale"];
+    }
     if (!freshness) { return ["loading…", "freshness"]; }
     if (freshness.stale) {
       const since = freshness.ok_at ? "last update " + grid.switchboardClock(freshness.ok_at) : "no data yet";
@@ -81,6 +147,19 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
     }
     return ["updated " + age(now() - freshness.ok_at * 1000) + " ago", "freshness"];
   }
+
+  // A grid's overlay when it has no rows: loading, the failure that left it empty, or its empty text.
+  function overlayText(freshness, empty) {
+    if (connection.lost) { return {text: "Could not load: connection lost", failed: true}; }
+    if (!freshness) { return {text: "Loading…", failed: false}; }
+    if (freshness.stale) { return {text: "Could not load: " + freshness.reason, failed: true}; }
+    return {text: empty, failed: false};
+  }
+
+  window.dashAgGridComponentFunctions.SwitchboardOverlay = function (props) {
+    return React.createElement("div", {className: props.failed ? "grid-overlay grid-overlay-failed" : "grid-overlay"},
+                               (props.failed ? "⚠ " : "") + props.text);
+  };
 
   function noteServerClock(name, freshness) {
     if (freshness && freshness.server_now && lastServerNow[name] !== freshness.server_now) {
@@ -103,19 +182,33 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
         return [next, next ? "Resume" : "Pause", next ? "true" : "false"];
       },
 
-      applyPolling: function (paused, visibility, signal) {
+      applyPolling: function (paused, visibility, link, signal) {
         const hidden = Boolean(visibility && visibility.hidden);
-        const off = Boolean(paused) || hidden;
-        // Coming back from a pause or a hidden tab: refresh every widget at once.
+        const lost = Boolean(link && link.lost);
+        const off = Boolean(paused) || hidden || lost;
+        // Coming back from a pause, a hidden tab or a lost connection: refresh every widget at once.
         const bump = wasOff && !off ? (signal || 0) + 1 : window.dash_clientside.no_update;
         wasOff = off;
-        const label = paused ? "Paused" : (hidden ? "Paused while hidden" : "Live");
-        return [hidden, label, bump];
+        connection.polling = !(Boolean(paused) || hidden);
+        if (!connection.polling) { connection.lastContact = Date.now(); }  // quiet on purpose, not lost
+        document.title = lost ? "Connection lost · " + baseTitle : baseTitle;
+        const label = lost ? "Connection lost · retrying" : paused ? "Paused" : (hidden ? "Paused while hidden" : "Live");
+        const state = lost ? "polling-state lost" : (paused || hidden ? "polling-state paused" : "polling-state");
+        return [hidden, label, state, bump];
       },
 
-      followPolling: function (paused, visibility) {
-        // One widget's interval: off while paused or hidden.
-        return Boolean(paused) || Boolean(visibility && visibility.hidden);
+      followPolling: function (paused, visibility, link) {
+        // One widget's interval: off while paused or hidden, and while the server cannot be reached
+        // (the connection watch retries; recovering refreshes every widget through applyPolling).
+        return Boolean(paused) || Boolean(visibility && visibility.hidden) || Boolean(link && link.lost);
+      },
+
+      gridOverlay: function (freshness, link, options) {
+        // What an empty grid says: an error never looks like an empty result.
+        const params = (options && options.noRowsOverlayComponentParams) || {};
+        const next = overlayText(freshness, params.empty);
+        if (next.text === params.text && next.failed === params.failed) { return window.dash_clientside.no_update; }
+        return Object.assign({}, options, {noRowsOverlayComponentParams: Object.assign({}, params, next)});
       },
 
       applyTheme: function (clicks, stored) {
@@ -127,13 +220,15 @@ window.dashAgGridFunctions = window.dashAgGridFunctions || {};
         return [theme, theme === "dark" ? "Light theme" : "Dark theme"];
       },
 
-      tick: function (n, freshness, displaySettings) {
-        // One widget's freshness line; the ongoing calls' durations tick once per second too.
+      tick: function (n, freshness, link, displaySettings) {
+        // One widget's freshness line; the ongoing calls' durations tick once per second too. `link` (the
+        // connection store) is an input so that a lost or regained connection rewrites the line at once.
         window.switchboardSettings = displaySettings || {};
         const statusId = window.dash_clientside.callback_context.outputs_list[0].id;
         noteServerClock(statusId, freshness);
-        if (n !== lastDurationTick) {
-          lastDurationTick = n;
+        const mark = n + "|" + (link && link.at);  // each second, and at once when the connection changes
+        if (mark !== lastDurationTick) {
+          lastDurationTick = mark;
           try {
             const api = window.dash_ag_grid && window.dash_ag_grid.getApi("ongoing-grid");
             if (api) { api.refreshCells({columns: ["duration"]}); }

@@ -23,7 +23,6 @@ restart.
 from __future__ import annotations
 
 import codecs
-import threading
 import weakref
 from dataclasses import dataclass, field
 
@@ -130,18 +129,16 @@ def no_text() -> sa.ColumnElement:
 
 
 _described: weakref.WeakKeyDictionary[Engine, PlatformSchema] = weakref.WeakKeyDictionary()
-_describing = threading.Lock()
 
 
 def platform_schema(engine: Engine) -> PlatformSchema:
-    """Return the engine's platform schema facts, read from the database on the first call only."""
+    """Return the engine's platform schema facts, read from the database on the first success only.
+
+    No lock: threads that ask at once each read the same facts once, which costs less than making them wait
+    in line behind an attempt at a database that does not answer. A failure is not kept: the next ask reads."""
     found = _described.get(engine)
-    if found is not None:
-        return found
-    with _describing:
-        found = _described.get(engine)
-        if found is None:
-            found = _described[engine] = describe_platform(engine)
+    if found is None:
+        found = _described[engine] = describe_platform(engine)
     return found
 
 

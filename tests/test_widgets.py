@@ -16,7 +16,8 @@ from queries.activity import ActivityFilter, Cursor
 from services import EXTENSION_KEY
 from tests.conftest import clear_of_a_slot_boundary
 from tests.support.dash_client import DashClient
-from widgets import activity, common, headline_stats, ongoing_calls
+from tests.support.gunicorn import free_port
+from widgets import activity, common, headline_stats, ongoing_calls, shell
 
 
 # --- links and filters ----------------------------------------------------------------------------------
@@ -120,6 +121,17 @@ def test_a_stale_record_keeps_the_time_of_the_last_success():
     record = common.stale(common.fresh(1_700_000_000.0), "database unreachable")
     assert record["stale"] and record["ok_at"] == 1_700_000_000.0 and record["reason"] == "database unreachable"
     assert common.stale(None, "x")["ok_at"] is None
+
+
+def test_a_grid_starts_loading_and_keeps_its_empty_text_for_when_a_load_succeeds():
+    params = common.grid_options("No ongoing calls right now")["noRowsOverlayComponentParams"]
+    assert params == {"empty": "No ongoing calls right now", "text": "Loading…", "failed": False}
+
+
+@pytest.mark.parametrize("polls, seconds", [((5, 15, 60, 10), 5), ((1, 1, 2, 10), 1), ((30, 60, 60, 60), 10)])
+def test_the_connection_is_checked_after_one_poll_of_the_fastest_widget(polls, seconds):
+    config = dict(zip(shell.POLL_SETTINGS, polls))
+    assert shell.connection_check_seconds(config) == seconds
 
 
 def test_stored_times_become_epoch_seconds_in_their_zone():
@@ -342,3 +354,24 @@ def test_headline_callback_builds_cards_and_chart(dashboard):
     assert '"125"' in texts and "Ongoing now" in texts
     assert len(result["stats-chart.figure"]["data"][0]["x"]) == 24
     assert result["stats-freshness.data"]["stale"] is False
+
+
+FEED_FILTERS = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,
+                "activity-company.value": None, "activity-window.value": "7d", "activity-search.value": ""}
+
+
+def test_a_feed_view_that_could_not_load_is_empty_and_says_why_and_a_failed_poll_keeps_the_rows(make_dashboard):
+    """An error never looks like an empty result, nor like another view's rows (issue 11, item 7)."""
+    client = DashClient(make_dashboard(f"mysql+pymysql://root@127.0.0.1:{free_port()}/test").server)
+    shown = common.fresh(1_700_000_000.0)
+    inputs = {"activity-interval.n_intervals": 3, "refresh-signal.data": 0, "activity-pager.data": activity.first_page()}
+    state = {**FEED_FILTERS, "activity-search.value": "anna", "activity-freshness.data": shown}
+    changed_filter = client.call("activity-grid.rowData", inputs, state, changed=["activity-pager.data"])
+    assert changed_filter["activity-grid.rowData"] == []
+    assert changed_filter["activity-freshness.data"]["stale"] is True
+    assert changed_filter["activity-freshness.data"]["reason"] == "database unreachable"
+    assert changed_filter["activity-freshness.data"]["ok_at"] is None  # the time shown was another view's
+    assert changed_filter["activity-older.disabled"] is True
+    poll = client.call("activity-grid.rowData", inputs, state, changed=["activity-interval.n_intervals"])
+    assert "activity-grid.rowData" not in poll  # the rows on screen stay, marked stale
+    assert poll["activity-freshness.data"]["stale"] is True and poll["activity-freshness.data"]["ok_at"] == shown["ok_at"]

@@ -28,9 +28,9 @@ from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDO
 from access.roles import Viewer, mask_phone
 from access.web import current_viewer
 from services import current_services
+from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, grid_options, int_or_none,
+                            log_failure, stale, text_or_none, without_empty)
 from widgets.export_files import TEXT_MARKER, minutes_and_seconds, write_csv
-from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, int_or_none, log_failure, stale,
-                            text_or_none, without_empty)
 
 URL = "url"
 GRID = "activity-grid"
@@ -102,7 +102,8 @@ def layout(poll_seconds: int) -> html.Section:
     return html.Section(className="panel panel-wide", **{"aria-labelledby": "activity-title"}, children=[
         html.Header(className="panel-header", children=[
             html.H2("Recent customer activity", id="activity-title"),
-            html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
+            # Not a live region: "updated 4s ago" changes every second (the header announces a lost connection).
+            html.Span("", id=STATUS, className="freshness"),
         ]),
         html.Div(className="filters", role="search", children=[
             labelled("Search", dcc.Input(className="search",id=SEARCH, type="search", placeholder="Customer name or phone",
@@ -122,8 +123,7 @@ def layout(poll_seconds: int) -> html.Section:
         dag.AgGrid(
             id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.k + params.data.id",
             defaultColDef={"sortable": True, "resizable": True},
-            dashGridOptions={"animateRows": False, "suppressCellFocus": True,
-                             "localeText": {"noRowsToShow": "No activity matches these filters"}},
+            dashGridOptions=grid_options("No activity matches these filters"),
             columnSize="responsiveSizeToFit", className="grid", style={"height": "460px"},
         ),
         html.Nav(className="pager", **{"aria-label": "Activity pages"}, children=[
@@ -348,7 +348,12 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     except DATABASE_ERRORS as error:
         log_failure("activity feed", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
-        return no_update, no_update, stale(previous_freshness, reason), no_update, no_update, no_update, no_update
+        if ctx.triggered_id in (INTERVAL, REFRESH_SIGNAL):
+            # A poll of the view on screen: its last rows stay, marked stale.
+            return no_update, no_update, stale(previous_freshness, reason), no_update, no_update, no_update, no_update
+        # Another filter or page that could not load: the previous view's rows must not pass for its own,
+        # so the grid empties and its overlay says why (issue 11, item 7).
+        return [], None, stale(None, reason), f"Page {page + 1}", True, page == 0, no_update
     payload = cached.value
     return (payload["rows"], payload["next_cursor"], fresh(payload["as_of"]), f"Page {page + 1}",
             payload["next_cursor"] is None, page == 0, no_update)

@@ -56,6 +56,16 @@ def stale(previous: dict | None, reason: str) -> dict[str, Any]:
     return {"ok_at": ok_at, "stale": True, "reason": reason, "server_now": time.time()}
 
 
+def grid_options(empty_text: str) -> dict[str, Any]:
+    """Return the grid options every grid shares, with an overlay that tells loading, failure and emptiness apart.
+
+    The overlay starts as "Loading…"; the browser switches it to "Could not load: <reason>" (the freshness
+    line's reason) or to `empty_text` as the grid's freshness record changes (assets/switchboard.js).
+    """
+    return {"animateRows": False, "suppressCellFocus": True, "noRowsOverlayComponent": "SwitchboardOverlay",
+            "noRowsOverlayComponentParams": {"empty": empty_text, "text": "Loading…", "failed": False}}
+
+
 def log_failure(widget: str, error: BaseException) -> None:
     """Log a failed refresh for operators, without parameters or rows (they may hold personal data)."""
     kind = error.kind if isinstance(error, KnownFailure) else type(getattr(error, "orig", None) or error).__name__

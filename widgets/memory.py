@@ -65,7 +65,8 @@ def layout(poll_seconds: int) -> html.Section:
             html.Div(role="group", **{"aria-label": "Time window of the memory charts"}, children=dcc.RadioItems(
                 id=WINDOW, options=[{"label": name, "value": name} for name in WINDOWS], value="1h",
                 inline=True, className="segmented", inputClassName="segmented-input")),
-            html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
+            # Not a live region: "updated 4s ago" changes every second (the header announces a lost connection).
+            html.Span("", id=STATUS, className="freshness"),
         ]),
         html.Div(className="charts", children=[
             dcc.Graph(id=WORKERS_CHART, config={"displayModeBar": False}, className="chart", style={"height": "260px"},

@@ -14,8 +14,8 @@ from queries.ongoing_calls import OngoingCalls, fetch_ongoing_calls
 from access.roles import mask_phone
 from access.web import current_viewer
 from services import current_services
-from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, log_failure, stale,
-                            text_or_none, without_empty)
+from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, grid_options, log_failure,
+                            stale, text_or_none, without_empty)
 
 GRID = "ongoing-grid"
 INTERVAL = "ongoing-interval"
@@ -51,13 +51,13 @@ def layout(poll_seconds: int) -> html.Section:
             html.H2("Ongoing calls", id="ongoing-title"),
             html.Span("–", id=BADGE, className="badge", title="Calls ongoing now", **{"aria-live": "polite"}),
             html.Span("", id=CAPTION, className="caption"),
-            html.Span("", id=STATUS, className="freshness", **{"aria-live": "polite"}),
+            # Not a live region: "updated 4s ago" changes every second (the header announces a lost connection).
+            html.Span("", id=STATUS, className="freshness"),
         ]),
         dag.AgGrid(
             id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.id",
             defaultColDef={"sortable": True, "resizable": True, "filter": False},
-            dashGridOptions={"animateRows": False, "suppressCellFocus": True,
-                             "localeText": {"noRowsToShow": "No ongoing calls right now"}},
+            dashGridOptions=grid_options("No ongoing calls right now"),
             columnSize="responsiveSizeToFit", className="grid", style={"height": "420px"},
         ),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),

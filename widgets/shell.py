@@ -5,7 +5,11 @@ Everything here runs in the browser (clientside callbacks in assets/switchboard.
 - showing the tab again, or resuming, bumps `refresh-signal`, an input of every
   widget callback, so each refreshes at once;
 - a one-second tick rewrites "updated 4s ago" and ticks live call durations,
-  without a request to the server.
+  without a request to the server;
+- a connection watch notices when the dashboard's own server (or the network to it) is
+  gone: "Connection lost · retrying" in the header and the tab title, polling off, the
+  clock stopped, until /healthz answers again (issue 11, item 7);
+- an empty grid says why: loading, "Could not load: <reason>", or its empty text.
 """
 from __future__ import annotations
 
@@ -31,11 +35,17 @@ OPS_SLOT = "ops-slot"
 SETTINGS = "display-settings"
 LOCAL_DEMO_BANNER = "local-demo-banner"
 ACCOUNT = "account"
+CONNECTION = "connection"
 # Each widget's interval, and its freshness record with the line that shows it.
 WIDGET_INTERVALS = (ongoing_calls.INTERVAL, activity.INTERVAL, headline_stats.INTERVAL, memory.INTERVAL,
                     self_cost.INTERVAL)
 FRESHNESS_PAIRS = ((ongoing_calls.FRESHNESS, ongoing_calls.STATUS), (activity.FRESHNESS, activity.STATUS),
                    (headline_stats.FRESHNESS, headline_stats.STATUS), (memory.FRESHNESS, memory.STATUS))
+# Each grid, and the freshness record of its rows.
+GRID_FRESHNESS = ((ongoing_calls.GRID, ongoing_calls.FRESHNESS), (activity.GRID, activity.FRESHNESS))
+POLL_SETTINGS = ("ONGOING_CALLS_POLL_SECONDS", "ACTIVITY_POLL_SECONDS", "HEADLINE_STATS_POLL_SECONDS",
+                 "MEMORY_POLL_SECONDS")
+MAX_CONNECTION_CHECK_SECONDS = 10
 # The first output of each widget's data callback names the widget whose response it is.
 RESPONSE_OUTPUTS = {ongoing_calls.GRID: ongoing_calls.QUERY_NAME, activity.GRID: activity.QUERY_NAME,
                     headline_stats.CARDS: headline_stats.QUERY_NAME, memory.BADGE: memory.QUERY_NAME}
@@ -70,6 +80,12 @@ def component_areas(config: dict) -> dict[str, str]:
         if isinstance(getattr(component, "id", None), str):
             areas.setdefault(component.id, SHELL)
     return areas
+
+
+def connection_check_seconds(config: dict) -> int:
+    """Return how long the page may hear nothing from the server before it asks /healthz: one poll of
+    its fastest widget, so a lost connection shows within one poll even when no request fails."""
+    return max(1, min(MAX_CONNECTION_CHECK_SECONDS, *(int(config[name]) for name in POLL_SETTINGS)))
 
 
 def _header_right(account: Account | None) -> list[Component]:
@@ -114,7 +130,9 @@ def layout(config: dict, demo: bool, areas: frozenset[str] = frozenset(AREAS), a
         dcc.Store(id=VISIBILITY, data={"hidden": False}),
         dcc.Store(id=PAUSED, data=False),
         dcc.Store(id=THEME, storage_type="local"),
-        dcc.Store(id=SETTINGS, data={"displayTimezone": config["DISPLAY_TIMEZONE"]}),
+        dcc.Store(id=SETTINGS, data={"displayTimezone": config["DISPLAY_TIMEZONE"],
+                                     "connectionCheckSeconds": connection_check_seconds(config)}),
+        dcc.Store(id=CONNECTION, data={"lost": False}),
         dcc.Interval(id=TICK, interval=1000),
     ])
 
@@ -132,13 +150,20 @@ def register(app: Dash) -> None:
     )
     app.clientside_callback(
         ClientsideFunction("switchboard", "applyPolling"),
-        Output(TICK, "disabled"), Output(POLLING_STATE, "children"), Output(REFRESH_SIGNAL, "data"),
-        Input(PAUSED, "data"), Input(VISIBILITY, "data"), State(REFRESH_SIGNAL, "data"),
+        Output(TICK, "disabled"), Output(POLLING_STATE, "children"), Output(POLLING_STATE, "className"),
+        Output(REFRESH_SIGNAL, "data"),
+        Input(PAUSED, "data"), Input(VISIBILITY, "data"), Input(CONNECTION, "data"), State(REFRESH_SIGNAL, "data"),
     )
     for interval in WIDGET_INTERVALS:
         app.clientside_callback(
             ClientsideFunction("switchboard", "followPolling"),
-            Output(interval, "disabled"), Input(PAUSED, "data"), Input(VISIBILITY, "data"),
+            Output(interval, "disabled"), Input(PAUSED, "data"), Input(VISIBILITY, "data"), Input(CONNECTION, "data"),
+        )
+    for grid, store in GRID_FRESHNESS:
+        app.clientside_callback(
+            ClientsideFunction("switchboard", "gridOverlay"),
+            Output(grid, "dashGridOptions"), Input(store, "data"), Input(CONNECTION, "data"),
+            State(grid, "dashGridOptions"),
         )
     app.clientside_callback(
         ClientsideFunction("switchboard", "applyTheme"),
@@ -149,5 +174,5 @@ def register(app: Dash) -> None:
         app.clientside_callback(
             ClientsideFunction("switchboard", "tick"),
             Output(status, "children"), Output(status, "className"),
-            Input(TICK, "n_intervals"), Input(store, "data"), State(SETTINGS, "data"),
+            Input(TICK, "n_intervals"), Input(store, "data"), Input(CONNECTION, "data"), State(SETTINGS, "data"),
         )

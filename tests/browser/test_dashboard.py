@@ -6,18 +6,15 @@ import time
 from typing import Iterator
 
 import pytest
-from sqlalchemy.engine import make_url
-
 from app import create_app
 from demo.generator import SeedPlan
 from demo.setup import prepare_demo_database
 from demo.simulator import LiveSimulator
 from services import EXTENSION_KEY
+from tests.browser.conftest import FAST_POLLING, WAIT_MS
 from tests.support.browser import count_requests, serve_in_thread
 from tests.support.tcp_proxy import TcpProxy
 
-FAST_POLLING = {"ONGOING_CALLS_POLL_SECONDS": 1, "ACTIVITY_POLL_SECONDS": 1, "HEADLINE_STATS_POLL_SECONDS": 2}
-WAIT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
@@ -158,13 +155,10 @@ def test_the_theme_switches_and_is_remembered(page, demo_site):
 
 
 @pytest.fixture
-def proxied_site(seeded_mariadb, make_dashboard) -> Iterator[tuple[str, TcpProxy]]:
+def proxied_site(proxied_dashboard) -> Iterator[tuple[str, TcpProxy]]:
     """The app on MariaDB through a proxy the test can cut."""
-    url = make_url(seeded_mariadb.url)
-    with TcpProxy(url.host, url.port or 3306) as proxy:
-        app = make_dashboard(url.set(port=proxy.port).render_as_string(hide_password=False), **FAST_POLLING)
-        with serve_in_thread(app.server) as server:
-            yield server.url, proxy
+    with proxied_dashboard(**FAST_POLLING) as site:
+        yield site
 
 
 @pytest.mark.mariadb
