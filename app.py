@@ -30,6 +30,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from caching import QueryCache, cache_config, shared_locks_for
     from callback_guard import install_callback_guard
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
+    from queries.platform import read_platform_schema_early
     from monitoring.costs import note_uncompressed_sizes, record_response_sizes
     from monitoring.instrumentation import CostLog
     from monitoring.metrics import register_metrics_endpoint
@@ -57,6 +58,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
                       activity.RECENT_QUERY_NAME: activity.RECENT_TITLE},
     )
     server.extensions[EXTENSION_KEY] = services
+    read_platform_schema_early(services.reader)
     _start_memory_monitoring(server, services)
     record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)
     services.users = open_user_store(config, server.instance_path)

@@ -23,6 +23,7 @@ restart.
 from __future__ import annotations
 
 import codecs
+import logging
 import weakref
 from dataclasses import dataclass, field
 
@@ -75,6 +76,8 @@ class PlatformSchema:
         charset = self.charsets.get(f"{column.table.name}.{column.name}", RESULT_CHARSET)
         return charset_holds(charset, text)
 
+
+log = logging.getLogger("switchboard.platform")
 
 # The demo's tables on SQLite (any text), and what a statement is built for when no engine is at hand.
 DEFAULT_PLATFORM = PlatformSchema()
@@ -140,6 +143,16 @@ def platform_schema(engine: Engine) -> PlatformSchema:
     if found is None:
         found = _described[engine] = describe_platform(engine)
     return found
+
+
+def read_platform_schema_early(engine: Engine) -> None:
+    """Read the facts when the app starts, so no widget's first refresh pays (and is measured with) the reads;
+    a database that cannot answer now is asked again by the first query that needs them."""
+    try:
+        platform_schema(engine)
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        log.warning("could not read the platform's tables yet (%s); the first widget query will",
+                    type(getattr(error, "orig", None) or error).__name__)
 
 
 def describe_platform(engine: Engine) -> PlatformSchema:
