@@ -26,6 +26,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
 
     from access.gate import install_gate
     from access.users import open_user_store
+    from access.work_limits import WorkLimits
     from access.web import install_access
     from caching import QueryCache, cache_config, shared_locks_for
     from callback_guard import install_callback_guard
@@ -62,6 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     _start_memory_monitoring(server, services)
     record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)
     services.users = open_user_store(config, server.instance_path)
+    services.work_limits = WorkLimits.from_config(config)
     # Each role gets a page of its own panels, so callbacks may name components another page lacks.
     app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
                assets_folder=str(ASSETS_PATH), suppress_callback_exceptions=True)

@@ -66,6 +66,13 @@ def _process_groups(text: str) -> str:
     return text
 
 
+def _rate(text: str) -> str:
+    """Check a rate such as "30 per minute" (the `limits` notation); keep the text."""
+    from access.work_limits import rate_limit  # imported on use: only these settings need it
+
+    return rate_limit(text)
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None,
             "SQLAlchemy URL of the platform database (mysql+pymysql://…, mysql+mysqldb://…). "
@@ -93,6 +100,13 @@ SETTINGS: tuple[Setting, ...] = (
             "from these rows instead of a statement of their own.", _positive_int),
     Setting("ACTIVITY_EXPORT_ROW_CAP", 5000,
             "Most rows a CSV export of the activity feed contains.", _positive_int),
+    Setting("SEARCH_RATE_LIMIT", "30 per minute",
+            "Most activity searches one user may send to the database (cached answers are not counted), "
+            "in the notation of the limits library: '30 per minute', '200 per hour'. Counted in Redis with "
+            "CACHE_REDIS_URL, shared by every worker.", _rate),
+    Setting("EXPORT_RATE_LIMIT", "6 per minute",
+            "Most CSV exports one user may run (each reaches the database), same notation; a user runs one "
+            "export at a time.", _rate),
     Setting("PHONE_REGION", "",
             "Country (ISO 3166 code such as DE) of phone numbers typed without their country code in a search, "
             "as in '030 5000001'. Empty: numbers are searched as typed, with their country code (+49… or 0049…)."),

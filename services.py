@@ -34,6 +34,7 @@ class Services:
     sampler: Any = None  # monitoring.sampler.MemorySampler, started on the first request
     simulator: LiveSimulator | None = field(default=None)
     users: Any = None  # access.users.UserStore: who may sign in
+    work_limits: Any = None  # access.work_limits.WorkLimits: each user's searches and exports
 
     def now(self):
         """Return now as the platform stores time."""
@@ -68,6 +69,8 @@ class Services:
             self.sampler.stop()
         if self.memory_store is not None:
             self.memory_store.close()
+        if self.work_limits is not None:
+            self.work_limits.close()
         self.close_connections()
 
 

@@ -27,6 +27,7 @@ from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDO
                               page_from_recent)
 from access.roles import Viewer, mask_phone
 from access.web import current_viewer
+from access.work_limits import WorkRefused
 from services import current_services
 from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, grid_options, int_or_none,
                             log_failure, stale, text_or_none, without_empty)
@@ -337,6 +338,9 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
         page = page_from_recent(recent.value, activity, cursor, page_size)
         if page is not None:
             return {**page_payload(page, timezone, viewer.masks_phones), "as_of": recent.computed_at}
+        # Only a search that reaches the database is counted; a refusal raises through the cache, which
+        # stores nothing for it, so the next viewer of this view computes it on their own count.
+        services.work_limits.count_search(viewer)
         page = fetch_activity(services.reader, activity, services.now(), cursor, page_size)
         return {**page_payload(page, timezone, viewer.masks_phones), "as_of": time.time()}
 
@@ -345,6 +349,8 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
             QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size,
                          "masked": viewer.masks_phones},
             lifetime, page_of_view)
+    except WorkRefused as refusal:  # this viewer's alone: the page keeps what it shows
+        return (no_update,) * 6 + (str(refusal),)
     except DATABASE_ERRORS as error:
         log_failure("activity feed", error)
         reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
@@ -405,17 +411,27 @@ def export_file(which: str, kinds, statuses, directions, companies, window, sear
     cap = int(services.config["ACTIVITY_EXPORT_ROW_CAP"])
     now = services.now()
     try:
-        page = fetch_activity(services.reader, activity, now, None, cap, with_agent=which == EXPORT_EXCEL)
+        # The user's one export slot is held while the file is built too: that is their share of a worker.
+        with services.work_limits.exporting(viewer):
+            page = fetch_activity(services.reader, activity, now, None, cap, with_agent=which == EXPORT_EXCEL)
+            return export_download(which, page, now, cap, services.config, viewer.masks_phones)
+    except WorkRefused as refusal:
+        return no_update, f"Not exported: {refusal}"
     except DATABASE_ERRORS as error:
         log_failure("activity export", error)
         return no_update, f"Not exported: {describe_failure(error, services.config['STATEMENT_TIMEOUT_MS'])}"
-    zones = services.config["DATABASE_TIMEZONE"], services.config["DISPLAY_TIMEZONE"]
+
+
+def export_download(which: str, page: ActivityPage, now: datetime, cap: int, config: dict[str, Any],
+                    mask_phones: bool):
+    """Return the download of an export's rows, and a note when the cap cut them."""
+    zones = config["DATABASE_TIMEZONE"], config["DISPLAY_TIMEZONE"]
     note = f"Exported the newest {cap:,} rows; narrow the filter for older ones." if page.next_cursor else ""
     if which == EXPORT_EXCEL:
-        content = excel_csv(page, *zones, viewer.masks_phones)
+        content = excel_csv(page, *zones, mask_phones)
         filename = f"switchboard-activity-{now:%Y%m%d-%H%M}-excel.csv"
     else:
-        frame = csv_frame(page, *zones, viewer.masks_phones)
+        frame = csv_frame(page, *zones, mask_phones)
         content = write_csv(list(frame.columns), frame.astype(object).where(frame.notna(), None).itertuples(
             index=False, name=None))
         filename = f"switchboard-activity-{now:%Y%m%d-%H%M}.csv"

@@ -1,0 +1,190 @@
+"""Per-user limits on the work that reaches the database: searches and exports (issue 12, finding 5).
+
+One support user with 8 threads ran 13 exports and 50 distinct searches a second,
+and another user's ongoing-calls median went from 6 ms to 1 s. Cached answers
+cost the database nothing, so only work that reaches it is counted:
+
+- a search (an activity view) when it is computed, not when the cache answers it;
+- every export; and a user runs at most one export at a time.
+
+Counts use the `limits` library (which Flask-Limiter is built on) in the same
+storage as the login limits: Redis when CACHE_REDIS_URL is set, so every worker
+and host shares one count per user (its increments are atomic, in Lua), else this
+process's memory. While Redis is unreachable, counts and export locks fall back to
+this process (a user may then do up to one limit per worker), a warning is logged
+once per outage, and Redis is tried again every RETRY_SHARED_SECONDS.
+
+A refusal is `WorkRefused`, never a database error: it belongs to one user, so it
+must never be cached for a time slot or shown to anyone else.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import limits
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+from redis.exceptions import LockError, RedisError
+
+from access.roles import Viewer
+
+log = logging.getLogger("switchboard.limits")
+
+RETRY_SHARED_SECONDS = 5.0
+REDIS_SOCKET_SECONDS = 1.0
+# An export is one statement (cancelled at STATEMENT_TIMEOUT_MS) plus building the file: a worker killed
+# mid-export leaves its lock for at most this much longer than the statement limit.
+EXPORT_LOCK_MARGIN_SECONDS = 5.0
+SHARED_ERRORS = (RedisError, StorageError)
+
+
+class WorkRefused(Exception):
+    """A user asked for more than their limit allows; the message says what to do."""
+
+
+def rate_limit(text: str) -> str:
+    """Check a rate such as "30 per minute" (the `limits` notation); keep the text."""
+    limits.parse(text)  # ValueError names the text it could not read
+    return text
+
+
+def describe(item: limits.RateLimitItem) -> str:
+    """Return a rate as a person reads it: "30 a minute", "100 in 10 minutes"."""
+    unit = item.GRANULARITY.name
+    if item.multiples == 1:
+        return f"{item.amount} {'an' if unit == 'hour' else 'a'} {unit}"
+    return f"{item.amount} in {item.multiples} {unit}s"
+
+
+def viewer_key(viewer: Viewer) -> str:
+    """Return whose count a viewer's work goes to: the signed-in user (the local demo's one viewer is one key)."""
+    return "user:" + viewer.name
+
+
+class WorkLimits:
+    """Counts each user's searches and exports against their limits, shared through Redis when given."""
+
+    def __init__(self, search_rate: str, export_rate: str, export_lock_seconds: float,
+                 redis_url: str | None = None, key_prefix: str = "switchboard:"):
+        self.search_rate = limits.parse(search_rate)
+        self.export_rate = limits.parse(export_rate)
+        self.export_lock_seconds = export_lock_seconds
+        self.key_prefix = key_prefix
+        self._local = FixedWindowRateLimiter(MemoryStorage())
+        self._local_exports: set[str] = set()
+        self._local_guard = threading.Lock()
+        self._storage: RedisStorage | None = None
+        self._shared: FixedWindowRateLimiter | None = None
+        if redis_url:
+            # A Redis that hangs must not hang a search: fail fast and count here instead.
+            self._storage = RedisStorage(redis_url, key_prefix=key_prefix + "work-limits",
+                                         socket_timeout=REDIS_SOCKET_SECONDS,
+                                         socket_connect_timeout=REDIS_SOCKET_SECONDS)
+            self._shared = FixedWindowRateLimiter(self._storage)
+        self._shared_down_until = 0.0
+        self._outage_logged = False
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "WorkLimits":
+        return cls(config["SEARCH_RATE_LIMIT"], config["EXPORT_RATE_LIMIT"],
+                   config["STATEMENT_TIMEOUT_MS"] / 1000.0 + EXPORT_LOCK_MARGIN_SECONDS,
+                   config["CACHE_REDIS_URL"], config["CACHE_KEY_PREFIX"])
+
+    # --- the two kinds of work ------------------------------------------------------------------------------
+
+    def count_search(self, viewer: Viewer) -> None:
+        """Count a search that is about to reach the database; WorkRefused when the user is over the limit."""
+        self._count(self.search_rate, "search", viewer, "Too many searches")
+
+    @contextmanager
+    def exporting(self, viewer: Viewer) -> Iterator[None]:
+        """Hold the user's one export slot and count the export for the block; WorkRefused when another of
+        theirs is running or they are over the limit."""
+        key = viewer_key(viewer)
+        release = self._on_shared(lambda: self._lock_shared(key), lambda: self._lock_local(key))
+        if release is None:
+            raise WorkRefused("An export is already running for you; wait for it to finish.")
+        try:
+            self._count(self.export_rate, "export", viewer, "Too many exports")
+            yield
+        finally:
+            release()
+
+    # --- counting ---------------------------------------------------------------------------------------------
+
+    def _count(self, rate: limits.RateLimitItem, work: str, viewer: Viewer, refusal: str) -> None:
+        key = viewer_key(viewer)
+
+        def hit(limiter: FixedWindowRateLimiter) -> float | None:
+            """Count one; return None when allowed, else when the user's window ends."""
+            if limiter.hit(rate, work, key):
+                return None
+            return limiter.get_window_stats(rate, work, key).reset_time
+
+        shared = self._shared
+        resets_at = self._on_shared(lambda: hit(shared), lambda: hit(self._local))
+        if resets_at is not None:
+            wait = max(1, math.ceil(resets_at - time.time()))
+            raise WorkRefused(f"{refusal}: at most {describe(rate)}. Try again in {wait} s.")
+
+    # --- one export at a time -----------------------------------------------------------------------------
+
+    def _lock_shared(self, key: str) -> Callable[[], None] | None:
+        """Take the user's export lock in Redis; return its release, or None when another export holds it."""
+        lock = self._storage.storage.lock(f"{self.key_prefix}export-lock:{key}", timeout=self.export_lock_seconds,
+                                          blocking=False, thread_local=False)
+        if not lock.acquire():
+            return None
+
+        def release() -> None:
+            try:
+                lock.release()
+            except (LockError, RedisError):  # expired while exporting, or Redis went away: its TTL ends it
+                pass
+        return release
+
+    def _lock_local(self, key: str) -> Callable[[], None] | None:
+        """Take the user's export slot in this process (no Redis, or Redis down)."""
+        with self._local_guard:
+            if key in self._local_exports:
+                return None
+            self._local_exports.add(key)
+
+        def release() -> None:
+            with self._local_guard:
+                self._local_exports.discard(key)
+        return release
+
+    # --- Redis, or this process while it is down --------------------------------------------------------------
+
+    def _on_shared(self, shared: Callable[[], Any], local: Callable[[], Any]) -> Any:
+        """Run `shared` against Redis, or `local` without Redis or while it is unreachable."""
+        if self._shared is not None and time.monotonic() >= self._shared_down_until:
+            try:
+                answer = shared()
+            except SHARED_ERRORS as error:
+                self._shared_failed(error)
+            else:
+                if self._outage_logged:
+                    log.warning("work limits are shared through Redis again")
+                    self._outage_logged = False
+                return answer
+        return local()
+
+    def _shared_failed(self, error: Exception) -> None:
+        if not self._outage_logged:
+            log.warning("Redis unreachable for the work limits (%s); counting searches and exports in this "
+                        "process until it returns", type(error).__name__)
+            self._outage_logged = True
+        self._shared_down_until = time.monotonic() + RETRY_SHARED_SECONDS
+
+    def close(self) -> None:
+        """Close the connections to Redis."""
+        if self._storage is not None:
+            self._storage.storage.close()
