@@ -4,7 +4,9 @@
   loopback clients only, as an admin, with a "local demo, no login" banner.
 - Once a user exists, every route but the login page, its stylesheet and the
   health check needs a session (Flask-Login, signed cookie: HttpOnly,
-  SameSite=Lax, Secure over HTTPS, expiring after SESSION_HOURS).
+  SameSite=Lax, Secure over HTTPS, expiring after SESSION_HOURS). The cookie
+  holds a session key the user store must still know (access/users.py), so
+  signing out, remove-user and add-user --replace end it on every worker.
 - The viewer's role decides the page's panels, the callbacks the browser is told
   of (/_dash-dependencies) and which callback requests are served (the rest get
   403); `current_viewer()` gives widgets the company scope and phone masking.
@@ -163,7 +165,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
 
     login_manager = LoginManager(server)
     login_manager.session_protection = "basic"
-    login_manager.user_loader(users.by_session_id)
+    login_manager.user_loader(users.by_session)
 
     limiter = Limiter(
         get_remote_address, app=server, storage_uri=config["CACHE_REDIS_URL"] or "memory://",
@@ -198,7 +200,7 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
             log.warning("login refused: wrong name or password")
             return show_login("Wrong name or password.", 401, name=name[:128])
         session.clear()
-        login_user(user)
+        login_user(users.start_session(user, server.permanent_session_lifetime))
         session.permanent = True
         # A new token for the signed-in session, set now: the page's concurrent requests never change the
         # session afterwards, so none of their cookies can undo another's change.
@@ -207,6 +209,8 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
 
     def logout():
         if _csrf_ok():
+            if current_user.is_authenticated:
+                users.end_session(current_user.get_id())  # on the server: a copy of the cookie opens nothing
             logout_user()
             session.clear()
         return redirect(LOGIN_PATH)
