@@ -58,6 +58,14 @@ def _host_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _rate_limits(text: str) -> str:
+    """Check "5 per minute;20 per hour" rate limits (the `limits` notation); keep the text."""
+    from limits import parse_many  # imported on use: only these settings need it
+
+    parse_many(text)
+    return text
+
+
 def _process_groups(text: str) -> str:
     """Check "name=regex,…" process group patterns; keep the text."""
     from monitoring.memory import parse_group_patterns  # imported on use: only this setting needs it
@@ -133,6 +141,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Default: instance/users.sqlite. Several hosts share one store on MySQL/MariaDB."),
     Setting("SESSION_HOURS", 12.0,
             "Hours a login lasts before the session cookie expires.", _positive_float),
+    Setting("LOGIN_LIMIT_PER_ACCOUNT_ADDRESS", "5 per minute;20 per hour",
+            "Sign-in attempts (right or wrong) checked per account name from one client address; past it the "
+            "form answers 429 without checking the password.", _rate_limits),
+    Setting("LOGIN_LIMIT_PER_ACCOUNT", "100 per hour",
+            "Sign-in attempts checked per account name from all addresses together: what it takes to lock a "
+            "named user out.", _rate_limits),
+    Setting("LOGIN_LIMIT_PER_ADDRESS", "20 per minute;100 per hour",
+            "Sign-in attempts checked per client address, whatever the name.", _rate_limits),
     Setting("METRICS_TOKEN", None,
             "Bearer token that lets a scraper read /metrics (Authorization: Bearer …); without it /metrics "
             "needs an ops or admin login."),

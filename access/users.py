@@ -5,16 +5,23 @@ default a SQLite file in the instance folder), never the platform's: the
 dashboard's database user only needs SELECT on the platform. Passwords are
 hashed with werkzeug's scrypt; only `python app.py add-user` writes here.
 
-A user's session is tied to its password hash (see `User.session_id`), so
-replacing a user or removing it ends its sessions at the next request.
+Sessions live here too (issue 12, finding 7): each sign-in records a random
+key, the signed cookie carries it, and every request looks it up (trusted for at
+most LOOKUP_SECONDS per worker). Signing out deletes the key; removing or
+replacing a user deletes all of its keys. Every worker and host sharing the
+store so stops honouring the cookie within LOOKUP_SECONDS, while a cookie alone,
+however well signed, opens nothing once its row is gone.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,7 +32,8 @@ from access.roles import ROLES, SUPPORT
 
 MIN_PASSWORD_LENGTH = 12
 MAX_NAME_LENGTH = 64
-LOOKUP_SECONDS = 5.0  # how long a worker trusts what it read; removals take effect within this
+LOOKUP_SECONDS = 5.0  # how long a worker trusts what it read; sign-outs and removals take effect within this
+SESSION_CACHE_ENTRIES = 10_000  # past this, a worker forgets the session lookups it would re-read anyway
 
 metadata = sa.MetaData()
 users_table = sa.Table(
@@ -40,6 +48,15 @@ user_companies = sa.Table(
     "switchboard_user_companies", metadata,
     sa.Column("user_id", sa.Integer, sa.ForeignKey("switchboard_users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("company_id", sa.BigInteger, primary_key=True, autoincrement=False),
+)
+sessions_table = sa.Table(
+    "switchboard_sessions", metadata,
+    # The key's SHA-256, not the key: whoever reads the store (a backup, a replica) learns no live session.
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    # No foreign key: rows are deleted with their user explicitly (see _delete_user), on SQLite too.
+    sa.Column("user_id", sa.Integer, nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
 
 
@@ -56,20 +73,34 @@ class User:
     role: str
     company_ids: tuple[int, ...] | None  # None: every company (admin, ops)
     password_hash: str
+    # The key of the session this user object was loaded for (UserStore.start_session); kept out of reprs and logs.
+    session_key: str | None = dataclasses.field(default=None, repr=False, compare=False)
 
     # Flask-Login's protocol
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
-    @property
-    def session_id(self) -> str:
-        """The id kept in the session: the user's id and a fingerprint of its password hash."""
-        fingerprint = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
-        return f"{self.id}:{fingerprint}"
-
     def get_id(self) -> str:
-        return self.session_id
+        """The id Flask-Login keeps in the cookie: this session's key, never the user's id alone."""
+        if self.session_key is None:
+            raise ValueError("a user signs in through UserStore.start_session")
+        return self.session_key
+
+
+@dataclass(frozen=True)
+class _SessionLookup:
+    user_id: int | None  # None: no such session (signed out, removed, expired)
+    expires_at: datetime | None
+    read_at: float
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)  # naive UTC: what every backend's DateTime stores
 
 
 def default_users_url(instance_path: str | Path) -> str:
@@ -113,6 +144,8 @@ class UserStore:
         self._lock = threading.Lock()
         self._snapshot: dict[int, User] | None = None
         self._read_at = 0.0
+        self._sessions: dict[str, _SessionLookup] = {}
+        self._sessions_table_ready = False
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
@@ -134,10 +167,10 @@ class UserStore:
                              company_ids=tuple(sorted(scopes.get(row.id, ()))) if row.role == SUPPORT else None)
                 for row in rows}
 
-    def users(self) -> dict[int, User]:
-        """Every user by id, as read at most LOOKUP_SECONDS ago."""
+    def users(self, fresh: bool = False) -> dict[int, User]:
+        """Every user by id, as read at most LOOKUP_SECONDS ago (or now, when fresh)."""
         with self._lock:
-            if self._snapshot is None or time.monotonic() - self._read_at > LOOKUP_SECONDS:
+            if fresh or self._snapshot is None or time.monotonic() - self._read_at > LOOKUP_SECONDS:
                 self._snapshot = self._read_all()
                 self._read_at = time.monotonic()
             return self._snapshot
@@ -145,11 +178,57 @@ class UserStore:
     def has_users(self) -> bool:
         return bool(self.users())
 
-    def by_session_id(self, session_id: str) -> User | None:
-        """Return the user a session belongs to, or None when it is gone or its password changed."""
-        user_id, _, _ = session_id.partition(":")
-        user = self.users().get(int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.session_id == session_id else None
+    def start_session(self, user: User, lifetime: timedelta) -> User:
+        """Record a new session for the user; return the user carrying its key (for login_user)."""
+        self._ensure_sessions_table()
+        key, now = secrets.token_urlsafe(32), _utcnow()
+        with self.engine.begin() as connection:
+            connection.execute(sessions_table.delete().where(sessions_table.c.expires_at <= now))
+            connection.execute(sessions_table.insert().values(
+                key_hash=_key_hash(key), user_id=user.id, created_at=now, expires_at=now + lifetime))
+        return dataclasses.replace(user, session_key=key)
+
+    def by_session(self, key: str) -> User | None:
+        """Return the user whose live session has this key, or None (signed out, removed, replaced, expired)."""
+        lookup = self._session_lookup(_key_hash(key))
+        if lookup.user_id is None or lookup.expires_at <= _utcnow():
+            return None
+        user = self.users().get(lookup.user_id)
+        if user is None:  # a user added since this worker's last read, signed in on another worker
+            user = self.users(fresh=True).get(lookup.user_id)
+        return dataclasses.replace(user, session_key=key) if user is not None else None
+
+    def end_session(self, key: str) -> None:
+        """Delete the session with this key (sign-out); other workers stop honouring it within LOOKUP_SECONDS."""
+        key_hash = _key_hash(key)
+        with self.engine.begin() as connection:
+            connection.execute(sessions_table.delete().where(sessions_table.c.key_hash == key_hash))
+        with self._lock:
+            self._sessions.pop(key_hash, None)
+
+    def _ensure_sessions_table(self) -> None:
+        # A store made before sessions were kept here (issue 12) gains the table on first use.
+        if not self._sessions_table_ready:
+            sessions_table.create(self.engine, checkfirst=True)
+            self._sessions_table_ready = True
+
+    def _session_lookup(self, key_hash: str) -> _SessionLookup:
+        with self._lock:
+            cached = self._sessions.get(key_hash)
+        if cached is not None and time.monotonic() - cached.read_at <= LOOKUP_SECONDS:
+            return cached
+        # Outside the lock: one slow read of the store must not hold every other request of this worker.
+        self._ensure_sessions_table()
+        read_at = time.monotonic()
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(sessions_table.c.user_id, sessions_table.c.expires_at)
+                                     .where(sessions_table.c.key_hash == key_hash)).first()
+        lookup = _SessionLookup(row.user_id if row else None, row.expires_at if row else None, read_at)
+        with self._lock:
+            if len(self._sessions) >= SESSION_CACHE_ENTRIES:
+                self._sessions.clear()
+            self._sessions[key_hash] = lookup
+        return lookup
 
     def authenticate(self, name: str, password: str) -> User | None:
         """Return the user when the password is right (the hash is checked even for unknown names)."""
@@ -175,22 +254,30 @@ class UserStore:
             if company_ids:
                 connection.execute(user_companies.insert(),
                                    [{"user_id": user_id, "company_id": c} for c in sorted(set(company_ids))])
-        self._snapshot = None
+        self._forget()
         return self.users()[user_id]
 
     def remove(self, name: str) -> None:
         if not sa.inspect(self.engine).has_table(users_table.name):
             raise UserError(f"no user named {name!r}")
+        self.create_tables()  # the sessions table, in a store made before it existed
         with self.engine.begin() as connection:
             found = connection.execute(sa.select(users_table.c.id).where(users_table.c.name == name)).first()
             if found is None:
                 raise UserError(f"no user named {name!r}")
             _delete_user(connection, found.id)
-        self._snapshot = None
+        self._forget()
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._snapshot = None
+            self._sessions.clear()
 
 
 def _delete_user(connection: sa.Connection, user_id: int) -> None:
+    """Delete the user, its companies and its sessions (remove-user, and add-user --replace)."""
     # Explicitly, not by the foreign key's cascade: SQLite enforces foreign keys only when asked to.
+    connection.execute(sessions_table.delete().where(sessions_table.c.user_id == user_id))
     connection.execute(user_companies.delete().where(user_companies.c.user_id == user_id))
     connection.execute(users_table.delete().where(users_table.c.id == user_id))
 

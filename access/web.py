@@ -4,13 +4,15 @@
   loopback clients only, as an admin, with a "local demo, no login" banner.
 - Once a user exists, every route but the login page, its stylesheet and the
   health check needs a session (Flask-Login, signed cookie: HttpOnly,
-  SameSite=Lax, Secure over HTTPS, expiring after SESSION_HOURS).
+  SameSite=Lax, Secure over HTTPS, expiring after SESSION_HOURS). The cookie
+  holds a session key the user store must still know (access/users.py), so
+  signing out, remove-user and add-user --replace end it on every worker.
 - The viewer's role decides the page's panels, the callbacks the browser is told
   of (/_dash-dependencies) and which callback requests are served (the rest get
   403); `current_viewer()` gives widgets the company scope and phone masking.
 - /metrics takes `Authorization: Bearer METRICS_TOKEN`, or an ops/admin session.
-- Logins are rate-limited per account and per address (Flask-Limiter, in Redis
-  when CACHE_REDIS_URL is set); security headers come from Flask-Talisman.
+- Sign-in attempts are limited per address, per account and address, and per
+  account (access/login_limits.py); security headers come from Flask-Talisman.
 """
 from __future__ import annotations
 
@@ -25,8 +27,6 @@ from typing import Callable
 
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_talisman import Talisman
 from flask_talisman.talisman import ONE_YEAR_IN_SECS
@@ -34,6 +34,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from access.exposure import is_loopback_address
 from access.gate import HEALTH_PATH
+from access.login_limits import LoginLimitsUnavailable, install_login_limits
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
 from access.users import UserStore
 from callback_guard import json_error
@@ -47,8 +48,7 @@ LOGIN_STYLESHEET = "/assets/login.css"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
 DEPENDENCIES_PATH = "/_dash-dependencies"
-LOGINS_PER_ACCOUNT = "5 per minute;20 per hour"
-LOGINS_PER_ADDRESS = "20 per minute;100 per hour"
+LIMITS_DOWN_RETRY_SECONDS = 30
 CSRF_FIELD = "csrf_token"
 HSTS = f"max-age={ONE_YEAR_IN_SECS}; includeSubDomains"  # Talisman's default
 SECRET_KEY_FILE = "secret_key"
@@ -163,28 +163,13 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
 
     login_manager = LoginManager(server)
     login_manager.session_protection = "basic"
-    login_manager.user_loader(users.by_session_id)
-
-    limiter = Limiter(
-        get_remote_address, app=server, storage_uri=config["CACHE_REDIS_URL"] or "memory://",
-        key_prefix=f"{config['CACHE_KEY_PREFIX']}limits", strategy="fixed-window", headers_enabled=True,
-        # A Redis outage must not lock everyone out: count in this process until it returns.
-        swallow_errors=True, in_memory_fallback_enabled=True,
-        storage_options={"socket_timeout": 1, "socket_connect_timeout": 1} if config["CACHE_REDIS_URL"] else {},
-    )
-
-    def failed_login(response: Response) -> bool:
-        return response.status_code == 401
-
-    def account_key() -> str:
-        return "account:" + request.form.get("name", "")[:128].casefold()
+    login_manager.user_loader(users.by_session)
+    login_limits = install_login_limits(server, config)
 
     def show_login(error: str = "", status: int = 200, name: str = "") -> tuple[str, int]:
         return render_template("login.html", error=error, name=name, next=safe_next(request.args.get("next")),
                                csrf_field=CSRF_FIELD, csrf_token=csrf_token()), status
 
-    @limiter.limit(LOGINS_PER_ADDRESS, methods=["POST"], deduct_when=failed_login)
-    @limiter.limit(LOGINS_PER_ACCOUNT, key_func=account_key, methods=["POST"], deduct_when=failed_login)
     def login():
         if not users.has_users():
             return redirect("/")
@@ -192,13 +177,23 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
             return show_login()
         if not _csrf_ok():
             return show_login("The form expired; please sign in again.", 400)
-        name, password = request.form.get("name", ""), request.form.get("password", "")
-        user = users.authenticate(name[:128], password[:1024])
+        name, password = request.form.get("name", "")[:128], request.form.get("password", "")[:1024]
+        try:
+            # Counted before the password is checked, atomically: parallel guesses cannot outrun the count.
+            allowed = login_limits.allow(name, request.remote_addr or "")
+        except LoginLimitsUnavailable:
+            log.error("login refused: the store of sign-in limits (CACHE_REDIS_URL) cannot be reached")
+            page, status = show_login("Sign-in is unavailable for a moment; please try again shortly.", 503, name)
+            return Response(page, status, headers={"Retry-After": str(LIMITS_DOWN_RETRY_SECONDS)})
+        if not allowed:
+            return show_login("Too many attempts; wait a few minutes and try again.", 429, name=name)
+        user = users.authenticate(name, password)
         if user is None:
             log.warning("login refused: wrong name or password")
-            return show_login("Wrong name or password.", 401, name=name[:128])
+            return show_login("Wrong name or password.", 401, name=name)
+        login_limits.signed_in(name, request.remote_addr or "")
         session.clear()
-        login_user(user)
+        login_user(users.start_session(user, server.permanent_session_lifetime))
         session.permanent = True
         # A new token for the signed-in session, set now: the page's concurrent requests never change the
         # session afterwards, so none of their cookies can undo another's change.
@@ -207,16 +202,14 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
 
     def logout():
         if _csrf_ok():
+            if current_user.is_authenticated:
+                users.end_session(current_user.get_id())  # on the server: a copy of the cookie opens nothing
             logout_user()
             session.clear()
         return redirect(LOGIN_PATH)
 
     server.add_url_rule(LOGIN_PATH, "login", login, methods=["GET", "POST"])
     server.add_url_rule(LOGOUT_PATH, "logout", logout, methods=["POST"])
-
-    @server.errorhandler(429)
-    def too_many_logins(_error):
-        return show_login("Too many attempts; wait a minute and try again.", 429)
 
     metrics_token = config["METRICS_TOKEN"]
 

@@ -52,12 +52,34 @@ class DashClient(CallbackPayloads):
         return {f"{component}.{prop}": value for component, props in body.items() for prop, value in props.items()}
 
 
+def client_at(flask_app, address: str):
+    """Return a test client whose requests come from this client address (for per-address limits)."""
+    client = flask_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
 def sign_in(client, name: str, password: str, next_path: str = "/", **request_options):
     """Fill and send the login form with the client (its CSRF token included); return the response."""
     page = client.get("/login", **request_options)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
     return client.post(f"/login?next={next_path}", data={"name": name, "password": password, "csrf_token": token},
                        **request_options)
+
+
+def sign_out(client):
+    """Press the page's sign-out button: post its form with the token the layout carries; return the response."""
+    def tokens(node):
+        if isinstance(node, dict):
+            if node.get("props", {}).get("name") == "csrf_token":
+                yield node["props"]["value"]
+            node = list(node.values())
+        if isinstance(node, list):
+            for item in node:
+                yield from tokens(item)
+
+    token = next(tokens(client.get("/_dash-layout").get_json()))
+    return client.post("/logout", data={"csrf_token": token})
 
 
 class HttpDashClient(CallbackPayloads):
