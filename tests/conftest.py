@@ -54,6 +54,20 @@ def require_redis() -> None:
         client.close()
 
 
+@pytest.fixture
+def redis_settings():
+    """Settings for an app whose cache lives in the test Redis under a prefix of this test's, and a client;
+    the prefix's keys are deleted after the test."""
+    require_redis()
+    import redis
+    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
+    yield {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}, client
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
 def _backends() -> list:
     return ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
