@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from db import create_reader_engine, create_writer_engine
 from demo.generator import SeedPlan, seed_database
+from monitoring.instrumentation import instrument_engine
 from schema.migrate import migrate
 
 MYSQL_URL = os.environ.get("SWITCHBOARD_TEST_MYSQL_URL", "")
@@ -81,7 +82,9 @@ class TestDatabase:
         return create_writer_engine(self.url)
 
     def reader(self, statement_timeout_ms: int = 5000) -> Engine:
-        return create_reader_engine(self.url, statement_timeout_ms)
+        engine = create_reader_engine(self.url, statement_timeout_ms)
+        instrument_engine(engine)  # as create_app does
+        return engine
 
 
 def _server_engine() -> Engine:
