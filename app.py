@@ -31,9 +31,9 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from caching import QueryCache, cache_config, shared_locks_for
     from callback_guard import install_callback_guard
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
+    from monitoring.costs import record_response_sizes
+    from monitoring.instrumentation import CostLog, instrument_engine
     from queries.platform import read_platform_schema_early
-    from monitoring.costs import note_uncompressed_sizes, record_response_sizes
-    from monitoring.instrumentation import CostLog
     from monitoring.metrics import register_metrics_endpoint
     from services import EXTENSION_KEY, Services
     from widgets import activity, headline_stats, memory, ongoing_calls, self_cost, shell
@@ -49,11 +49,12 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     queries = QueryCache(cache, costs, shared_locks_for(config), remember=DATABASE_ERRORS,
                          describe=partial(describe_failure, statement_timeout_ms=config["STATEMENT_TIMEOUT_MS"]),
                          wait_seconds=config["QUERY_WAIT_MS"] / 1000.0)
+    # Widget queries may go to a read replica; migrations always use DATABASE_URL.
+    reader = create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"],
+                                  connect_notes=queries.notes())
+    instrument_engine(reader)  # what each refresh costs: statements, rows, bytes, milliseconds
     services = Services(
-        config=config, database_url=database_url,
-        # Widget queries may go to a read replica; migrations always use DATABASE_URL.
-        reader=create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"],
-                                    connect_notes=queries.notes()),
+        config=config, database_url=database_url, reader=reader,
         queries=queries, costs=costs, demo=is_embedded_demo(database_url),
         widget_names={**{widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
                       activity.RECENT_QUERY_NAME: activity.RECENT_TITLE},
@@ -61,13 +62,12 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     server.extensions[EXTENSION_KEY] = services
     read_platform_schema_early(services.reader)
     _start_memory_monitoring(server, services)
-    record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)
     services.users = open_user_store(config, server.instance_path)
     services.work_limits = WorkLimits.from_config(config)
     # Each role gets a page of its own panels, so callbacks may name components another page lacks.
     app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
                assets_folder=str(ASSETS_PATH), suppress_callback_exceptions=True)
-    note_uncompressed_sizes(server)
+    record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)  # after Dash's compression: see there
     register_metrics_endpoint(server, services)
     app.layout = lambda: _page_for_viewer(config, services)
     for widget in (shell, headline_stats, ongoing_calls, activity, memory, self_cost):

@@ -34,6 +34,15 @@ be computed ahead: when a key is in demand near the end of its slot, a backgroun
 thread computes the next slot's entry, so nobody's request waits for it when the
 slot turns (`prefetch_next_slot`). A lone watcher never triggers it, so their
 results stay as fresh as without it.
+
+Entries are stored as JSON (orjson), never as pickles (issue 12, finding 11): whoever
+can write to a shared Redis could otherwise run code in every worker. The cache
+backends store the bytes this module encodes as they are (`StoredAsIs`); an entry
+that is not this version's JSON (a pickle, a tampered or foreign value) is a miss,
+logged once. A value that JSON cannot carry as it is (a DataFrame, a dataclass, a
+datetime, a tuple key) raises `NotCacheable` where it is cached. A computed result
+is served decoded from its own bytes, exactly as a hit serves it, so what cannot
+make the trip through Redis fails on the first ask, with or without Redis.
 """
 from __future__ import annotations
 
@@ -48,9 +57,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+import orjson
 import redis
-from cachelib import SimpleCache
+from cachelib.serializers import BaseSerializer
 from flask_caching import Cache
+from flask_caching.backends import RedisCache, SimpleCache
 from redis.exceptions import LockError, RedisError
 
 from db import network_timeout_seconds
@@ -68,6 +79,62 @@ PREFETCH_KEYS_COUNTED = 256
 WAIT_SECONDS = 0.5  # a waiter's default patience for the computation in flight (QUERY_WAIT_MS sets it)
 WAITING_REASON = "waiting for the database"
 FAILURE_FIELD = "failure"
+FORMAT_VERSION = 1  # the "v" of every stored entry: an entry of another version is a miss
+# orjson writes dataclasses, datetimes and subclasses of str, int, dict and list on its own terms (a dataclass
+# comes back as a dict, a datetime as text); passed through to no `default`, they raise instead.
+ENCODE_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+class NotCacheable(TypeError):
+    """A value the query cache cannot store as JSON: a bug in what a widget caches, never user input."""
+
+
+class StoredAsIs(BaseSerializer):
+    """The cache backends' serializer: store the bytes QueryCache encoded, and read them back, as they are.
+
+    Flask-Caching's own serializers pickle (cachelib's Redis one unpickles whatever starts with "!"); this one
+    never does, and refuses anything but bytes, so no other path can put a pickle in the cache.
+    """
+
+    def dumps(self, value: Any, protocol: int | None = None) -> bytes:
+        if not isinstance(value, bytes):
+            raise NotCacheable(f"the query cache stores encoded bytes only, not {type(value).__name__}")
+        return value
+
+    def loads(self, value: Any) -> Any:
+        return value
+
+
+class StoredAsIsRedisCache(RedisCache):
+    """Flask-Caching's Redis backend, storing entries as encoded (cache_config names it)."""
+
+    serializer = StoredAsIs()
+
+
+class StoredAsIsSimpleCache(SimpleCache):
+    """Flask-Caching's in-process backend, storing entries as encoded: the same bytes as Redis would hold."""
+
+    serializer = StoredAsIs()
+
+
+def encode_entry(entry: dict[str, Any]) -> bytes:
+    """Return a cache entry as versioned JSON; raise NotCacheable when JSON cannot carry it as it is."""
+    try:
+        return orjson.dumps({"v": FORMAT_VERSION, **entry}, option=ENCODE_OPTIONS)
+    except orjson.JSONEncodeError as error:
+        raise NotCacheable(f"a cached value must be plain JSON data: {error}") from None
+
+
+def decode_entry(stored: Any) -> dict[str, Any] | None:
+    """Return the entry encode_entry wrote, or None for anything else (missing, foreign, tampered); nothing
+    stored is ever unpickled or evaluated."""
+    if not isinstance(stored, (bytes, str)):
+        return None
+    try:
+        entry = orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        return None
+    return entry if isinstance(entry, dict) and entry.get("v") == FORMAT_VERSION else None
 
 
 @dataclass(frozen=True)
@@ -96,7 +163,9 @@ class KnownFailure(RuntimeError):
         if not isinstance(stored, dict) or not isinstance(stored.get(FAILURE_FIELD), dict):
             return None
         failure = stored[FAILURE_FIELD]
-        return cls(str(failure.get("kind")), str(failure.get("reason")), float(failure.get("at") or 0.0))
+        at = failure.get("at")
+        return cls(str(failure.get("kind")), str(failure.get("reason")),
+                   float(at) if isinstance(at, (int, float)) else 0.0)
 
 
 class HitCounter:
@@ -160,12 +229,12 @@ def cache_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return Flask-Caching's settings for Switchboard's settings."""
     if config.get("CACHE_REDIS_URL"):
         # Flask-Caching prefixes every key; clearing then deletes only those keys, never the whole database.
-        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": config["CACHE_REDIS_URL"],
+        return {"CACHE_TYPE": "caching.StoredAsIsRedisCache", "CACHE_REDIS_URL": config["CACHE_REDIS_URL"],
                 "CACHE_KEY_PREFIX": config["CACHE_KEY_PREFIX"], "CACHE_DEFAULT_TIMEOUT": 60,
                 # A Redis that hangs must not hang the dashboard: fail fast and fall back.
                 "CACHE_OPTIONS": {"socket_timeout": REDIS_SOCKET_SECONDS,
                                   "socket_connect_timeout": REDIS_SOCKET_SECONDS}}
-    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 60}
+    return {"CACHE_TYPE": "caching.StoredAsIsSimpleCache", "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 60}
 
 
 class SharedLocks:
@@ -216,11 +285,12 @@ class QueryCache:
         self.costs = costs
         self.shared_locks = shared_locks
         self.remember, self.describe, self.wait_seconds = remember, describe, wait_seconds
-        self.local = SimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
+        self.local = StoredAsIsSimpleCache(threshold=LOCAL_FALLBACK_ENTRIES)
         self.counters: dict[str, HitCounter] = {}
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
         self._shared_down_until = 0.0
+        self._foreign_seen = False
         self._demand: dict[str, int] = {}  # slot key -> asks in this process (the current slots only)
         self._prefetched: set[str] = set()  # next-slot keys whose computation ahead was started (once each)
         self.start_background: Callable[[Callable[[], None]], None] = _start_daemon_thread
@@ -261,14 +331,39 @@ class QueryCache:
                 self._shared_failed(error)
         return operation(self.local)
 
-    def _get(self, key: str) -> CachedResult | dict | None:
-        return self._on_cache(lambda cache: cache.get(key))
+    def _read(self, key: str) -> dict[str, Any] | None:
+        """Return the decoded entry under `key`, or None: a foreign or tampered entry is a miss, logged once."""
+        stored = self._on_cache(lambda cache: cache.get(key))
+        entry = decode_entry(stored)
+        if entry is None and stored is not None:
+            self._ignore_foreign()
+        return entry
+
+    def _ignore_foreign(self) -> None:
+        # Once per process: a tampered Redis must not flood the log either.
+        if not self._foreign_seen:
+            self._foreign_seen = True
+            log.warning("ignored a cache entry Switchboard did not write (not its JSON, version %d); "
+                        "it counts as a miss", FORMAT_VERSION)
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        """Return the result or failure record under `key`, or None."""
+        entry = self._read(key)
+        if entry is None or FAILURE_FIELD in entry:
+            return entry
+        if "value" not in entry or not isinstance(entry.get("computed_at"), (int, float)):
+            self._ignore_foreign()  # this version's tag without a result's fields: tampered
+            return None
+        return entry
 
     def _has(self, key: str) -> bool:
         return bool(self._on_cache(lambda cache: cache.has(key)))
 
-    def _set(self, key: str, entry: CachedResult | dict, timeout: int) -> None:
-        self._on_cache(lambda cache: cache.set(key, entry, timeout=timeout))
+    def _set(self, key: str, entry: dict[str, Any], timeout: int) -> bytes:
+        """Store an entry (a result's value and time, or a failure record); return its bytes."""
+        stored = encode_entry(entry)
+        self._on_cache(lambda cache: cache.set(key, stored, timeout=timeout))
+        return stored
 
     @contextmanager
     def _single_flight(self, key: str) -> Iterator[bool]:
@@ -323,9 +418,9 @@ class QueryCache:
             if remember:
                 self._remember_failure(query, params, interval, error)
             raise
-        result = CachedResult(value=value, computed_at=time.time())
-        self._set(key, result, lifetime)
-        return result
+        stored = self._set(key, {"value": value, "computed_at": time.time()}, lifetime)
+        # Served as a hit will be: a value that does not survive JSON unchanged shows on the first ask.
+        return _served(decode_entry(stored))
 
     def _remember_failure(self, query: str, params: dict[str, Any], interval: int, error: BaseException) -> None:
         """Cache a failure for the rest of the slot in which it happened (an attempt at a database that
@@ -409,27 +504,30 @@ class SharedNotes:
     """Flask-Caching's get/set/add/delete on a QueryCache's shared cache, or its fallback while Redis is down."""
 
     def __init__(self, queries: QueryCache):
-        self._on_cache = queries._on_cache
+        self._on_cache, self._read = queries._on_cache, queries._read
 
     def get(self, key: str) -> Any:
-        return self._on_cache(lambda cache: cache.get(key))
+        entry = self._read(key)
+        return None if entry is None else entry.get("note")
 
     def set(self, key: str, value: Any, timeout: int) -> None:
-        self._on_cache(lambda cache: cache.set(key, value, timeout=timeout))
+        stored = encode_entry({"note": value})
+        self._on_cache(lambda cache: cache.set(key, stored, timeout=timeout))
 
     def add(self, key: str, value: Any, timeout: int) -> bool:
-        return bool(self._on_cache(lambda cache: cache.add(key, value, timeout=timeout)))
+        stored = encode_entry({"note": value})
+        return bool(self._on_cache(lambda cache: cache.add(key, stored, timeout=timeout)))
 
     def delete(self, key: str) -> None:
         self._on_cache(lambda cache: cache.delete(key))
 
 
-def _served(entry: CachedResult | dict) -> CachedResult:
-    """Return a cached result, or raise the failure the entry records."""
+def _served(entry: dict[str, Any]) -> CachedResult:
+    """Return a cached entry's result, or raise the failure the entry records."""
     failure = KnownFailure.from_record(entry)
     if failure is not None:
         raise failure
-    return entry
+    return CachedResult(value=entry["value"], computed_at=entry["computed_at"])
 
 
 def _start_daemon_thread(work: Callable[[], None]) -> None:

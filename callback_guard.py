@@ -18,6 +18,7 @@ DASH_UPDATE_PATH = "/_dash-update-component"
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 32  # the renderer's bodies nest 5 levels; a filter value a few more
 COMPONENT_SUITES_PREFIX = "/_dash-component-suites/"
+BODY_KEY = "callback_body"  # where the request's accepted body is kept (flask.g); read by parsed_callback_body
 
 
 def json_error(status: int, message: str) -> Response:
@@ -135,6 +136,12 @@ def is_registered_script(dash_app, path: str) -> bool:
         and check_fingerprint(fingerprinted)[0] in dash_app.registered_paths[package]
 
 
+def parsed_callback_body() -> dict[str, Any] | None:
+    """Return the body of this callback request as the guard parsed and accepted it, or None (not a callback
+    request, or one refused before the guard or as malformed by it: such a body is never read again; issue 12)."""
+    return g.get(BODY_KEY)
+
+
 def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bool]) -> None:
     """Check every callback request against the app's own callbacks and what the viewer may use."""
 
@@ -147,10 +154,11 @@ def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bo
         if request.method != "POST":
             return None
         try:
-            # Kept for the response-size log, which needs to know the callback too.
-            g.callback_body = check_callback_body(request.get_data(cache=True), server_callbacks(dash_app.callback_map))
+            body = check_callback_body(request.get_data(cache=True), server_callbacks(dash_app.callback_map))
         except BadCallbackRequest as error:
             return json_error(400, str(error))
-        if not may_call(g.callback_body["output"]):
+        # Read by the response-size log through parsed_callback_body (only a body the guard accepted).
+        setattr(g, BODY_KEY, body)
+        if not may_call(body["output"]):
             return json_error(403, "this callback is not for your role")
         return None

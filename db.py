@@ -28,8 +28,6 @@ import sqlalchemy as sa
 from cachelib import SimpleCache
 from sqlalchemy.engine import Engine, make_url
 
-from monitoring.instrumentation import instrument_engine
-
 DEMO_DATABASE_FILE = "switchboard-demo.sqlite3"
 # SQLite calls the progress handler every this many virtual-machine instructions.
 SQLITE_PROGRESS_STEPS = 10_000
@@ -73,8 +71,9 @@ def create_writer_engine(url: str) -> Engine:
 
 
 def create_reader_engine(url: str, statement_timeout_ms: int = 5000, connect_notes=None) -> Engine:
-    """Return the read-only, time-limited, instrumented engine that widget queries use; `connect_notes` (the
-    query cache's shared notes) lets every worker know when connecting fails (see ConnectionGate)."""
+    """Return the read-only, time-limited engine that widget queries use; `connect_notes` (the query cache's
+    shared notes) lets every worker know when connecting fails (see ConnectionGate). The caller attaches the
+    cost instrumentation (monitoring.instrumentation.instrument_engine): this layer does not know it."""
     parsed = _mysql_url(url)
     network = network_timeout_seconds(statement_timeout_ms)
     engine = sa.create_engine(parsed, pool_pre_ping=True, pool_recycle=280,
@@ -85,7 +84,6 @@ def create_reader_engine(url: str, statement_timeout_ms: int = 5000, connect_not
         _guard_mysql(engine, statement_timeout_ms)
         name = hashlib.sha256(parsed.render_as_string(hide_password=True).encode()).hexdigest()[:16]
         sa.event.listen(engine, "do_connect", ConnectionGate(name, network, connect_notes).connect)
-    instrument_engine(engine)
     return engine
 
 

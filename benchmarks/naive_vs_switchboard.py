@@ -511,7 +511,8 @@ def run_benchmark(url: str, repeat: int) -> list[Measurement]:
     from schema.migrate import migrate
 
     writer, reader, naive = create_writer_engine(url), create_reader_engine(url), create_writer_engine(url)
-    instrument_engine(naive)
+    for engine in (reader, naive):  # as create_app instruments its reader
+        instrument_engine(engine)
     try:
         require_mariadb(writer)
         migrate(writer)

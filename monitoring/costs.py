@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from statistics import mean
 from typing import Callable, Mapping
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
+from callback_guard import parsed_callback_body
 from monitoring.instrumentation import CostLog
 
 DASH_UPDATE_PATH = "/_dash-update-component"
@@ -58,7 +59,7 @@ def widget_of(outputs: Mapping[str, str]) -> str | None:
     """Return the widget whose callback this Dash update request runs, by its first output."""
     # Only the body the callback guard parsed and accepted: a request refused before it (too large, no
     # login, unknown host) is never read here (issue 12: a 150 MB body was read after its 401).
-    body = g.get("callback_body")
+    body = parsed_callback_body()
     if body is None:
         return None
     output = str(body.get("output", ""))
@@ -67,13 +68,19 @@ def widget_of(outputs: Mapping[str, str]) -> str | None:
 
 
 def record_response_sizes(server: Flask, log: ResponseLog, outputs: Mapping[str, str]) -> None:
-    """Log the bytes of every widget callback response as sent.
+    """Log the bytes of every widget callback response, before compression and as sent.
 
-    Call it before Dash enables compression: after-request handlers run last-registered
-    first, so this one then sees the compressed body.
+    Call it once Dash (and its compression) is set up. Flask runs after-request handlers
+    last-registered first: the note of the raw size is added last, so it runs before
+    compression, and the measure is put first, so it runs after every other handler and
+    sees the body as sent, whatever was registered in between.
     """
 
-    @server.after_request
+    def note(response: Response) -> Response:
+        if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
+            response.headers[RAW_LENGTH_HEADER] = str(response.calculate_content_length() or 0)
+        return response
+
     def measure(response: Response) -> Response:
         if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
             widget = widget_of(outputs)
@@ -82,15 +89,8 @@ def record_response_sizes(server: Flask, log: ResponseLog, outputs: Mapping[str,
                 log.add(widget, int(response.headers.pop(RAW_LENGTH_HEADER, sent)), sent)
         return response
 
-
-def note_uncompressed_sizes(server: Flask) -> None:
-    """Note each callback response's size before compression (call it after Dash is set up)."""
-
-    @server.after_request
-    def note(response: Response) -> Response:
-        if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
-            response.headers[RAW_LENGTH_HEADER] = str(response.calculate_content_length() or 0)
-        return response
+    server.after_request(note)
+    server.after_request_funcs.setdefault(None, []).insert(0, measure)
 
 
 @dataclass(frozen=True)

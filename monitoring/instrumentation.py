@@ -2,8 +2,9 @@
 
 SQLAlchemy cursor events on the reader engine record every statement run while a
 refresh is being measured (`measure_refresh`), with its SQL text and its database
-time. Rows and bytes are known only once the rows are fetched, so the one query
-runner (`queries.runner.run`) reports them through `record_rows`.
+time. Rows and bytes are known only once the rows are fetched: `instrument_engine`
+also has the one query runner (`queries.runner.run`) hand each fetch to
+`record_rows`. The factory instruments the reader engine; db.py does not.
 
 Bytes are approximated as the MySQL text protocol carries a result: each value's
 text plus a one-byte length, and a four-byte packet header a row.
@@ -21,6 +22,8 @@ from typing import Iterable, Iterator, Sequence
 import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from queries.runner import observe_rows
 
 ROW_HEADER_BYTES = 4
 
@@ -145,7 +148,8 @@ def approximate_result_bytes(rows: Iterable[Sequence[object]]) -> int:
 
 
 def instrument_engine(engine: Engine) -> None:
-    """Attach the statement and timing hooks to an engine."""
+    """Attach the statement and timing hooks to an engine, and count the rows the runner fetches on it."""
+    observe_rows(engine, record_rows)
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def before(conn, cursor, statement, parameters, context, executemany):

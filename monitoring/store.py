@@ -12,7 +12,7 @@ holder may renew, and the heartbeats of the workers the leader samples.
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import os
 import socket
 import sqlite3
@@ -22,10 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Protocol
 
+import orjson
 import redis
 
 from monitoring.downsample import downsample
 from monitoring.memory import GroupMemory, HostMemory, MemorySample, ProcessMemory
+
+log = logging.getLogger("switchboard.memory")
 
 SQLITE_FILENAME = "switchboard-memory.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
@@ -69,16 +72,33 @@ def open_memory_store(config: dict, instance_path: str | Path) -> MemoryStore:
 
 
 def encode_sample(sample: MemorySample) -> str:
-    """Return the sample as compact JSON (never pickle: the store may be shared)."""
-    return json.dumps(dataclasses.asdict(sample), separators=(",", ":"))
+    """Return the sample as compact JSON (never pickle: the store may be shared; issue 12, finding 11)."""
+    return orjson.dumps(dataclasses.asdict(sample)).decode()
 
 
 def decode_sample(text: str) -> MemorySample:
-    """Rebuild a sample from encode_sample's JSON."""
-    data = json.loads(text)
+    """Rebuild a sample from encode_sample's JSON (ValueError, TypeError or KeyError when it is not that)."""
+    data = orjson.loads(text)
     return MemorySample(at=data["at"], workers=tuple(ProcessMemory(**entry) for entry in data["workers"]),
                         groups=tuple(GroupMemory(**entry) for entry in data["groups"]),
                         host=HostMemory(**data["host"]), top=tuple(ProcessMemory(**entry) for entry in data["top"]))
+
+
+_foreign_logged = threading.Event()
+
+
+def stored_sample(text: str | None) -> MemorySample | None:
+    """Return the snapshot a store holds, or None before the first or when it is not encode_sample's JSON
+    (tampered or foreign: never evaluated; logged once per process)."""
+    if not text:
+        return None
+    try:
+        return decode_sample(text)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        if not _foreign_logged.is_set():
+            _foreign_logged.set()
+            log.warning("ignored a memory snapshot Switchboard did not write; it reads as no sample yet")
+        return None
 
 
 # Take or renew the lease: set it when free or already ours, never over another holder's.
@@ -148,8 +168,11 @@ class RedisMemoryStore:
 
     def latest(self) -> MemorySample | None:
         """Return the newest whole sample, or None before the first."""
-        text = self._redis.get(self.keys + "latest")
-        return decode_sample(text) if text else None
+        try:
+            text = self._redis.get(self.keys + "latest")
+        except UnicodeDecodeError:  # bytes that are not even text (a pickle): read as a foreign snapshot
+            text = "\0"
+        return stored_sample(text)
 
     def peak(self, name: str, since: float) -> float | None:
         """Return the series' exact maximum since `since`, or None without points."""
@@ -279,7 +302,7 @@ class SqliteMemoryStore:
     def latest(self) -> MemorySample | None:
         """Return the newest whole sample, or None before the first."""
         rows = self._query("SELECT sample FROM snapshot WHERE id = 1")
-        return decode_sample(rows[0][0]) if rows else None
+        return stored_sample(rows[0][0]) if rows else None
 
     def peak(self, name: str, since: float) -> float | None:
         """Return the series' exact maximum since `since`, or None without points."""

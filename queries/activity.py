@@ -17,13 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from queries.frames import frame_from_data, frame_to_data
 from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, no_text, platform_schema
 from queries.runner import run
 from schema.tables import (agents, appointments, calls, companies, customers, idx_appointments_starts_date,
@@ -299,6 +300,19 @@ class RecentFeed:
     now: datetime
     company_ids: tuple[int, ...] | None
     holds_everything: bool  # fewer rows than asked for: nothing older is left in the window
+
+    def to_data(self) -> dict[str, Any]:
+        """Return the feed as plain JSON data, as the query cache stores it (never a pickle; issue 12)."""
+        return {"rows": frame_to_data(self.rows), "now": self.now.isoformat(),
+                "company_ids": None if self.company_ids is None else list(self.company_ids),
+                "holds_everything": self.holds_everything}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> "RecentFeed":
+        """Rebuild the feed to_data described."""
+        scope = data["company_ids"]
+        return cls(rows=frame_from_data(data["rows"]), now=datetime.fromisoformat(data["now"]),
+                   company_ids=None if scope is None else tuple(scope), holds_everything=data["holds_everything"])
 
 
 def fetch_recent_feed(engine: Engine, now: datetime, row_count: int,

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from db import create_reader_engine, create_writer_engine
 from demo.generator import SeedPlan, seed_database
+from monitoring.instrumentation import instrument_engine
 from schema.migrate import migrate
 
 MYSQL_URL = os.environ.get("SWITCHBOARD_TEST_MYSQL_URL", "")
@@ -54,6 +55,20 @@ def require_redis() -> None:
         client.close()
 
 
+@pytest.fixture
+def redis_settings():
+    """Settings for an app whose cache lives in the test Redis under a prefix of this test's, and a client;
+    the prefix's keys are deleted after the test."""
+    require_redis()
+    import redis
+    client = redis.Redis.from_url(REDIS_URL)
+    prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
+    yield {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}, client
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
 def _backends() -> list:
     return ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
@@ -67,7 +82,9 @@ class TestDatabase:
         return create_writer_engine(self.url)
 
     def reader(self, statement_timeout_ms: int = 5000) -> Engine:
-        return create_reader_engine(self.url, statement_timeout_ms)
+        engine = create_reader_engine(self.url, statement_timeout_ms)
+        instrument_engine(engine)  # as create_app does
+        return engine
 
 
 def _server_engine() -> Engine:

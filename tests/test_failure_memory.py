@@ -4,7 +4,6 @@ network waits are bounded and its connection attempts gated, against a database 
 from __future__ import annotations
 
 import json
-import pickle
 import threading
 import time
 import uuid
@@ -33,7 +32,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _local_cache(clock=time.time, **options) -> QueryCache:
-    cache = Cache(config={"CACHE_TYPE": "SimpleCache"})
+    cache = Cache(config=cache_config({}))
     cache.init_app(Flask(__name__))
     return QueryCache(cache, CostLog(), clock=clock, remember=DATABASE_ERRORS, describe=_describe, **options)
 
@@ -64,8 +63,7 @@ def test_a_failure_is_remembered_as_plain_data_for_the_rest_of_its_slot_only():
     assert attempts == [1000.0] and set(seen) == {"database unreachable"}
     stored = [value for value in queries.cache.cache._cache.values()]
     assert len(stored) == 1
-    record = pickle.loads(stored[0][1])
-    assert json.loads(json.dumps(record)) == record  # plain data, no exception object
+    record = json.loads(stored[0][1])  # stored as JSON text: plain data, no exception object, no pickle
     assert record["failure"]["reason"] == "database unreachable" and record["failure"]["kind"] == "OSError"
     clock[0] = 1002.0  # the next slot tries again, and a success is served as usual
     assert _ask(queries, "w", lambda: "rows") == "fresh"

@@ -47,6 +47,7 @@ class Platform:
 @pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: variant.name)
 def platform(request, tmp_path_factory):
     from db import create_reader_engine, create_writer_engine
+    from monitoring.instrumentation import instrument_engine
 
     variant: PlatformVariant = request.param
     database = create_test_database("mariadb", tmp_path_factory.mktemp(variant.name),
@@ -56,7 +57,9 @@ def platform(request, tmp_path_factory):
     writer = create_writer_engine(writer_url.render_as_string(hide_password=False))
     rows = build_platform_database(writer, variant, SEED_NOW)
     writer.dispose()
-    found = Platform(variant, database.url, rows, create_reader_engine(database.url))
+    reader = create_reader_engine(database.url)
+    instrument_engine(reader)  # as create_app does
+    found = Platform(variant, database.url, rows, reader)
     yield found
     found.reader.dispose()
     drop_test_database(database)

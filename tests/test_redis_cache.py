@@ -10,22 +10,10 @@ from click.testing import CliRunner
 
 from app import cli
 from services import EXTENSION_KEY
-from tests.conftest import REDIS_URL, clear_of_a_slot_boundary, require_redis
+from tests.conftest import clear_of_a_slot_boundary
 from tests.support.dash_client import DashClient
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def redis_settings():
-    require_redis()
-    import redis
-    client = redis.Redis.from_url(REDIS_URL)
-    prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
-    yield {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}, client
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
 
 
 def test_two_workers_share_one_computation_per_interval(seeded_database, redis_settings, make_dashboard):

@@ -153,7 +153,9 @@ def _query_cache(**options) -> QueryCache:
     from flask import Flask
     from flask_caching import Cache
 
-    cache = Cache(config={"CACHE_TYPE": "SimpleCache"})
+    from caching import cache_config
+
+    cache = Cache(config=cache_config({}))
     cache.init_app(Flask(__name__))
     return QueryCache(cache, CostLog(), **options)
 

@@ -22,7 +22,7 @@ import phonenumbers
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDOW, DIRECTIONS, KINDS,
-                              SEARCH_MAX_LENGTH, STATUSES, WINDOWS, ActivityFilter, ActivityPage, Cursor,
+                              SEARCH_MAX_LENGTH, STATUSES, WINDOWS, ActivityFilter, ActivityPage, Cursor, RecentFeed,
                               fetch_activity, fetch_company_options, fetch_recent_feed,
                               page_from_recent)
 from access.roles import Viewer, mask_phone
@@ -328,14 +328,15 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     recent_params = {"rows": recent_rows, "company_ids": scope}
 
     def fetch_recent():
-        return fetch_recent_feed(services.reader, services.now(), recent_rows, scope)
+        # Cached as plain data: one result read by many views, filtered per view (see page_from_recent).
+        return fetch_recent_feed(services.reader, services.now(), recent_rows, scope).to_data()
 
     services.queries.prefetch_next_slot(RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent,
                                         ahead=recent_prefetch_seconds(lifetime))
 
     def page_of_view() -> dict[str, Any]:
         recent = services.queries.get_or_compute(RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent)
-        page = page_from_recent(recent.value, activity, cursor, page_size)
+        page = page_from_recent(RecentFeed.from_data(recent.value), activity, cursor, page_size)
         if page is not None:
             return {**page_payload(page, timezone, viewer.masks_phones), "as_of": recent.computed_at}
         # Only a search that reaches the database is counted; a refusal raises through the cache, which
@@ -389,14 +390,18 @@ def company_options(_signal, _pathname):
     """Return the companies to filter by (cached for five minutes)."""
     services = current_services()
     scope = current_viewer().scoped(None)
+    def options() -> list[dict[str, Any]]:
+        found = fetch_company_options(services.reader, scope)
+        return [{"label": name, "value": int(company_id)} for company_id, name in zip(found.id, found.name)]
+
     try:
-        cached = services.queries.get_or_compute(
-            "company_options", {"company_ids": scope}, COMPANY_OPTIONS_SECONDS,
-            lambda: fetch_company_options(services.reader, scope))
+        # The built options are cached, not the DataFrame (the cache holds JSON only).
+        cached = services.queries.get_or_compute("company_options", {"company_ids": scope}, COMPANY_OPTIONS_SECONDS,
+                                                 options)
     except DATABASE_ERRORS as error:
         log_failure("company options", error)
         return no_update
-    return [{"label": name, "value": int(company_id)} for company_id, name in zip(cached.value.id, cached.value.name)]
+    return cached.value
 
 
 def export_file(which: str, kinds, statuses, directions, companies, window, search):

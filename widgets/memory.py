@@ -180,21 +180,21 @@ def _megabytes(value: float | int | None) -> str:
     return "–" if value is None else f"{value / MB:,.1f} MB"
 
 
-def series_table(view: MemoryView) -> html.Table:
-    """Return the current value and the window's peak of every series."""
-    rows = [html.Tr([html.Td(v.label), html.Td(_megabytes(v.now), className="numeric"),
-                     html.Td(_megabytes(v.peak), className="numeric")])
-            for v in view.workers + view.groups + view.host]
+def series_table(series: list[dict[str, Any]]) -> html.Table:
+    """Return the current value and the window's peak of every series ({label, now, peak})."""
+    rows = [html.Tr([html.Td(v["label"]), html.Td(_megabytes(v["now"]), className="numeric"),
+                     html.Td(_megabytes(v["peak"]), className="numeric")])
+            for v in series]
     return html.Table(className="data-table", children=[
         html.Caption("Now and peak in the window"),
         html.Thead(html.Tr([html.Th("series"), html.Th("now"), html.Th("peak")])), html.Tbody(rows)])
 
 
-def top_table(view: MemoryView) -> html.Table:
+def top_table(top: list[dict[str, Any]]) -> html.Table:
     """Return the largest processes of the latest sample."""
     rows = [html.Tr([html.Td(str(p["pid"]), className="numeric"), html.Td(p["name"]),
                      html.Td(_megabytes(p["rss"]), className="numeric"), html.Td(_megabytes(p["uss"]), className="numeric"),
-                     html.Td(_megabytes(p["pss"]), className="numeric")]) for p in view.top]
+                     html.Td(_megabytes(p["pss"]), className="numeric")]) for p in top]
     return html.Table(className="data-table", children=[
         html.Caption("Largest processes now"),
         html.Thead(html.Tr([html.Th("pid"), html.Th("process"), html.Th("RSS"), html.Th("USS"), html.Th("PSS")])),
@@ -218,24 +218,20 @@ def refresh(_ticks, _signal, window, previous_freshness):
         log_failure("memory", error)
         return (no_update,) * 7 + (stale(previous_freshness, "memory store unreachable"),)
     payload = cached.value
-    return (*payload["badge"], *payload["figures"], series_table(payload["view"]), top_table(payload["view"]),
+    return (*payload["badge"], *payload["figures"], series_table(payload["series"]), top_table(payload["top"]),
             fresh(cached.computed_at))
 
 
 def panel_payload(view: MemoryView, warning_mb: int, limit_mb: int) -> dict[str, Any]:
-    """Build the badge and the charts once per poll interval; the tables need only the current values."""
-    light = MemoryView(workers=[_without_points(v) for v in view.workers],
-                       groups=[_without_points(v) for v in view.groups],
-                       host=[_without_points(v) for v in view.host], top=view.top, sampled_at=view.sampled_at)
+    """Build the badge and the charts once per poll interval; the tables need only the current values.
+
+    Plain JSON data, as the query cache stores it: the tables' rows, not the view's dataclasses."""
     return {"badge": badge_state(view, warning_mb, limit_mb),
             "figures": (memory_figure("Switchboard workers", view.workers, warning_mb, limit_mb),
                         memory_figure("Process groups", view.groups, warning_mb, limit_mb),
                         memory_figure("Host", view.host, None, None)),
-            "view": light}
-
-
-def _without_points(view: SeriesView) -> SeriesView:
-    return SeriesView(name=view.name, label=view.label, points=[], now=view.now, peak=view.peak)
+            "series": [{"label": v.label, "now": v.now, "peak": v.peak} for v in view.workers + view.groups + view.host],
+            "top": view.top}
 
 
 def register(app: Dash) -> None:
