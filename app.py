@@ -18,8 +18,10 @@ INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
 ASSETS_PATH = Path(__file__).resolve().parent / "assets"
 
 
-def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Path | None = None):
-    """Build the dashboard: Flask server, Dash app, reader engine, query cache, memory store, widgets."""
+def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Path | None = None,
+               widgets: tuple | None = None):
+    """Build the dashboard: Flask server, Dash app, reader engine, query cache, memory store, widgets (the
+    registered ones, `widgets.registered()`, unless others are given)."""
     from dash import Dash
     from flask import Flask
     from flask_caching import Cache
@@ -36,10 +38,11 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from queries.platform import read_platform_schema_early
     from monitoring.metrics import register_metrics_endpoint
     from services import EXTENSION_KEY, Services
-    from widgets import activity, headline_stats, memory, ongoing_calls, self_cost, shell
+    from widgets import registered, shell
     from widgets.common import DATABASE_ERRORS, describe_failure
 
     config = load_config(overrides)
+    widgets = registered() if widgets is None else tuple(widgets)
     server = Flask(__name__, instance_path=str(instance_path or INSTANCE_PATH))
     install_gate(server, config)  # first: its checks run before any other hook reads the request
     database_url = resolve_database_url(config, server.instance_path)
@@ -55,60 +58,63 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     instrument_engine(reader)  # what each refresh costs: statements, rows, bytes, milliseconds
     services = Services(
         config=config, database_url=database_url, reader=reader,
-        queries=queries, costs=costs, demo=is_embedded_demo(database_url),
-        widget_names={**{widget.QUERY_NAME: widget.TITLE for widget in (ongoing_calls, activity, headline_stats, memory)},
-                      activity.RECENT_QUERY_NAME: activity.RECENT_TITLE},
+        queries=queries, costs=costs, demo=is_embedded_demo(database_url), widgets=widgets,
     )
     server.extensions[EXTENSION_KEY] = services
     read_platform_schema_early(services.reader)
     _start_memory_monitoring(server, services)
     services.users = open_user_store(config, server.instance_path)
     services.work_limits = WorkLimits.from_config(config)
-    # Each role gets a page of its own panels, so callbacks may name components another page lacks.
     app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
-               assets_folder=str(ASSETS_PATH), suppress_callback_exceptions=True)
-    record_response_sizes(server, services.responses, shell.RESPONSE_OUTPUTS)  # after Dash's compression: see there
+               assets_folder=str(ASSETS_PATH))
+    # Each role's page holds only its panels; every callback is checked against the page of every panel, so a
+    # wiring mistake fails at start-up instead of hiding (no suppress_callback_exceptions).
+    app.validation_layout = shell.full_page(config, widgets)
+    record_response_sizes(server, services.responses, shell.response_outputs(widgets))  # after Dash's compression
     register_metrics_endpoint(server, services)
     app.layout = lambda: _page_for_viewer(config, services)
-    for widget in (shell, headline_stats, ongoing_calls, activity, memory, self_cost):
+    shell.register(app, widgets)
+    for widget in widgets:
         widget.register(app)
-    may_call = install_access(server, app, services.users, config, callback_areas(app, config))
+    may_call = install_access(server, app, services.users, config, callback_roles(app, config, widgets))
     install_callback_guard(server, app, may_call)
     return app
 
 
-def callback_areas(app, config: dict) -> dict[str, str]:
-    """Return the area of each callback: the one widget whose components it writes to (the page's own
-    components, such as the URL, may be written too), or the page shell when it writes only those."""
-    from access.roles import SHELL
+def callback_roles(app, config: dict, widgets: tuple) -> dict[str, frozenset[str]]:
+    """Return the roles that may run each callback: those of the one widget whose components it writes to
+    (the page's own components, such as the URL, may be written too); every role's for the page shell's."""
+    from access.roles import ROLES, SHELL
     from widgets.shell import component_areas
 
-    owners = component_areas(config)
-    areas = {}
+    owners = component_areas(config, widgets)
+    roles = {widget.area: widget.roles for widget in widgets}
+    allowed = {}
     for key in app.callback_map:
         outputs = key.strip(".").split("...")
         found = {owners.get(output.rsplit(".", 1)[0]) for output in outputs}
-        widgets = found - {SHELL}
-        if None in found or len(widgets) > 1:
+        areas = found - {SHELL}
+        if None in found or len(areas) > 1:
             raise RuntimeError(f"callback {key} must write to the components of one widget at most")
-        areas[key] = widgets.pop() if widgets else SHELL
-    return areas
+        allowed[key] = roles[areas.pop()] if areas else frozenset(ROLES)
+    return allowed
 
 
 def _page_for_viewer(config: dict, services):
     """Return the page for whoever asks: the panels of their role, their name and a sign-out button."""
     from flask import g
 
-    from access.roles import AREAS, LOCAL_DEMO_VIEWER
+    from access.roles import LOCAL_DEMO_VIEWER
     from access.web import csrf_token
     from widgets.shell import Account, layout
 
     viewer = g.get("viewer")
     if viewer is None:  # Dash checking the layout outside any viewer's request: no account, every panel
-        return layout(config, services.demo, frozenset(AREAS))
+        return layout(config, services.demo, services.widgets)
     local_demo = viewer is LOCAL_DEMO_VIEWER  # the access check's answer when no user exists
     account = None if local_demo else Account(name=viewer.name, role=viewer.role, csrf_token=csrf_token())
-    return layout(config, services.demo, viewer.areas, account, local_demo=local_demo)
+    mine = tuple(widget for widget in services.widgets if viewer.role in widget.roles)
+    return layout(config, services.demo, mine, account, local_demo=local_demo)
 
 
 def _start_memory_monitoring(server, services) -> None:
@@ -221,6 +227,7 @@ def _judged_plans(config: dict) -> list:
     from db import create_reader_engine
     from queries.plans import check_plans, error_reason
     from queries.timeutil import database_now
+    from widgets import registered
 
     url = _database_url(config)
     try:
@@ -228,7 +235,8 @@ def _judged_plans(config: dict) -> list:
     except (SQLAlchemyError, ImportError) as error:  # a malformed URL, a driver that is not installed
         raise click.ClickException(f"cannot use DATABASE_URL: {error}") from None
     try:
-        return check_plans(engine, database_now(config["DATABASE_TIMEZONE"]))
+        return check_plans(engine, database_now(config["DATABASE_TIMEZONE"]),
+                           [widget.plan_examples for widget in registered() if widget.plan_examples])
     except SQLAlchemyError as error:
         raise click.ClickException(f"cannot reach the database at {make_url(url).render_as_string()}: "
                                    f"{error_reason(error)}") from None

@@ -29,7 +29,7 @@ class Services:
     costs: CostLog
     demo: bool
     responses: ResponseLog = field(default_factory=ResponseLog)
-    widget_names: dict[str, str] = field(default_factory=dict)  # query name -> what the self-cost panel calls it
+    widgets: tuple[Any, ...] = ()  # widgets.registry.Widget: this app's, in page order
     memory_store: Any = None  # monitoring.store.MemoryStore, shared by the workers of a host (or all, in Redis)
     sampler: Any = None  # monitoring.sampler.MemorySampler, started on the first request
     simulator: LiveSimulator | None = field(default=None)
@@ -43,6 +43,11 @@ class Services:
     def today_start(self, now):
         """Return when today began for the viewer, in the platform's time."""
         return start_of_day(now, self.config["DISPLAY_TIMEZONE"], self.config["DATABASE_TIMEZONE"])
+
+    @property
+    def widget_names(self) -> dict[str, str]:
+        """Return each cached query's name and what the self-cost panel and /metrics call it."""
+        return {query: title for widget in self.widgets for query, title in widget.queries.items()}
 
     def poll_seconds(self, widget_setting: str) -> int:
         return int(self.config[widget_setting])

@@ -1,8 +1,9 @@
 """Who may see what: roles, the parts of the dashboard each may use, and the viewer of a request.
 
-The dashboard is made of areas (one per widget, plus the page shell). A role
-names the areas it may use; the page, the callbacks the browser learns of and
-every callback request are all checked against it on the server.
+The dashboard is made of areas (one per widget, plus the page shell). Each widget
+names the roles that see it (widgets/registry.py); the role table is derived from
+them (`role_areas`), and the page, the callbacks the browser learns of and every
+callback request are all checked against it on the server.
 
 - admin: everything;
 - support: ongoing calls and the activity feed of their own companies, phone
@@ -12,24 +13,14 @@ every callback request are all checked against it on the server.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Protocol
 
 ADMIN = "admin"
 SUPPORT = "support"
 OPS = "ops"
 ROLES = (ADMIN, SUPPORT, OPS)
 
-SHELL = "shell"
-HEADLINE = "headline"
-ONGOING = "ongoing"
-ACTIVITY = "activity"
-MEMORY = "memory"
-SELF_COST = "self_cost"
-AREAS = (SHELL, HEADLINE, ONGOING, ACTIVITY, MEMORY, SELF_COST)
-ROLE_AREAS = {
-    ADMIN: frozenset(AREAS),
-    SUPPORT: frozenset({SHELL, ONGOING, ACTIVITY}),
-    OPS: frozenset({SHELL, HEADLINE, MEMORY, SELF_COST}),
-}
+SHELL = "shell"  # the page around the widgets: every role's
 METRICS_ROLES = frozenset({ADMIN, OPS})
 VISIBLE_PHONE_DIGITS = 3
 MASK = "•"
@@ -44,15 +35,8 @@ class Viewer:
     company_ids: tuple[int, ...] | None  # None: every company
 
     @property
-    def areas(self) -> frozenset[str]:
-        return ROLE_AREAS[self.role]
-
-    @property
     def masks_phones(self) -> bool:
         return self.role == SUPPORT
-
-    def may_use(self, area: str) -> bool:
-        return area in self.areas
 
     def scoped(self, chosen: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """Return the companies a query may read: the chosen ones within this viewer's (all of its if none)."""
@@ -65,6 +49,17 @@ class Viewer:
 
 
 LOCAL_DEMO_VIEWER = Viewer(name="local demo", role=ADMIN, company_ids=None)
+
+
+class HasRoles(Protocol):
+    area: str
+    roles: frozenset[str]
+
+
+def role_areas(widgets: Iterable[HasRoles]) -> dict[str, frozenset[str]]:
+    """Return the role table: the areas each role may use, the shell and the widgets that name it."""
+    widgets = list(widgets)
+    return {role: frozenset({SHELL, *(widget.area for widget in widgets if role in widget.roles)}) for role in ROLES}
 
 
 def mask_phone(number: str | None) -> str | None:

@@ -137,7 +137,7 @@ def content_security_policy(inline_script_hashes: list[str]) -> dict[str, str | 
 
 
 def install_access(server: Flask, dash_app, users: UserStore, config: dict,
-                   callback_areas: dict[str, str]) -> Callable[[str], bool]:
+                   callback_roles: dict[str, frozenset[str]]) -> Callable[[str], bool]:
     """Put every request behind the access check; return the check of a callback's output key."""
     if config["FORWARDED_PROXIES"]:
         count = config["FORWARDED_PROXIES"]
@@ -252,12 +252,12 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
         if request.path != DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
             return response
         callbacks = json.loads(response.get_data())
-        allowed = [entry for entry in callbacks if callback_areas.get(entry.get("output")) in viewer.areas]
+        allowed = [entry for entry in callbacks if viewer.role in callback_roles.get(entry.get("output"), ())]
         response.set_data(json.dumps(allowed))
         return response
 
     def may_call(output_key: str) -> bool:
         viewer = g.get("viewer")
-        return viewer is not None and callback_areas.get(output_key) in viewer.areas
+        return viewer is not None and viewer.role in callback_roles.get(output_key, ())
 
     return may_call

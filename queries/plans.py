@@ -19,16 +19,17 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum
+from typing import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-from queries import activity, headline_stats, ongoing_calls
 from queries.platform import platform_schema
 
-WIDGET_QUERY_MODULES = (ongoing_calls, activity, headline_stats)
+# A widget's plan_examples(now, platform): realistic statements and the indexes each table should be read by.
+PlanExamples = Callable[..., list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]]
 # The platform's tables that grow with every call and booking: however few rows they hold
 # today (a test database, a new platform), a full scan of them is a failure waiting to happen.
 GROWING_TABLES = frozenset({"calls", "appointments"})
@@ -266,13 +267,14 @@ def check_query(engine: Engine, name: str, statement: sa.Executable,
     return judge_plan(name, accesses, expected_by_table, indexes)
 
 
-def check_plans(engine: Engine, now: datetime) -> list[PlanRow]:
-    """Explain and judge every widget query. Raises SQLAlchemyError only when the database is unreachable."""
+def check_plans(engine: Engine, now: datetime, sources: Sequence[PlanExamples]) -> list[PlanRow]:
+    """Explain and judge every widget query (`sources`: each widget's plan_examples, from the registry).
+    Raises SQLAlchemyError only when the database is unreachable."""
     with engine.connect() as connection:
         tables, indexes = existing_indexes(connection)
     platform = platform_schema(engine)
-    return [row for module in WIDGET_QUERY_MODULES
-            for name, statement, expected_by_table in module.plan_examples(now, platform)
+    return [row for plan_examples in sources
+            for name, statement, expected_by_table in plan_examples(now, platform)
             for row in check_query(engine, name, statement, expected_by_table, tables, indexes)]
 
 

@@ -47,13 +47,13 @@ def test_nonsense_in_a_link_is_dropped_with_a_notice(query, notice):
     assert values["kind"] == ["call"]  # the sensible part of the link still applies
 
 
-def test_sync_reads_the_link_on_load_and_writes_it_on_change(monkeypatch):
-    monkeypatch.setattr(activity, "ctx", type("Ctx", (), {"triggered_id": activity.URL})())
-    out = activity.sync_url_and_filters("?kind=call&status=bogus", None, None, None, None, None, None)
-    assert out[1] == ["call"] and "bogus" in out[7] and out[0] == "?kind=call"
-    monkeypatch.setattr(activity, "ctx", type("Ctx", (), {"triggered_id": activity.SEARCH})())
-    out = activity.sync_url_and_filters("", [], ["missed"], [], [], "7d", "müller")
-    assert out[0] == "?status=missed&q=m%C3%BCller" and out[7] == ""
+def test_sync_reads_the_link_on_load_and_writes_it_on_change():
+    out = activity.sync_url_and_filters(activity.URL, "?kind=call&status=bogus", activity.filter_values(window=None,
+                                                                                                       search=None))
+    assert out["filters"]["kinds"] == ["call"] and "bogus" in out["notice"] and out["search"] == "?kind=call"
+    out = activity.sync_url_and_filters(activity.SEARCH, "", activity.filter_values([], ["missed"], [], [], "7d",
+                                                                                    "müller"))
+    assert out["search"] == "?status=missed&q=m%C3%BCller" and out["notice"] == ""
 
 
 @pytest.mark.parametrize("controls, message", [
@@ -82,10 +82,9 @@ def test_a_cursor_survives_the_round_trip_through_the_browser():
     assert activity.cursor_from_data(json.loads(json.dumps(activity.cursor_to_data(cursor)))) == cursor
 
 
-def test_pages_go_older_and_back_and_a_filter_change_starts_over(monkeypatch):
+def test_pages_go_older_and_back_and_a_filter_change_starts_over():
     def press(button, pager, next_cursor):
-        monkeypatch.setattr(activity, "ctx", type("Ctx", (), {"triggered_id": button})())
-        return activity.turn_page(1, 1, None, None, None, None, "7d", "", pager, next_cursor)
+        return activity.turn_page(button, pager, next_cursor)
 
     one = {"at": "2026-03-01T10:00:00", "kind": "call", "id": 9}
     two = {"at": "2026-02-01T10:00:00", "kind": "call", "id": 3}
@@ -130,7 +129,8 @@ def test_a_grid_starts_loading_and_keeps_its_empty_text_for_when_a_load_succeeds
 
 @pytest.mark.parametrize("polls, seconds", [((5, 15, 60, 10), 5), ((1, 1, 2, 10), 1), ((30, 60, 60, 60), 10)])
 def test_the_connection_is_checked_after_one_poll_of_the_fastest_widget(polls, seconds):
-    config = dict(zip(shell.POLL_SETTINGS, polls))
+    config = dict(zip(("ONGOING_CALLS_POLL_SECONDS", "ACTIVITY_POLL_SECONDS", "HEADLINE_STATS_POLL_SECONDS",
+                       "MEMORY_POLL_SECONDS"), polls))
     assert shell.connection_check_seconds(config) == seconds
 
 

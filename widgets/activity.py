@@ -29,11 +29,13 @@ from access.roles import Viewer, mask_phone
 from access.web import current_viewer
 from access.work_limits import WorkRefused
 from services import current_services
-from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, grid_options, int_or_none,
-                            log_failure, stale, text_or_none, without_empty)
+from access.roles import ADMIN, SUPPORT
+from queries import activity as queries
+from widgets.common import (DATABASE_ERRORS, cached_refresh, describe_failure, epoch, grid_options, int_or_none,
+                            log_failure, text_or_none, without_empty)
+from widgets.registry import REFRESH_SIGNAL, URL, Widget
 from widgets.export_files import TEXT_MARKER, minutes_and_seconds, write_csv
 
-URL = "url"
 GRID = "activity-grid"
 INTERVAL = "activity-interval"
 KIND = "activity-kind"
@@ -53,19 +55,22 @@ EXPORT_EXCEL = "activity-export-excel"
 DOWNLOAD = "activity-download"
 FRESHNESS = "activity-freshness"
 STATUS = "activity-status-line"
-REFRESH_SIGNAL = "refresh-signal"
 QUERY_NAME = "activity"
 RECENT_QUERY_NAME = "activity_recent"
 RECENT_TITLE = "activity feed, newest rows"
 TITLE = "activity feed"
 POLL_SETTING = "ACTIVITY_POLL_SECONDS"
 COMPANY_OPTIONS_SECONDS = 300
+COMPANY_OPTIONS_QUERY = "company_options"
+COMPANY_OPTIONS_TITLE = "company options"
 # The newest rows take 100-150 ms to fetch: when many watch, the next slot's are fetched this long before it
 # starts (at most a fifth of the interval), so no view waits for them when the slot turns
 # (see caching.QueryCache.prefetch_next_slot).
 RECENT_PREFETCH_SECONDS = 2.0
 MAX_PAGES = 1000  # a pager deeper than this starts over
 FILTER_IDS = (KIND, STATUS_FILTER, DIRECTION, COMPANY, WINDOW, SEARCH)
+# The filter controls by the names the callbacks give their values (filter_from_controls' arguments).
+FILTER_FIELDS = dict(zip(("kinds", "statuses", "directions", "companies", "window", "search"), FILTER_IDS))
 QUERY_KEYS = ("kind", "status", "direction", "company", "window", "q")
 WINDOW_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
                  "90d": "Last 90 days"}
@@ -193,22 +198,31 @@ def build_query_string(kinds, statuses, directions, companies, window, search) -
     return f"?{encoded}" if encoded else ""
 
 
-def sync_url_and_filters(search, kinds, statuses, directions, companies, window, text):
-    """Keep the query string and the filter controls in step, whichever one changed."""
-    if ctx.triggered_id == URL or ctx.triggered_id is None:
+def filter_values(kinds=None, statuses=None, directions=None, companies=None, window=DEFAULT_WINDOW,
+                  search="") -> dict[str, Any]:
+    """Return the filter controls' values by the names the callbacks use (see FILTER_FIELDS)."""
+    return {"kinds": kinds, "statuses": statuses, "directions": directions, "companies": companies,
+            "window": window, "search": search}
+
+
+def sync_url_and_filters(triggered: str | None, search: Any, filters: dict[str, Any]) -> dict[str, Any]:
+    """Keep the query string and the filter controls in step, whichever one changed (`triggered`)."""
+    unchanged = {"search": no_update, "filters": {name: no_update for name in FILTER_FIELDS}}
+    if triggered in (URL, None):
         values, notices = parse_query_string(search)
-        notice = "; ".join(notices[:5]) if notices else ""
         canonical = build_query_string(values["kind"], values["status"], values["direction"], values["company"],
                                        values["window"], values["q"])
-        return (canonical if canonical != search else no_update, values["kind"], values["status"],
-                values["direction"], values["company"], values["window"], values["q"], notice)
+        return {"search": canonical if canonical != search else no_update,
+                "filters": filter_values(values["kind"], values["status"], values["direction"], values["company"],
+                                         values["window"], values["q"]),
+                "notice": "; ".join(notices[:5]) if notices else ""}
     try:
-        activity = filter_from_controls(kinds, statuses, directions, companies, window, text)
+        activity = filter_from_controls(**filters)
     except ValueError as error:
-        return (no_update,) * 7 + (f"Not applied: {error}",)
+        return {**unchanged, "notice": f"Not applied: {error}"}
     query = build_query_string(activity.kinds, activity.statuses, activity.directions, activity.company_ids,
                                activity.window, activity.search)
-    return (query if query != search else no_update,) + (no_update,) * 6 + ("",)
+    return {**unchanged, "search": query if query != search else no_update, "notice": ""}
 
 
 # --- filters, cursors and pages ---------------------------------------------------------------------------
@@ -270,13 +284,12 @@ def read_pager(pager: Any) -> tuple[list[Cursor | None], int]:
     return cursors[:page + 1], page
 
 
-def turn_page(_older, _newer, *args):
-    """Move between pages; any change of filter goes back to the newest page."""
-    pager, next_cursor = args[-2], args[-1]
+def turn_page(triggered: str | None, pager: Any, next_cursor: Any) -> dict[str, Any]:
+    """Move between pages (`triggered` is the button pressed); any change of filter goes back to the newest."""
     cursors, page = read_pager(pager)
-    if ctx.triggered_id == OLDER and cursor_from_data(next_cursor) is not None:
+    if triggered == OLDER and cursor_from_data(next_cursor) is not None:
         return {"cursors": [cursor_to_data(c) for c in cursors] + [next_cursor], "page": page + 1}
-    if ctx.triggered_id == NEWER and page > 0:
+    if triggered == NEWER and page > 0:
         return {"cursors": [cursor_to_data(c) for c in cursors[:page]], "page": page - 1}
     return first_page()
 
@@ -302,8 +315,8 @@ def _filter_params(activity: ActivityFilter) -> dict[str, Any]:
             "phone_region": activity.phone_region}
 
 
-def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, window, search, previous_freshness):
-    """Fetch (or take from the cache) the current page of the feed.
+def refresh(triggered: str | None, pager: Any, filters: dict[str, Any], previous_freshness: Any) -> dict[str, Any]:
+    """Fetch (or take from the cache) the current page of the feed; `triggered` tells a poll from a new view.
 
     The newest rows of the feed are one cached statement per interval; a view that
     they answer exactly (see queries.activity.page_from_recent) costs no statement.
@@ -313,10 +326,10 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
     services = current_services()
     viewer = current_viewer()
     try:
-        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer,
-                                 services.config["PHONE_REGION"])
+        activity = scoped_filter(filter_from_controls(**filters), viewer, services.config["PHONE_REGION"])
     except ValueError as error:
-        return [], None, no_update, "Page 1", True, True, f"Not searched: {error}"
+        return {"rows": [], "next_cursor": None, "freshness": no_update, "page_label": "Page 1",
+                "older_disabled": True, "newer_disabled": True, "notice": f"Not searched: {error}"}
     cursors, page = read_pager(pager)
     cursor = cursors[page]
     page_size = int(services.config["ACTIVITY_PAGE_SIZE"])
@@ -345,25 +358,28 @@ def refresh(_ticks, _signal, pager, kinds, statuses, directions, companies, wind
         page = fetch_activity(services.reader, activity, services.now(), cursor, page_size)
         return {**page_payload(page, timezone, viewer.masks_phones), "as_of": time.time()}
 
+    unchanged = {"rows": no_update, "next_cursor": no_update, "freshness": no_update, "page_label": no_update,
+                 "older_disabled": no_update, "newer_disabled": no_update, "notice": no_update}
     try:
-        cached = services.queries.get_or_compute(
+        result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
             QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size,
                          "masked": viewer.masks_phones},
-            lifetime, page_of_view)
+            lifetime, page_of_view), services.config["STATEMENT_TIMEOUT_MS"])
     except WorkRefused as refusal:  # this viewer's alone: the page keeps what it shows
-        return (no_update,) * 6 + (str(refusal),)
-    except DATABASE_ERRORS as error:
-        log_failure("activity feed", error)
-        reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
-        if ctx.triggered_id in (INTERVAL, REFRESH_SIGNAL):
+        return {**unchanged, "notice": str(refusal)}
+    if result.cached is None:
+        if triggered in (INTERVAL, REFRESH_SIGNAL):
             # A poll of the view on screen: its last rows stay, marked stale.
-            return no_update, no_update, stale(previous_freshness, reason), no_update, no_update, no_update, no_update
+            return {**unchanged, "freshness": result.freshness(previous_freshness)}
         # Another filter or page that could not load: the previous view's rows must not pass for its own,
         # so the grid empties and its overlay says why (issue 11, item 7).
-        return [], None, stale(None, reason), f"Page {page + 1}", True, page == 0, no_update
-    payload = cached.value
-    return (payload["rows"], payload["next_cursor"], fresh(payload["as_of"]), f"Page {page + 1}",
-            payload["next_cursor"] is None, page == 0, no_update)
+        return {**unchanged, "rows": [], "next_cursor": None, "freshness": result.freshness(None),
+                "page_label": f"Page {page + 1}", "older_disabled": True, "newer_disabled": page == 0}
+    payload = result.cached.value
+    return {**unchanged, "rows": payload["rows"], "next_cursor": payload["next_cursor"],
+            "freshness": result.freshness(previous_freshness, ok_at=payload["as_of"]),
+            "page_label": f"Page {page + 1}", "older_disabled": payload["next_cursor"] is None,
+            "newer_disabled": page == 0}
 
 
 def recent_prefetch_seconds(interval: int) -> float:
@@ -386,7 +402,7 @@ def scoped_filter(activity: ActivityFilter, viewer: Viewer, phone_region: str = 
                    whole_numbers_only=viewer.masks_phones, phone_region=phone_region)
 
 
-def company_options(_signal, _pathname):
+def company_options() -> dict[str, Any]:
     """Return the companies to filter by (cached for five minutes)."""
     services = current_services()
     scope = current_viewer().scoped(None)
@@ -394,23 +410,19 @@ def company_options(_signal, _pathname):
         found = fetch_company_options(services.reader, scope)
         return [{"label": name, "value": int(company_id)} for company_id, name in zip(found.id, found.name)]
 
-    try:
-        # The built options are cached, not the DataFrame (the cache holds JSON only).
-        cached = services.queries.get_or_compute("company_options", {"company_ids": scope}, COMPANY_OPTIONS_SECONDS,
-                                                 options)
-    except DATABASE_ERRORS as error:
-        log_failure("company options", error)
-        return no_update
-    return cached.value
+    # The built options are cached, not the DataFrame (the cache holds JSON only).
+    result = cached_refresh(COMPANY_OPTIONS_TITLE, lambda: services.queries.get_or_compute(
+        COMPANY_OPTIONS_QUERY, {"company_ids": scope}, COMPANY_OPTIONS_SECONDS, options),
+        services.config["STATEMENT_TIMEOUT_MS"])
+    return {"options": result.cached.value if result.cached else no_update}
 
 
-def export_file(which: str, kinds, statuses, directions, companies, window, search):
+def export_file(which: str, filters: dict[str, Any]):
     """Send the current filter's rows (up to the export cap) as a CSV file: plain (EXPORT) or for Excel."""
     services = current_services()
     viewer = current_viewer()
     try:
-        activity = scoped_filter(filter_from_controls(kinds, statuses, directions, companies, window, search), viewer,
-                                 services.config["PHONE_REGION"])
+        activity = scoped_filter(filter_from_controls(**filters), viewer, services.config["PHONE_REGION"])
     except ValueError as error:
         return no_update, f"Not exported: {error}"
     cap = int(services.config["ACTIVITY_EXPORT_ROW_CAP"])
@@ -443,11 +455,12 @@ def export_download(which: str, page: ActivityPage, now: datetime, cap: int, con
     return dcc.send_string(content, filename, type="text/csv"), note
 
 
-def export_csv(_csv_clicks, _excel_clicks, *filters):
-    """Run the export whose button was pressed."""
-    if ctx.triggered_id not in (EXPORT, EXPORT_EXCEL):
-        return no_update, no_update
-    return export_file(ctx.triggered_id, *filters)
+def export(triggered: str | None, filters: dict[str, Any]) -> dict[str, Any]:
+    """Run the export whose button was pressed (`triggered`)."""
+    if triggered not in (EXPORT, EXPORT_EXCEL):
+        return {"download": no_update, "notice": no_update}
+    download, notice = export_file(triggered, filters)
+    return {"download": download, "notice": notice}
 
 
 def _display_times(rows: pd.DataFrame, database_timezone: str, display_timezone: str) -> list[str | None]:
@@ -505,26 +518,45 @@ def excel_csv(page: ActivityPage, database_timezone: str, display_timezone: str,
 
 
 def register(app: Dash) -> None:
-    """Wire the panel's callbacks into the app."""
-    filters = [Input(component, "value") for component in FILTER_IDS]
-    filter_states = [State(component, "value") for component in FILTER_IDS]
+    """Wire the panel's callbacks into the app; each passes Dash's triggered id to logic that takes it."""
+    filters = {name: Input(component, "value") for name, component in FILTER_FIELDS.items()}
+    filter_states = {name: State(component, "value") for name, component in FILTER_FIELDS.items()}
     app.callback(
-        Output(URL, "search"), *[Output(component, "value") for component in FILTER_IDS], Output(NOTICE, "children"),
-        Input(URL, "search"), *filters,
-    )(sync_url_and_filters)
+        output={"search": Output(URL, "search"),
+                "filters": {name: Output(component, "value") for name, component in FILTER_FIELDS.items()},
+                "notice": Output(NOTICE, "children")},
+        inputs={"search": Input(URL, "search"), "filters": filters},
+    )(lambda search, filters: sync_url_and_filters(ctx.triggered_id, search, filters))
     app.callback(
-        Output(PAGER, "data"),
-        Input(OLDER, "n_clicks"), Input(NEWER, "n_clicks"), *filters, State(PAGER, "data"), State(NEXT_CURSOR, "data"),
-    )(turn_page)
+        output={"pager": Output(PAGER, "data")},
+        inputs={"_older": Input(OLDER, "n_clicks"), "_newer": Input(NEWER, "n_clicks"), "_filters": filters},
+        state={"pager": State(PAGER, "data"), "next_cursor": State(NEXT_CURSOR, "data")},
+    )(lambda _older, _newer, _filters, pager, next_cursor: {"pager": turn_page(ctx.triggered_id, pager, next_cursor)})
     app.callback(
-        Output(GRID, "rowData"), Output(NEXT_CURSOR, "data"), Output(FRESHNESS, "data"), Output(PAGE_LABEL, "children"),
-        Output(OLDER, "disabled"), Output(NEWER, "disabled"), Output(NOTICE, "children", allow_duplicate=True),
-        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), Input(PAGER, "data"), *filter_states,
-        State(FRESHNESS, "data"),
+        output={"rows": Output(GRID, "rowData"), "next_cursor": Output(NEXT_CURSOR, "data"),
+                "freshness": Output(FRESHNESS, "data"), "page_label": Output(PAGE_LABEL, "children"),
+                "older_disabled": Output(OLDER, "disabled"), "newer_disabled": Output(NEWER, "disabled"),
+                "notice": Output(NOTICE, "children", allow_duplicate=True)},
+        inputs={"_ticks": Input(INTERVAL, "n_intervals"), "_signal": Input(REFRESH_SIGNAL, "data"),
+                "pager": Input(PAGER, "data")},
+        state={"filters": filter_states, "previous_freshness": State(FRESHNESS, "data")},
         prevent_initial_call="initial_duplicate",
-    )(refresh)
-    app.callback(Output(COMPANY, "options"), Input(REFRESH_SIGNAL, "data"), Input(URL, "pathname"))(company_options)
+    )(lambda _ticks, _signal, pager, filters, previous_freshness:
+      refresh(ctx.triggered_id, pager, filters, previous_freshness))
     app.callback(
-        Output(DOWNLOAD, "data"), Output(NOTICE, "children", allow_duplicate=True),
-        Input(EXPORT, "n_clicks"), Input(EXPORT_EXCEL, "n_clicks"), *filter_states, prevent_initial_call=True,
-    )(export_csv)
+        output={"options": Output(COMPANY, "options")},
+        inputs={"_signal": Input(REFRESH_SIGNAL, "data"), "_pathname": Input(URL, "pathname")},
+    )(lambda _signal, _pathname: company_options())
+    app.callback(
+        output={"download": Output(DOWNLOAD, "data"), "notice": Output(NOTICE, "children", allow_duplicate=True)},
+        inputs={"_csv": Input(EXPORT, "n_clicks"), "_excel": Input(EXPORT_EXCEL, "n_clicks")},
+        state={"filters": filter_states}, prevent_initial_call=True,
+    )(lambda _csv, _excel, filters: export(ctx.triggered_id, filters))
+
+
+WIDGET = Widget(
+    area="activity", title=TITLE, roles=frozenset({ADMIN, SUPPORT}), layout=layout, register=register,
+    poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, grid=GRID,
+    response_output=GRID, plan_examples=queries.plan_examples,
+    queries={QUERY_NAME: TITLE, RECENT_QUERY_NAME: RECENT_TITLE},
+)

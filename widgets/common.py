@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
 
-from caching import KnownFailure
+from caching import CachedResult, KnownFailure
 from queries.runner import QueryTooLarge
 
 log = logging.getLogger("switchboard.widgets")
@@ -64,6 +65,47 @@ def grid_options(empty_text: str) -> dict[str, Any]:
     """
     return {"animateRows": False, "suppressCellFocus": True, "noRowsOverlayComponent": "SwitchboardOverlay",
             "noRowsOverlayComponentParams": {"empty": empty_text, "text": "Loading…", "failed": False}}
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What a widget's refresh got from the query cache: its result, or the reason it has none."""
+
+    cached: CachedResult | None
+    reason: str = ""
+
+    def freshness(self, previous: dict | None, ok_at: float | None = None) -> dict[str, Any]:
+        """Return the freshness record: fresh as of the result (or `ok_at`), or stale keeping the last success."""
+        if self.cached is None:
+            return stale(previous, self.reason)
+        return fresh(self.cached.computed_at if ok_at is None else ok_at)
+
+
+def cached_refresh(widget: str, get: Callable[[], CachedResult], statement_timeout_ms: int,
+                   errors: tuple[type[BaseException], ...] = DATABASE_ERRORS,
+                   reason: Callable[[BaseException], str] | None = None) -> Refresh:
+    """Take a widget's result from the query cache (computing it when due); a failure is logged and described
+    here, once for every widget, never raised to Dash."""
+    try:
+        return Refresh(get())
+    except errors as error:
+        log_failure(widget, error)
+        return Refresh(None, reason(error) if reason else describe_failure(error, statement_timeout_ms))
+
+
+def register_poll(app, output: dict[str, Any], refresh: Callable[[Any], dict[str, Any]], interval: str,
+                  freshness: str) -> None:
+    """Wire a widget's data callback as most are: run on its interval and on the page's refresh signal, with
+    its last freshness record, returning a dict of `output`'s keys."""
+    from dash import Input, State
+
+    from widgets.registry import REFRESH_SIGNAL
+
+    app.callback(
+        output=output,
+        inputs={"_ticks": Input(interval, "n_intervals"), "_signal": Input(REFRESH_SIGNAL, "data")},
+        state={"previous_freshness": State(freshness, "data")},
+    )(lambda _ticks, _signal, previous_freshness: refresh(previous_freshness))
 
 
 def log_failure(widget: str, error: BaseException) -> None:

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Dash, Output, dcc, html, no_update
 
+from access.roles import ADMIN, OPS
+from queries import headline_stats as queries
 from queries.headline_stats import HeadlineStats, fetch_headline_stats
 from services import current_services
-from widgets.common import DATABASE_ERRORS, describe_failure, epoch, fresh, log_failure, stale
+from widgets.common import cached_refresh, epoch, register_poll
+from widgets.registry import Widget
 
 INTERVAL = "stats-interval"
 CARDS = "stats-cards"
 CHART = "stats-chart"
 FRESHNESS = "stats-freshness"
 STATUS = "stats-status"
-REFRESH_SIGNAL = "refresh-signal"
 QUERY_NAME = "headline_stats"
 TITLE = "headline stats"
 POLL_SETTING = "HEADLINE_STATS_POLL_SECONDS"
@@ -81,19 +83,16 @@ def calls_per_hour_figure(stats: HeadlineStats | None, database_timezone: str = 
     return {"data": [bars], "layout": layout}
 
 
-def refresh(_ticks, _signal, previous_freshness):
-    """Fetch (or take from the cache) the headline figures."""
+def refresh(previous_freshness) -> dict[str, Any]:
+    """Fetch (or take from the cache) the headline figures; on a failure the last ones stay."""
     services = current_services()
-    try:
-        cached = services.queries.get_or_compute(
-            QUERY_NAME, {"company_ids": None, "display_timezone": services.config["DISPLAY_TIMEZONE"]},
-            services.poll_seconds(POLL_SETTING), lambda: _payload(services))
-    except DATABASE_ERRORS as error:
-        log_failure("headline stats", error)
-        reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
-        return no_update, no_update, stale(previous_freshness, reason)
-    payload = cached.value
-    return cards(payload["cards"]), payload["figure"], fresh(cached.computed_at)
+    result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
+        QUERY_NAME, {"company_ids": None, "display_timezone": services.config["DISPLAY_TIMEZONE"]},
+        services.poll_seconds(POLL_SETTING), lambda: _payload(services)), services.config["STATEMENT_TIMEOUT_MS"])
+    payload = result.cached.value if result.cached else None
+    return {"cards": cards(payload["cards"]) if payload else no_update,
+            "figure": payload["figure"] if payload else no_update,
+            "freshness": result.freshness(previous_freshness)}
 
 
 def _payload(services) -> dict[str, Any]:
@@ -105,7 +104,12 @@ def _payload(services) -> dict[str, Any]:
 
 def register(app: Dash) -> None:
     """Wire the panel's callbacks into the app."""
-    app.callback(
-        Output(CARDS, "children"), Output(CHART, "figure"), Output(FRESHNESS, "data"),
-        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), State(FRESHNESS, "data"),
-    )(refresh)
+    register_poll(app, {"cards": Output(CARDS, "children"), "figure": Output(CHART, "figure"),
+                        "freshness": Output(FRESHNESS, "data")}, refresh, INTERVAL, FRESHNESS)
+
+
+WIDGET = Widget(
+    area="headline", title=TITLE, roles=frozenset({ADMIN, OPS}), layout=layout, register=register,
+    poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, response_output=CARDS,
+    queries={QUERY_NAME: TITLE}, plan_examples=queries.plan_examples,
+)

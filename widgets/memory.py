@@ -15,8 +15,10 @@ from typing import Any
 from dash import Dash, Input, Output, State, dcc, html, no_update
 from redis.exceptions import RedisError
 
+from access.roles import ADMIN, OPS
 from services import current_services
-from widgets.common import fresh, log_failure, stale
+from widgets.common import Refresh, cached_refresh
+from widgets.registry import OPS as OPS_COLUMN, REFRESH_SIGNAL, Widget
 
 INTERVAL = "memory-interval"
 WINDOW = "memory-window"
@@ -28,7 +30,6 @@ SERIES_TABLE = "memory-series"
 TOP_TABLE = "memory-top"
 FRESHNESS = "memory-freshness"
 STATUS = "memory-status"
-REFRESH_SIGNAL = "refresh-signal"
 QUERY_NAME = "memory"
 TITLE = "memory charts"
 POLL_SETTING = "MEMORY_POLL_SECONDS"
@@ -201,25 +202,30 @@ def top_table(top: list[dict[str, Any]]) -> html.Table:
         html.Tbody(rows)])
 
 
-def refresh(_ticks, _signal, window, previous_freshness):
+UNCHANGED = {"badge": no_update, "badge_class": no_update, "workers": no_update, "groups": no_update,
+             "host": no_update, "series": no_update, "top": no_update}
+
+
+def refresh(window, previous_freshness) -> dict[str, Any]:
     """Read the window's samples (cached for one poll) and build charts, badge and tables."""
     services = current_services()
     window = window if isinstance(window, str) and window in WINDOWS else "1h"
     config = services.config
     if services.memory_store is None:
-        return ("memory sampling is off", "badge", no_update, no_update, no_update, no_update, no_update,
-                stale(previous_freshness, "no memory store"))
-    try:
-        cached = services.queries.get_or_compute(
-            QUERY_NAME, {"window": window}, services.poll_seconds(POLL_SETTING),
-            lambda: panel_payload(build_view(services.memory_store, WINDOWS[window]),
-                                  config["MEMORY_WARNING_MB"], config["MEMORY_LIMIT_MB"]))
-    except STORE_ERRORS as error:
-        log_failure("memory", error)
-        return (no_update,) * 7 + (stale(previous_freshness, "memory store unreachable"),)
-    payload = cached.value
-    return (*payload["badge"], *payload["figures"], series_table(payload["series"]), top_table(payload["top"]),
-            fresh(cached.computed_at))
+        return {**UNCHANGED, "badge": "memory sampling is off", "badge_class": "badge",
+                "freshness": Refresh(None, "no memory store").freshness(previous_freshness)}
+    result = cached_refresh("memory", lambda: services.queries.get_or_compute(
+        QUERY_NAME, {"window": window}, services.poll_seconds(POLL_SETTING),
+        lambda: panel_payload(build_view(services.memory_store, WINDOWS[window]),
+                              config["MEMORY_WARNING_MB"], config["MEMORY_LIMIT_MB"])),
+        config["STATEMENT_TIMEOUT_MS"], errors=STORE_ERRORS, reason=lambda _error: "memory store unreachable")
+    if result.cached is None:
+        return {**UNCHANGED, "freshness": result.freshness(previous_freshness)}
+    payload = result.cached.value
+    (badge, badge_class), (workers, groups, host) = payload["badge"], payload["figures"]
+    return {"badge": badge, "badge_class": badge_class, "workers": workers, "groups": groups, "host": host,
+            "series": series_table(payload["series"]), "top": top_table(payload["top"]),
+            "freshness": result.freshness(previous_freshness)}
 
 
 def panel_payload(view: MemoryView, warning_mb: int, limit_mb: int) -> dict[str, Any]:
@@ -237,8 +243,18 @@ def panel_payload(view: MemoryView, warning_mb: int, limit_mb: int) -> dict[str,
 def register(app: Dash) -> None:
     """Wire the panel's callbacks into the app."""
     app.callback(
-        Output(BADGE, "children"), Output(BADGE, "className"), Output(WORKERS_CHART, "figure"),
-        Output(GROUPS_CHART, "figure"), Output(HOST_CHART, "figure"), Output(SERIES_TABLE, "children"),
-        Output(TOP_TABLE, "children"), Output(FRESHNESS, "data"),
-        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), Input(WINDOW, "value"), State(FRESHNESS, "data"),
-    )(refresh)
+        output={"badge": Output(BADGE, "children"), "badge_class": Output(BADGE, "className"),
+                "workers": Output(WORKERS_CHART, "figure"), "groups": Output(GROUPS_CHART, "figure"),
+                "host": Output(HOST_CHART, "figure"), "series": Output(SERIES_TABLE, "children"),
+                "top": Output(TOP_TABLE, "children"), "freshness": Output(FRESHNESS, "data")},
+        inputs={"_ticks": Input(INTERVAL, "n_intervals"), "_signal": Input(REFRESH_SIGNAL, "data"),
+                "window": Input(WINDOW, "value")},
+        state={"previous_freshness": State(FRESHNESS, "data")},
+    )(lambda _ticks, _signal, window, previous_freshness: refresh(window, previous_freshness))
+
+
+WIDGET = Widget(
+    area="memory", title=TITLE, roles=frozenset({ADMIN, OPS}), layout=layout, register=register,
+    poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, response_output=BADGE,
+    queries={QUERY_NAME: TITLE}, placement=OPS_COLUMN,
+)

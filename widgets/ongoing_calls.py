@@ -8,14 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 import dash_ag_grid as dag
-from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash import Dash, Output, dcc, html, no_update
 
+from queries import ongoing_calls as queries
 from queries.ongoing_calls import OngoingCalls, fetch_ongoing_calls
-from access.roles import mask_phone
+from access.roles import ADMIN, SUPPORT, mask_phone
 from access.web import current_viewer
 from services import current_services
-from widgets.common import (DATABASE_ERRORS, describe_failure, epoch, fresh, grid_options, log_failure,
-                            stale, text_or_none, without_empty)
+from widgets.common import cached_refresh, epoch, grid_options, register_poll, text_or_none, without_empty
+from widgets.registry import Widget
 
 GRID = "ongoing-grid"
 INTERVAL = "ongoing-interval"
@@ -23,7 +24,6 @@ BADGE = "ongoing-badge"
 CAPTION = "ongoing-caption"
 FRESHNESS = "ongoing-freshness"
 STATUS = "ongoing-status"
-REFRESH_SIGNAL = "refresh-signal"
 QUERY_NAME = "ongoing_calls"
 TITLE = "ongoing calls"
 POLL_SETTING = "ONGOING_CALLS_POLL_SECONDS"
@@ -90,32 +90,35 @@ def table_payload(result: OngoingCalls, database_timezone: str, mask_phones: boo
             "caption": caption(result)}
 
 
-def refresh(_ticks, _signal, previous_freshness):
-    """Fetch (or take from the cache) the ongoing calls, ready to send."""
+def refresh(previous_freshness) -> dict[str, Any]:
+    """Fetch (or take from the cache) the ongoing calls, ready to send; on a failure the last rows stay."""
     services = current_services()
     viewer = current_viewer()
     limit = int(services.config["ONGOING_CALLS_ROW_CAP"])
     timezone = services.config["DATABASE_TIMEZONE"]
     # The viewer's companies, never the browser's, bound into the query; one cache entry per scope.
     company_ids = viewer.scoped(None)
-    try:
-        # The cache keeps the built payload, so a hit costs no DataFrame work at all.
-        cached = services.queries.get_or_compute(
-            QUERY_NAME, {"limit": limit, "company_ids": company_ids, "masked": viewer.masks_phones},
-            services.poll_seconds(POLL_SETTING),
-            lambda: table_payload(fetch_ongoing_calls(services.reader, services.now(), company_ids=company_ids,
-                                                      limit=limit), timezone, viewer.masks_phones))
-    except DATABASE_ERRORS as error:
-        log_failure("ongoing calls", error)
-        reason = describe_failure(error, services.config["STATEMENT_TIMEOUT_MS"])
-        return no_update, no_update, no_update, stale(previous_freshness, reason)
-    payload = cached.value
-    return payload["rows"], payload["badge"], payload["caption"], fresh(cached.computed_at)
+    # The cache keeps the built payload, so a hit costs no DataFrame work at all.
+    result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
+        QUERY_NAME, {"limit": limit, "company_ids": company_ids, "masked": viewer.masks_phones},
+        services.poll_seconds(POLL_SETTING),
+        lambda: table_payload(fetch_ongoing_calls(services.reader, services.now(), company_ids=company_ids,
+                                                  limit=limit), timezone, viewer.masks_phones)),
+        services.config["STATEMENT_TIMEOUT_MS"])
+    shown = result.cached.value if result.cached else {}
+    return {"rows": shown.get("rows", no_update), "badge": shown.get("badge", no_update),
+            "caption": shown.get("caption", no_update), "freshness": result.freshness(previous_freshness)}
 
 
 def register(app: Dash) -> None:
     """Wire the panel's callbacks into the app."""
-    app.callback(
-        Output(GRID, "rowData"), Output(BADGE, "children"), Output(CAPTION, "children"), Output(FRESHNESS, "data"),
-        Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"), State(FRESHNESS, "data"),
-    )(refresh)
+    register_poll(app, {"rows": Output(GRID, "rowData"), "badge": Output(BADGE, "children"),
+                        "caption": Output(CAPTION, "children"), "freshness": Output(FRESHNESS, "data")},
+                  refresh, INTERVAL, FRESHNESS)
+
+
+WIDGET = Widget(
+    area="ongoing", title=TITLE, roles=frozenset({ADMIN, SUPPORT}), layout=layout, register=register,
+    poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, grid=GRID,
+    response_output=GRID, queries={QUERY_NAME: TITLE}, plan_examples=queries.plan_examples,
+)

@@ -5,16 +5,19 @@ Figures are this worker's own over the last hour (see monitoring/costs.py).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from dash import Dash, Input, Output, dcc, html
 
+from access.roles import ADMIN, OPS
 from monitoring.costs import WidgetCost, widget_costs
 from services import current_services
+from widgets.registry import OPS as OPS_COLUMN, REFRESH_SIGNAL, Widget
 
 INTERVAL = "self-cost-interval"
 TABLE = "self-cost-table"
 CAPTION = "self-cost-caption"
-REFRESH_SIGNAL = "refresh-signal"
+TITLE = "widget costs"
 POLL_SETTING = "SELF_COST_POLL_SECONDS"
 COLUMNS = ("widget", "refreshes", "statements / refresh", "rows / refresh", "bytes from DB / refresh",
            "DB ms / refresh", "cache hits (1 h)", "bytes to browser / response", "memory added / refresh")
@@ -65,15 +68,23 @@ def cost_table(costs: list[WidgetCost]) -> html.Table:
         html.Thead(html.Tr([html.Th(column) for column in COLUMNS])), html.Tbody(body)])
 
 
-def refresh(_ticks, _signal):
+def refresh() -> dict[str, Any]:
     """Summarise this worker's last hour of widget refreshes."""
     services = current_services()
     ratios = {query: counter.hit_ratio() for query, counter in services.queries.hit_counters().items()}
     costs = widget_costs(services.widget_names, services.costs, ratios, services.responses)
-    return cost_table(costs), f"this worker (pid {os.getpid()}), last hour"
+    return {"table": cost_table(costs), "caption": f"this worker (pid {os.getpid()}), last hour"}
 
 
 def register(app: Dash) -> None:
     """Wire the panel's callbacks into the app."""
-    app.callback(Output(TABLE, "children"), Output(CAPTION, "children"),
-                 Input(INTERVAL, "n_intervals"), Input(REFRESH_SIGNAL, "data"))(refresh)
+    app.callback(output={"table": Output(TABLE, "children"), "caption": Output(CAPTION, "children")},
+                 inputs={"_ticks": Input(INTERVAL, "n_intervals"), "_signal": Input(REFRESH_SIGNAL, "data")},
+                 )(lambda _ticks, _signal: refresh())
+
+
+# Its own figures come from the cost log, not a query of its own: it polls, but keeps no freshness record.
+WIDGET = Widget(
+    area="self_cost", title=TITLE, roles=frozenset({ADMIN, OPS}), layout=layout, register=register,
+    poll_setting=POLL_SETTING, interval=INTERVAL, placement=OPS_COLUMN,
+)

@@ -18,12 +18,10 @@ from dataclasses import dataclass
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
-from access.roles import ACTIVITY, AREAS, HEADLINE, MEMORY, ONGOING, SELF_COST, SHELL
+from access.roles import SHELL
+from widgets import registered
+from widgets.registry import OPS, REFRESH_SIGNAL, URL, Widget
 
-from widgets import activity, headline_stats, memory, ongoing_calls, self_cost
-
-URL = activity.URL
-REFRESH_SIGNAL = "refresh-signal"
 VISIBILITY = "page-visibility"
 PAUSED = "polling-paused"
 PAUSE_BUTTON = "pause-button"
@@ -36,19 +34,12 @@ SETTINGS = "display-settings"
 LOCAL_DEMO_BANNER = "local-demo-banner"
 ACCOUNT = "account"
 CONNECTION = "connection"
-# Each widget's interval, and its freshness record with the line that shows it.
-WIDGET_INTERVALS = (ongoing_calls.INTERVAL, activity.INTERVAL, headline_stats.INTERVAL, memory.INTERVAL,
-                    self_cost.INTERVAL)
-FRESHNESS_PAIRS = ((ongoing_calls.FRESHNESS, ongoing_calls.STATUS), (activity.FRESHNESS, activity.STATUS),
-                   (headline_stats.FRESHNESS, headline_stats.STATUS), (memory.FRESHNESS, memory.STATUS))
-# Each grid, and the freshness record of its rows.
-GRID_FRESHNESS = ((ongoing_calls.GRID, ongoing_calls.FRESHNESS), (activity.GRID, activity.FRESHNESS))
-POLL_SETTINGS = ("ONGOING_CALLS_POLL_SECONDS", "ACTIVITY_POLL_SECONDS", "HEADLINE_STATS_POLL_SECONDS",
-                 "MEMORY_POLL_SECONDS")
 MAX_CONNECTION_CHECK_SECONDS = 10
-# The first output of each widget's data callback names the widget whose response it is.
-RESPONSE_OUTPUTS = {ongoing_calls.GRID: ongoing_calls.QUERY_NAME, activity.GRID: activity.QUERY_NAME,
-                    headline_stats.CARDS: headline_stats.QUERY_NAME, memory.BADGE: memory.QUERY_NAME}
+
+
+def response_outputs(widgets: tuple[Widget, ...]) -> dict[str, str]:
+    """Return the first output of each widget's data callback, and the query whose response it is."""
+    return {widget.response_output: next(iter(widget.queries)) for widget in widgets if widget.response_output}
 
 
 @dataclass(frozen=True)
@@ -60,32 +51,29 @@ class Account:
     csrf_token: str
 
 
-def panels(config: dict) -> dict[str, Component]:
-    """Return each area's panel, in page order."""
-    return {
-        HEADLINE: headline_stats.layout(config["HEADLINE_STATS_POLL_SECONDS"]),
-        ONGOING: ongoing_calls.layout(config["ONGOING_CALLS_POLL_SECONDS"]),
-        ACTIVITY: activity.layout(config["ACTIVITY_POLL_SECONDS"]),
-        MEMORY: memory.layout(config["MEMORY_POLL_SECONDS"]),
-        SELF_COST: self_cost.layout(config["SELF_COST_POLL_SECONDS"]),
-    }
-
-
-def component_areas(config: dict) -> dict[str, str]:
+def component_areas(config: dict, widgets: tuple[Widget, ...] | None = None) -> dict[str, str]:
     """Return the area each component id belongs to (the page's own components are the shell's)."""
-    areas = {component.id: area for area, panel in panels(config).items()
+    widgets = registered() if widgets is None else widgets
+    areas = {component.id: widget.area for widget in widgets for panel in [widget.panel(config)]
              for component in [panel, *panel._traverse()] if isinstance(getattr(component, "id", None), str)}
-    page = layout(config, demo=False, areas=frozenset(AREAS), account=None, local_demo=False)
-    for component in page._traverse():
+    for component in full_page(config, widgets)._traverse():
         if isinstance(getattr(component, "id", None), str):
             areas.setdefault(component.id, SHELL)
     return areas
 
 
-def connection_check_seconds(config: dict) -> int:
+def full_page(config: dict, widgets: tuple[Widget, ...]) -> html.Div:
+    """Return the page with every widget: what Dash checks every callback against (its validation layout)."""
+    return layout(config, demo=False, widgets=widgets, account=None, local_demo=False)
+
+
+def connection_check_seconds(config: dict, widgets: tuple[Widget, ...] | None = None) -> int:
     """Return how long the page may hear nothing from the server before it asks /healthz: one poll of
-    its fastest widget, so a lost connection shows within one poll even when no request fails."""
-    return max(1, min(MAX_CONNECTION_CHECK_SECONDS, *(int(config[name]) for name in POLL_SETTINGS)))
+    its fastest widget with a freshness record, so a lost connection shows within one poll even when no
+    request fails."""
+    widgets = registered() if widgets is None else widgets
+    polls = [int(config[widget.poll_setting]) for widget in widgets if widget.freshness]
+    return max(1, min(MAX_CONNECTION_CHECK_SECONDS, *polls))
 
 
 def _header_right(account: Account | None) -> list[Component]:
@@ -100,11 +88,11 @@ def _header_right(account: Account | None) -> list[Component]:
     ]
 
 
-def layout(config: dict, demo: bool, areas: frozenset[str] = frozenset(AREAS), account: Account | None = None,
+def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Account | None = None,
            local_demo: bool = False) -> html.Div:
-    """Return the page with the panels of these areas."""
-    chosen = {area: panel for area, panel in panels(config).items() if area in areas}
-    ops = [chosen.pop(area) for area in (MEMORY, SELF_COST) if area in chosen]
+    """Return the page with the panels of these widgets (a viewer's: those of their role)."""
+    main = [widget.panel(config) for widget in widgets if widget.placement != OPS]
+    ops = [widget.panel(config) for widget in widgets if widget.placement == OPS]
     banner = html.Div(
         "Local demo, no login: this Switchboard answers this machine only. "
         "Add a user (python app.py add-user NAME --role admin) to require logins and serve a team.",
@@ -123,7 +111,7 @@ def layout(config: dict, demo: bool, areas: frozenset[str] = frozenset(AREAS), a
             *_header_right(account),
         ]),
         html.Main(className="grid-layout", children=[
-            *chosen.values(),
+            *main,
             *([html.Div(id=OPS_SLOT, className="ops-slot", children=ops)] if ops else []),
         ]),
         dcc.Store(id=REFRESH_SIGNAL, data=0),
@@ -131,13 +119,13 @@ def layout(config: dict, demo: bool, areas: frozenset[str] = frozenset(AREAS), a
         dcc.Store(id=PAUSED, data=False),
         dcc.Store(id=THEME, storage_type="local"),
         dcc.Store(id=SETTINGS, data={"displayTimezone": config["DISPLAY_TIMEZONE"],
-                                     "connectionCheckSeconds": connection_check_seconds(config)}),
+                                     "connectionCheckSeconds": connection_check_seconds(config, widgets)}),
         dcc.Store(id=CONNECTION, data={"lost": False}),
         dcc.Interval(id=TICK, interval=1000),
     ])
 
 
-def register(app: Dash) -> None:
+def register(app: Dash, widgets: tuple[Widget, ...]) -> None:
     """Wire the page's clientside callbacks: one set for the page, one per widget.
 
     A widget's own callbacks touch only its own components and the page's, so a
@@ -154,12 +142,12 @@ def register(app: Dash) -> None:
         Output(REFRESH_SIGNAL, "data"),
         Input(PAUSED, "data"), Input(VISIBILITY, "data"), Input(CONNECTION, "data"), State(REFRESH_SIGNAL, "data"),
     )
-    for interval in WIDGET_INTERVALS:
+    for interval in (widget.interval for widget in widgets if widget.interval):
         app.clientside_callback(
             ClientsideFunction("switchboard", "followPolling"),
             Output(interval, "disabled"), Input(PAUSED, "data"), Input(VISIBILITY, "data"), Input(CONNECTION, "data"),
         )
-    for grid, store in GRID_FRESHNESS:
+    for grid, store in ((widget.grid, widget.freshness) for widget in widgets if widget.grid and widget.freshness):
         app.clientside_callback(
             ClientsideFunction("switchboard", "gridOverlay"),
             Output(grid, "dashGridOptions"), Input(store, "data"), Input(CONNECTION, "data"),
@@ -170,7 +158,7 @@ def register(app: Dash) -> None:
         Output(THEME, "data"), Output(THEME_BUTTON, "children"),
         Input(THEME_BUTTON, "n_clicks"), State(THEME, "data"),
     )
-    for store, status in FRESHNESS_PAIRS:
+    for store, status in ((widget.freshness, widget.status) for widget in widgets if widget.freshness):
         app.clientside_callback(
             ClientsideFunction("switchboard", "tick"),
             Output(status, "children"), Output(status, "className"),
