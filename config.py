@@ -178,6 +178,15 @@ SETTINGS: tuple[Setting, ...] = (
             "searched in the process name and its command line.", _process_groups),
     Setting("MEMORY_SAMPLER", True,
             "Run the memory sampler in this process (one per host is elected).", _bool),
+    # Read by gunicorn.conf.py (production serving), not by the app: here so that they are documented and
+    # checked like every other setting.
+    Setting("SWITCHBOARD_BIND", "127.0.0.1:8050",
+            "Address gunicorn listens on (HOST:PORT, unix:PATH); anything but loopback needs SECRET_KEY and "
+            "a user."),
+    Setting("SWITCHBOARD_WORKERS", 4,
+            "gunicorn worker processes.", _positive_int),
+    Setting("SWITCHBOARD_THREADS", 4,
+            "Threads of each gunicorn worker.", _positive_int),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

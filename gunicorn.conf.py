@@ -10,14 +10,16 @@ copy. Each worker then drops the database connections it inherited and opens
 its own (`post_fork`).
 
 Every setting can be overridden on the command line or with GUNICORN_CMD_ARGS;
-SWITCHBOARD_BIND, SWITCHBOARD_WORKERS and SWITCHBOARD_THREADS are read here.
+SWITCHBOARD_BIND, SWITCHBOARD_WORKERS and SWITCHBOARD_THREADS are read here, through config.py's
+settings table like every other setting (a bad value stops gunicorn with the message the CLI gives).
 """
 import ctypes
 import ctypes.util
 import functools
 import gc
-import os
 import sys
+
+from config import ConfigError, load_config
 
 # Fewer copy-on-write pages: no collections while the master loads the app, then its objects are
 # frozen out of the collector's reach right before each fork (see the gc module's documentation).
@@ -29,11 +31,17 @@ gc.disable()
 if "IPython" not in sys.modules:
     sys.modules["IPython"] = None
 
+try:
+    _settings = load_config()
+except ConfigError as error:
+    # A SystemExit passes gunicorn's "Failed to read config file" handler, which would print a traceback.
+    raise SystemExit(f"invalid setting: {error}") from None
+
 wsgi_app = "app:create_server()"
-bind = os.environ.get("SWITCHBOARD_BIND", "127.0.0.1:8050")
-workers = int(os.environ.get("SWITCHBOARD_WORKERS", "4"))
+bind = _settings["SWITCHBOARD_BIND"]
+workers = _settings["SWITCHBOARD_WORKERS"]
 worker_class = "gthread"
-threads = int(os.environ.get("SWITCHBOARD_THREADS", "4"))
+threads = _settings["SWITCHBOARD_THREADS"]
 preload_app = True
 
 # A leak guard: each worker is replaced after about a thousand requests, never all at once.
@@ -82,12 +90,10 @@ def on_starting(server):
     from access.exposure import ExposureError, bind_host, check_exposure
     from access.users import open_user_store
     from app import INSTANCE_PATH
-    from config import load_config
 
-    config = load_config()
-    store = open_user_store(config, INSTANCE_PATH)
+    store = open_user_store(_settings, INSTANCE_PATH)
     try:
-        check_exposure([bind_host(address) for address in server.cfg.bind], config, store.has_users())
+        check_exposure([bind_host(address) for address in server.cfg.bind], _settings, store.has_users())
     except ExposureError as error:
         server.log.error("%s", error)
         raise SystemExit(1) from None

@@ -32,7 +32,8 @@ def measure(client, payload: dict) -> tuple[int, int, int]:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from app import INSTANCE_PATH, _prepare_demo, create_app
+    from app import INSTANCE_PATH, create_app
+    from cli import prepare_demo
     from db import resolve_database_url
     from tests.support.dash_client import DashClient
 
@@ -41,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     url = args.url or resolve_database_url({"DATABASE_URL": None}, INSTANCE_PATH)
     if not args.url:
-        _prepare_demo(url)
+        prepare_demo(url)
     app = create_app({"DATABASE_URL": url})
     client = DashClient(app.server)
     filters = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,

@@ -160,3 +160,49 @@ def test_a_bad_setting_is_a_clear_message(monkeypatch):
     result = CliRunner().invoke(cli, ["verify"])
     assert result.exit_code == 1 and "invalid setting: STATEMENT_TIMEOUT_MS" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.fixture
+def opened_engines(monkeypatch) -> list:
+    """Record every engine a command opens, its dispose() watched."""
+    from unittest import mock
+
+    import db
+
+    engines = []
+
+    def watched(factory):
+        def create(*args, **kwargs):
+            engine = factory(*args, **kwargs)
+            engine.dispose = mock.Mock(wraps=engine.dispose)
+            engines.append(engine)
+            return engine
+        return create
+
+    monkeypatch.setattr(db, "create_writer_engine", watched(db.create_writer_engine))
+    monkeypatch.setattr(db, "create_reader_engine", watched(db.create_reader_engine))
+    return engines
+
+
+def test_every_command_disposes_of_the_engines_it_opens(run, opened_engines):
+    assert run("migrate", "--sql").exit_code == 0
+    assert run("seed", "--calls", "500", "--appointments", "10", "--raw-bytes", "100").exit_code == 0
+    assert run("seed", "--calls", "500").exit_code == 1  # refused inside the engine's block
+    for command in ("rollback", "verify", "migrate"):
+        run(command)
+    assert len(opened_engines) == 6
+    assert [engine.dispose.call_count for engine in opened_engines] == [1] * 6
+
+
+def test_a_failing_verify_disposes_of_its_engine(opened_engines, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////nonexistent-folder/switchboard.sqlite3")
+    assert CliRunner().invoke(cli, ["verify"]).exit_code == 1
+    assert [engine.dispose.call_count for engine in opened_engines] == [1]
+
+
+def test_the_commands_are_the_same_group_from_app_and_cli():
+    import cli as commands
+
+    assert cli is commands.cli
+    assert {"serve", "migrate", "rollback", "verify", "seed", "cache-clear", "add-user", "remove-user",
+            "list-users"} <= set(cli.commands)

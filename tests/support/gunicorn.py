@@ -1,24 +1,18 @@
-"""Run Switchboard under gunicorn (`gunicorn -c gunicorn.conf.py`) on 127.0.0.1 for a test."""
+"""Run Switchboard under gunicorn (`gunicorn -c gunicorn.conf.py`) on 127.0.0.1 for a test.
+
+Starting, waiting for and stopping gunicorn is shared with the load benchmark (benchmarks/loadtest/servers.py).
+"""
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
-import psutil
+from benchmarks.loadtest.servers import ROOT, ServerError, free_port, start_gunicorn, stop_gunicorn
+from benchmarks.loadtest.servers import wait_until_serving as wait_for_workers
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+__all__ = ["ROOT", "Gunicorn", "free_port", "running_gunicorn", "wait_until_serving"]
 
 
 @dataclass
@@ -28,35 +22,21 @@ class Gunicorn:
 
 
 def wait_until_serving(port: int, process: subprocess.Popen, workers: int, seconds: float = 60.0) -> None:
-    """Wait until gunicorn accepts connections on the port with all its workers started."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn exited while starting"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                if len(psutil.Process(process.pid).children()) == workers:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("gunicorn did not start listening with all its workers")
+    """Wait until gunicorn accepts connections on the port with all its workers started; fail the test if not."""
+    try:
+        wait_for_workers(port, process, workers, seconds)
+    except ServerError as error:
+        raise AssertionError(str(error)) from None
 
 
 @contextmanager
 def running_gunicorn(environment: dict[str, str], port: int, workers: int) -> Iterator[Gunicorn]:
     """Start gunicorn with this environment (which binds it to the port), wait until it serves, stop it after;
     a traceback in its log fails the test."""
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT,
-                               env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    server = Gunicorn(process)
+    server = Gunicorn(start_gunicorn(environment))
     try:
-        wait_until_serving(port, process, workers)
+        wait_until_serving(port, server.process, workers)
         yield server
     finally:
-        process.terminate()
-        try:
-            _, server.errors = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, server.errors = process.communicate()
+        server.errors = stop_gunicorn(server.process, seconds=30)
     assert "Traceback" not in server.errors, server.errors[-3000:]
