@@ -194,3 +194,16 @@ def clear_of_a_slot_boundary(interval: float, needed: float) -> None:
     left = interval - time.time() % interval
     if left < needed:
         time.sleep(left + 0.05)
+
+
+@pytest.fixture
+def cli_on(monkeypatch):
+    """Return a runner of `python app.py …` commands (Click's test runner) against a database URL."""
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    def on(database_url: str):
+        monkeypatch.setenv("DATABASE_URL", database_url)
+        return lambda *args: CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return on

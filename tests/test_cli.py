@@ -33,12 +33,8 @@ def verify_row(output: str, query: str, table: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def run(empty_database, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", empty_database.url)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return invoke
+def run(empty_database, cli_on):
+    return cli_on(empty_database.url)
 
 
 def test_seed_then_verify_fails_without_indexes_and_passes_with_them(run, empty_database):

@@ -11,10 +11,8 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from app import cli
 from queries.activity import ActivityFilter, fetch_activity, fetch_company_options
 from queries.headline_stats import fetch_headline_stats
 from queries.ongoing_calls import ONGOING_WINDOW, fetch_ongoing_calls
@@ -66,12 +64,8 @@ def platform(request, tmp_path_factory):
 
 
 @pytest.fixture
-def run(platform, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", platform.url)
-
-    def invoke(*args: str):
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    return invoke
+def run(platform, cli_on):
+    return cli_on(platform.url)
 
 
 def test_the_variant_is_built_as_named(platform):

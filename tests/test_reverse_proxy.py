@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import select
 import socket
 import ssl
@@ -43,9 +42,11 @@ ANSWER_WITHIN_SECONDS = 1.0  # the issue's requirement
 
 
 def production_default(name: str) -> int:
-    """Return gunicorn.conf.py's default for SWITCHBOARD_WORKERS or SWITCHBOARD_THREADS (the production size)."""
-    text = (ROOT / "gunicorn.conf.py").read_text()
-    return int(re.search(rf'os\.environ\.get\("{name}", "(\d+)"\)', text).group(1))
+    """Return the default of SWITCHBOARD_WORKERS or SWITCHBOARD_THREADS, which gunicorn.conf.py reads (the
+    production size)."""
+    from config import SETTINGS_BY_NAME
+
+    return int(SETTINGS_BY_NAME[name].default)
 
 
 @dataclass
