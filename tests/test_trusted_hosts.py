@@ -38,14 +38,17 @@ def test_a_rebound_host_name_gets_400_on_every_route_of_the_demo(demo_app):
     assert refused.get_json() == {"error": "this host name is not served here (see the TRUSTED_HOSTS setting)"}
 
 
-@pytest.mark.parametrize("host", ["localhost", "localhost:8050", "127.0.0.1:8050", "127.0.0.1", "[::1]:8050"])
+@pytest.mark.parametrize("host", ["localhost", "localhost:8050", "127.0.0.1:8050", "127.0.0.1", "[::1]:8050", "[::1]",
+                                  "[0:0:0:0:0:0:0:1]:8050"])
 def test_loopback_names_are_trusted_by_default(demo_app, host):
     client = demo_app.server.test_client()
     for path in ("/", "/_dash-layout", "/metrics", "/healthz"):
         assert _get(client, path, host).status_code == 200, (host, path)
 
 
-@pytest.mark.parametrize("host", [REBOUND, "10.0.0.7:8050", "localhost.evil.example", "127.0.0.1.nip.io"])
+@pytest.mark.parametrize("host", [REBOUND, "10.0.0.7:8050", "localhost.evil.example", "127.0.0.1.nip.io",
+                                  # werkzeug 3.1.8 trusted every bracketed IPv6 literal for "[::1]"
+                                  "[::2]:8050", "[fe80::1]", "[::1"])
 def test_healthz_answers_any_host_and_says_only_ok(demo_app, host):
     # Load balancers and probes send their target's address as the Host; "ok" is all a rebound page could read.
     response = _get(demo_app.server.test_client(), "/healthz", host)
