@@ -207,8 +207,17 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
         // What an empty grid says: an error never looks like an empty result.
         const params = (options && options.noRowsOverlayComponentParams) || {};
         const next = overlayText(freshness, params.empty);
-        if (next.text === params.text && next.failed === params.failed) { return window.dash_clientside.no_update; }
-        return Object.assign({}, options, {noRowsOverlayComponentParams: Object.assign({}, params, next)});
+        const outputs = window.dash_clientside.callback_context.outputs_list;
+        const gridId = Array.isArray(outputs) ? outputs[0].id : outputs.id;
+        const shown = document.querySelector("#" + CSS.escape(gridId) + " .grid-overlay");
+        const wanted = (next.failed ? "\u26a0 " : "") + next.text;
+        const stored = next.text === params.text && next.failed === params.failed;
+        // The stored options can be ahead of the grid: an update that reached AG Grid while it was still
+        // building its overlay is not drawn, and equal options would never be sent again. So the overlay on
+        // screen is compared too, and a new revision makes AG Grid redraw it with the same text.
+        if (stored && (!shown || shown.textContent === wanted)) { return window.dash_clientside.no_update; }
+        return Object.assign({}, options, {noRowsOverlayComponentParams: Object.assign(
+          {}, params, next, {revision: (params.revision || 0) + 1})});
       },
 
       applyTheme: function (clicks, stored) {
