@@ -27,7 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from access.gate import install_gate
     from access.users import open_user_store
     from access.work_limits import WorkLimits
-    from access.web import install_access
+    from access.web import init_access, may_call
     from caching import QueryCache, cache_config, shared_locks_for
     from callback_guard import install_callback_guard
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
@@ -74,7 +74,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     shell.register(app, widgets)
     for widget in widgets:
         widget.register(app)
-    may_call = install_access(server, app, services.users, config, callback_roles(app, config, widgets))
+    init_access(server, app, services.users, config, callback_roles(app, config, widgets))
     install_callback_guard(server, app, may_call)
     return app
 
