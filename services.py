@@ -1,6 +1,7 @@
-"""What a running Switchboard holds: settings, the reader engine, the query cache, the cost log.
+"""What a running Switchboard holds: settings, the reader engine, the query cache, the cost log, the user
+store, the work limits, the memory store and sampler, and the clock it tells the time by.
 
-`create_app` builds one `Services` and keeps it in the Flask app's extensions;
+`create_app` builds one `Services`, complete, and keeps it in the Flask app's extensions;
 callbacks reach it through `current_services()`, never through a module global.
 """
 from __future__ import annotations
