@@ -5,9 +5,10 @@
 """
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from cli import cli  # noqa: F401  the commands live in cli.py; `python app.py` and `from app import cli` run them
 from config import ConfigError, load_config
@@ -15,11 +16,16 @@ from config import ConfigError, load_config
 INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
 ASSETS_PATH = Path(__file__).resolve().parent / "assets"
 
+if TYPE_CHECKING:  # the factory imports its parts when called, never at import time
+    from monitoring.sampler import MemorySampler
+    from monitoring.store import MemoryStore
+
 
 def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Path | None = None,
-               widgets: tuple | None = None):
+               widgets: tuple | None = None, clock: Callable[[], datetime] | None = None):
     """Build the dashboard: Flask server, Dash app, reader engine, query cache, memory store, widgets (the
-    registered ones, `widgets.registered()`, unless others are given)."""
+    registered ones, `widgets.registered()`, unless others are given), telling the time by `clock` (by
+    default the wall clock in DATABASE_TIMEZONE)."""
     from dash import Dash
     from flask import Flask
     from flask_caching import Cache
@@ -27,13 +33,14 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from access.gate import install_gate
     from access.users import open_user_store
     from access.work_limits import WorkLimits
-    from access.web import install_access
+    from access.web import init_access, may_call
     from caching import QueryCache, cache_config, shared_locks_for
     from callback_guard import install_callback_guard
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
     from monitoring.costs import record_response_sizes
     from monitoring.instrumentation import CostLog, instrument_engine
     from queries.platform import read_platform_schema_early
+    from queries.timeutil import database_now
     from monitoring.metrics import register_metrics_endpoint
     from services import EXTENSION_KEY, Services
     from widgets import registered, shell
@@ -54,15 +61,18 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     reader = create_reader_engine(config["DATABASE_READ_URL"] or database_url, config["STATEMENT_TIMEOUT_MS"],
                                   connect_notes=queries.notes())
     instrument_engine(reader)  # what each refresh costs: statements, rows, bytes, milliseconds
+    read_platform_schema_early(reader)
+    memory_store, sampler = _memory_monitoring(config, server.instance_path)
     services = Services(
-        config=config, database_url=database_url, reader=reader,
-        queries=queries, costs=costs, demo=is_embedded_demo(database_url), widgets=widgets,
+        config=config, database_url=database_url, reader=reader, queries=queries, costs=costs,
+        demo=is_embedded_demo(database_url), widgets=widgets,
+        users=open_user_store(config, server.instance_path), work_limits=WorkLimits.from_config(config),
+        memory_store=memory_store, sampler=sampler,
+        clock=clock or partial(database_now, config["DATABASE_TIMEZONE"]),
     )
     server.extensions[EXTENSION_KEY] = services
-    read_platform_schema_early(services.reader)
-    _start_memory_monitoring(server, services)
-    services.users = open_user_store(config, server.instance_path)
-    services.work_limits = WorkLimits.from_config(config)
+    if sampler is not None:
+        _keep_sampler_running(server, sampler)
     app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
                assets_folder=str(ASSETS_PATH))
     # Each role's page holds only its panels; every callback is checked against the page of every panel, so a
@@ -74,7 +84,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     shell.register(app, widgets)
     for widget in widgets:
         widget.register(app)
-    may_call = install_access(server, app, services.users, config, callback_roles(app, config, widgets))
+    init_access(server, app, services.users, config, callback_roles(app, config, widgets))
     install_callback_guard(server, app, may_call)
     return app
 
@@ -115,31 +125,35 @@ def _page_for_viewer(config: dict, services):
     return layout(config, services.demo, mine, account, local_demo=local_demo)
 
 
-def _start_memory_monitoring(server, services) -> None:
-    """Open the shared memory store; run the sampler from the first request on, restarting it if it died."""
+def _memory_monitoring(config: dict, instance_path: str) -> tuple[MemoryStore, MemorySampler | None]:
+    """Open the shared memory store; return it and, with MEMORY_SAMPLER on, the sampler that fills it (not
+    started: see _keep_sampler_running)."""
     from monitoring.memory import parse_group_patterns
-    from flask import request
-
     from monitoring.sampler import MemorySampler
     from monitoring.store import open_memory_store
-    from warm_up import is_warm_up
 
-    config = services.config
     try:
         groups = parse_group_patterns(config["MEMORY_PROCESS_GROUPS"])
     except ValueError as error:
         raise ConfigError(f"MEMORY_PROCESS_GROUPS: {error}") from None
-    services.memory_store = open_memory_store(config, server.instance_path)
+    store = open_memory_store(config, instance_path)
     if not config["MEMORY_SAMPLER"]:
-        return
-    services.sampler = MemorySampler(services.memory_store, config["MEMORY_SAMPLE_SECONDS"], groups)
+        return store, None
+    return store, MemorySampler(store, config["MEMORY_SAMPLE_SECONDS"], groups)
+
+
+def _keep_sampler_running(server, sampler: MemorySampler) -> None:
+    """Run the sampler from the first request on, restarting it if it died."""
+    from flask import request
+
+    from warm_up import is_warm_up
 
     @server.before_request
     def keep_sampler_running() -> None:
         # Started here, not in create_app, so gunicorn's forked workers each run their own thread
         # (and never the master, whose warm-up requests come before the fork).
         if not is_warm_up(request.environ):
-            services.sampler.ensure_running()
+            sampler.ensure_running()
 
 
 def create_server():

@@ -149,8 +149,7 @@ def post_fork(server, worker):
     services = app.extensions.get(EXTENSION_KEY)
     if services is not None:
         services.reader.dispose(close=False)
-        if services.users is not None:
-            services.users.engine.dispose(close=False)
+        services.users.engine.dispose(close=False)
 
 
 def post_request(worker, req, environ, resp):

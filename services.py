@@ -1,12 +1,14 @@
-"""What a running Switchboard holds: settings, the reader engine, the query cache, the cost log.
+"""What a running Switchboard holds: settings, the reader engine, the query cache, the cost log, the user
+store, the work limits, the memory store and sampler, and the clock it tells the time by.
 
-`create_app` builds one `Services` and keeps it in the Flask app's extensions;
+`create_app` builds one `Services`, complete, and keeps it in the Flask app's extensions;
 callbacks reach it through `current_services()`, never through a module global.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable
 
 from flask import current_app
 from sqlalchemy.engine import Engine
@@ -15,7 +17,14 @@ from caching import QueryCache
 from demo.simulator import LiveSimulator
 from monitoring.costs import ResponseLog
 from monitoring.instrumentation import CostLog
-from queries.timeutil import database_now, start_of_day
+from queries.timeutil import start_of_day
+
+if TYPE_CHECKING:  # for the annotations only: importing them here would make services.py pull in every layer
+    from access.users import UserStore
+    from access.work_limits import WorkLimits
+    from monitoring.sampler import MemorySampler
+    from monitoring.store import MemoryStore
+    from widgets.registry import Widget
 
 EXTENSION_KEY = "switchboard"
 
@@ -28,17 +37,19 @@ class Services:
     queries: QueryCache
     costs: CostLog
     demo: bool
+    widgets: tuple[Widget, ...]  # this app's, in page order
+    users: UserStore  # who may sign in
+    work_limits: WorkLimits  # each user's searches and exports
+    memory_store: MemoryStore  # shared by the workers of a host (or all, in Redis)
+    sampler: MemorySampler | None  # None with MEMORY_SAMPLER off; each worker starts its own on a first request
+    clock: Callable[[], datetime]  # now as the platform stores time (a fixed moment in tests of seeded data)
     responses: ResponseLog = field(default_factory=ResponseLog)
-    widgets: tuple[Any, ...] = ()  # widgets.registry.Widget: this app's, in page order
-    memory_store: Any = None  # monitoring.store.MemoryStore, shared by the workers of a host (or all, in Redis)
-    sampler: Any = None  # monitoring.sampler.MemorySampler, started on the first request
-    simulator: LiveSimulator | None = field(default=None)
-    users: Any = None  # access.users.UserStore: who may sign in
-    work_limits: Any = None  # access.work_limits.WorkLimits: each user's searches and exports
+    # Only `python app.py serve` starts one, on the demo database: it is the command's, not the app's.
+    simulator: LiveSimulator | None = None
 
-    def now(self):
+    def now(self) -> datetime:
         """Return now as the platform stores time."""
-        return database_now(self.config["DATABASE_TIMEZONE"])
+        return self.clock()
 
     def today_start(self, now):
         """Return when today began for the viewer, in the platform's time."""
@@ -63,8 +74,7 @@ class Services:
 
         Redis clients need nothing: redis-py's pools notice a fork and start afresh."""
         self.reader.dispose()
-        if self.users is not None:
-            self.users.dispose()
+        self.users.dispose()
 
     def shutdown(self) -> None:
         """Stop the background threads and close the connections."""
@@ -72,10 +82,8 @@ class Services:
             self.simulator.stop()
         if self.sampler:
             self.sampler.stop()
-        if self.memory_store is not None:
-            self.memory_store.close()
-        if self.work_limits is not None:
-            self.work_limits.close()
+        self.memory_store.close()
+        self.work_limits.close()
         self.close_connections()
 
 

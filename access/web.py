@@ -13,6 +13,10 @@
 - /metrics takes `Authorization: Bearer METRICS_TOKEN`, or an ops/admin session.
 - Sign-in attempts are limited per address, per account and address, and per
   account (access/login_limits.py); security headers come from Flask-Talisman.
+
+The routes and hooks are the `access` blueprint; `init_access` attaches it, the
+shared login manager and what is each app's own (its user store, callback
+roles, login limits: `Access`, in the app's extensions).
 """
 from __future__ import annotations
 
@@ -21,11 +25,13 @@ import json
 import logging
 import os
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Mapping
 
-from flask import Flask, Response, g, redirect, render_template, request, session, url_for
+from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session,
+                   url_for)
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_talisman import Talisman
@@ -34,7 +40,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from access.exposure import is_loopback_address
 from access.gate import HEALTH_PATH
-from access.login_limits import LoginLimitsUnavailable, install_login_limits
+from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
 from access.users import UserStore
 from callback_guard import json_error
@@ -136,9 +142,44 @@ def content_security_policy(inline_script_hashes: list[str]) -> dict[str, str | 
     }
 
 
-def install_access(server: Flask, dash_app, users: UserStore, config: dict,
-                   callback_roles: dict[str, frozenset[str]]) -> Callable[[str], bool]:
-    """Put every request behind the access check; return the check of a callback's output key."""
+ACCESS_KEY = "switchboard.access"
+
+# Unbound and shared by every app in the process, as Flask-Login allows: what it keeps is the same for all of
+# them, and the user store it loads from is the app's own (load_user reaches it through current_app).
+login_manager = LoginManager()
+login_manager.session_protection = "basic"
+blueprint = Blueprint("access", __name__)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one app's access check needs, kept in its extensions: two apps in one process never share it."""
+
+    users: UserStore
+    login_limits: LoginLimits
+    metrics_token: str
+    callback_roles: Mapping[str, frozenset[str]]  # who may run each callback, by its output key
+
+
+def init_access(server: Flask, dash_app, users: UserStore, config: dict,
+                callback_roles: Mapping[str, frozenset[str]]) -> None:
+    """Put every request behind the access check; callback requests are checked further with `may_call`."""
+    _init_sessions(server, config)
+    # One Talisman per app, not an unbound one: its init_app keeps the options and the app on the instance,
+    # so a shared one would give every app the last one's CSP. Login limits are per app for the same reason
+    # (Flask-Limiter keeps its storage on the instance).
+    Talisman(server, force_https=False, session_cookie_secure=False, frame_options="DENY",
+             # HSTS is ours (hsts_over_https): Talisman would also believe a client's own X-Forwarded-Proto.
+             referrer_policy="same-origin", strict_transport_security=False,
+             content_security_policy=content_security_policy(dash_app.csp_hashes()))
+    login_manager.init_app(server)
+    server.extensions[ACCESS_KEY] = Access(users, install_login_limits(server, config), config["METRICS_TOKEN"],
+                                           callback_roles)
+    server.register_blueprint(blueprint)
+
+
+def _init_sessions(server: Flask, config: dict) -> None:
+    """Trust FORWARDED_PROXIES, sign the cookie and set how long a session lasts."""
     if config["FORWARDED_PROXIES"]:
         count = config["FORWARDED_PROXIES"]
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=count, x_proto=count, x_host=count)
@@ -149,115 +190,123 @@ def install_access(server: Flask, dash_app, users: UserStore, config: dict,
                          # The session lasts SESSION_HOURS from sign-in, however busy the page is.
                          SESSION_REFRESH_EACH_REQUEST=False,
                          PERMANENT_SESSION_LIFETIME=timedelta(hours=config["SESSION_HOURS"]))
-    Talisman(server, force_https=False, session_cookie_secure=False, frame_options="DENY",
-             # HSTS is ours (below): Talisman would also believe a client's own X-Forwarded-Proto.
-             referrer_policy="same-origin", strict_transport_security=False,
-             content_security_policy=content_security_policy(dash_app.csp_hashes()))
 
-    @server.after_request
-    def hsts_over_https(response: Response) -> Response:
-        # request.is_secure is the connection's scheme, or what FORWARDED_PROXIES trusted proxies said (ProxyFix).
-        if request.is_secure:
-            response.headers["Strict-Transport-Security"] = HSTS
-        return response
 
-    login_manager = LoginManager(server)
-    login_manager.session_protection = "basic"
-    login_manager.user_loader(users.by_session)
-    login_limits = install_login_limits(server, config)
+def _access() -> Access:
+    return current_app.extensions[ACCESS_KEY]
 
-    def show_login(error: str = "", status: int = 200, name: str = "") -> tuple[str, int]:
-        return render_template("login.html", error=error, name=name, next=safe_next(request.args.get("next")),
-                               csrf_field=CSRF_FIELD, csrf_token=csrf_token()), status
 
-    def login():
-        if not users.has_users():
-            return redirect("/")
-        if request.method != "POST":  # GET, and HEAD as GET (issue 12: HEAD was taken for a form and got 400)
-            return show_login()
-        if not _csrf_ok():
-            return show_login("The form expired; please sign in again.", 400)
-        name, password = request.form.get("name", "")[:128], request.form.get("password", "")[:1024]
-        try:
-            # Counted before the password is checked, atomically: parallel guesses cannot outrun the count.
-            allowed = login_limits.allow(name, request.remote_addr or "")
-        except LoginLimitsUnavailable:
-            log.error("login refused: the store of sign-in limits (CACHE_REDIS_URL) cannot be reached")
-            page, status = show_login("Sign-in is unavailable for a moment; please try again shortly.", 503, name)
-            return Response(page, status, headers={"Retry-After": str(LIMITS_DOWN_RETRY_SECONDS)})
-        if not allowed:
-            return show_login("Too many attempts; wait a few minutes and try again.", 429, name=name)
-        user = users.authenticate(name, password)
-        if user is None:
-            log.warning("login refused: wrong name or password")
-            return show_login("Wrong name or password.", 401, name=name)
-        login_limits.signed_in(name, request.remote_addr or "")
+@login_manager.user_loader
+def load_user(session_key: str):
+    """Return the signed-in user whose session key the cookie carries, if the app's store still knows it."""
+    return _access().users.by_session(session_key)
+
+
+def may_call(output_key: str) -> bool:
+    """Tell whether this request's viewer may run the callback that writes output_key."""
+    viewer = g.get("viewer")
+    return viewer is not None and viewer.role in _access().callback_roles.get(output_key, ())
+
+
+@blueprint.after_app_request
+def hsts_over_https(response: Response) -> Response:
+    # request.is_secure is the connection's scheme, or what FORWARDED_PROXIES trusted proxies said (ProxyFix).
+    if request.is_secure:
+        response.headers["Strict-Transport-Security"] = HSTS
+    return response
+
+
+def show_login(error: str = "", status: int = 200, name: str = "") -> tuple[str, int]:
+    return render_template("login.html", error=error, name=name, next=safe_next(request.args.get("next")),
+                           csrf_field=CSRF_FIELD, csrf_token=csrf_token()), status
+
+
+@blueprint.route(LOGIN_PATH, methods=["GET", "POST"])
+def login():
+    users, login_limits = _access().users, _access().login_limits
+    if not users.has_users():
+        return redirect("/")
+    if request.method != "POST":  # GET, and HEAD as GET (issue 12: HEAD was taken for a form and got 400)
+        return show_login()
+    if not _csrf_ok():
+        return show_login("The form expired; please sign in again.", 400)
+    name, password = request.form.get("name", "")[:128], request.form.get("password", "")[:1024]
+    try:
+        # Counted before the password is checked, atomically: parallel guesses cannot outrun the count.
+        allowed = login_limits.allow(name, request.remote_addr or "")
+    except LoginLimitsUnavailable:
+        log.error("login refused: the store of sign-in limits (CACHE_REDIS_URL) cannot be reached")
+        page, status = show_login("Sign-in is unavailable for a moment; please try again shortly.", 503, name)
+        return Response(page, status, headers={"Retry-After": str(LIMITS_DOWN_RETRY_SECONDS)})
+    if not allowed:
+        return show_login("Too many attempts; wait a few minutes and try again.", 429, name=name)
+    user = users.authenticate(name, password)
+    if user is None:
+        log.warning("login refused: wrong name or password")
+        return show_login("Wrong name or password.", 401, name=name)
+    login_limits.signed_in(name, request.remote_addr or "")
+    session.clear()
+    login_user(users.start_session(user, current_app.permanent_session_lifetime))
+    session.permanent = True
+    # A new token for the signed-in session, set now: the page's concurrent requests never change the
+    # session afterwards, so none of their cookies can undo another's change.
+    session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return redirect(safe_next(request.args.get("next")))
+
+
+@blueprint.route(LOGOUT_PATH, methods=["POST"])
+def logout():
+    if _csrf_ok():
+        if current_user.is_authenticated:
+            _access().users.end_session(current_user.get_id())  # on the server: a copy of the cookie opens nothing
+        logout_user()
         session.clear()
-        login_user(users.start_session(user, server.permanent_session_lifetime))
-        session.permanent = True
-        # A new token for the signed-in session, set now: the page's concurrent requests never change the
-        # session afterwards, so none of their cookies can undo another's change.
-        session[CSRF_FIELD] = secrets.token_urlsafe(32)
-        return redirect(safe_next(request.args.get("next")))
+    return redirect(LOGIN_PATH)
 
-    def logout():
-        if _csrf_ok():
-            if current_user.is_authenticated:
-                users.end_session(current_user.get_id())  # on the server: a copy of the cookie opens nothing
-            logout_user()
-            session.clear()
-        return redirect(LOGIN_PATH)
 
-    server.add_url_rule(LOGIN_PATH, "login", login, methods=["GET", "POST"])
-    server.add_url_rule(LOGOUT_PATH, "logout", logout, methods=["POST"])
+def _bearer_ok() -> bool:
+    metrics_token = _access().metrics_token
+    sent = request.headers.get("Authorization", "")
+    return bool(metrics_token) and sent.startswith("Bearer ") \
+        and hmac.compare_digest(sent[len("Bearer "):].encode(), metrics_token.encode())
 
-    metrics_token = config["METRICS_TOKEN"]
 
-    def bearer_ok() -> bool:
-        sent = request.headers.get("Authorization", "")
-        return bool(metrics_token) and sent.startswith("Bearer ") \
-            and hmac.compare_digest(sent[len("Bearer "):].encode(), metrics_token.encode())
-
-    @server.before_request
-    def check_access() -> Response | None:
-        path = request.path
-        if path in PUBLIC_PATHS:
-            return None
-        if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see warm_up.py)
-            g.viewer = WARM_UP_VIEWER
-            return None
-        if path == METRICS_PATH and bearer_ok():
-            return None
-        if not users.has_users():
-            if not is_loopback_address(request.remote_addr):
-                return json_error(403, "this Switchboard has no users yet and serves its own machine only; "
-                                    "add one with `python app.py add-user`")
-            g.viewer = LOCAL_DEMO_VIEWER
-        elif current_user.is_authenticated:
-            g.viewer = Viewer(name=current_user.name, role=current_user.role, company_ids=current_user.company_ids)
-        elif request.method == "GET" and not path.startswith("/_dash") and path != METRICS_PATH:
-            return redirect(url_for("login", next=request.full_path if request.query_string else path))
-        else:
-            response = json_error(401, "login required")
-            if path == METRICS_PATH:
-                response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
-            return json_error(403, "metrics are for ops and admins")
+@blueprint.before_app_request
+def check_access() -> Response | None:
+    path = request.path
+    if path in PUBLIC_PATHS:
         return None
-
-    @server.after_request
-    def only_the_viewers_callbacks(response: Response) -> Response:
-        viewer = g.get("viewer")
-        if request.path != DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
-            return response
-        callbacks = json.loads(response.get_data())
-        allowed = [entry for entry in callbacks if viewer.role in callback_roles.get(entry.get("output"), ())]
-        response.set_data(json.dumps(allowed))
+    if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see warm_up.py)
+        g.viewer = WARM_UP_VIEWER
+        return None
+    if path == METRICS_PATH and _bearer_ok():
+        return None
+    if not _access().users.has_users():
+        if not is_loopback_address(request.remote_addr):
+            return json_error(403, "this Switchboard has no users yet and serves its own machine only; "
+                                "add one with `python app.py add-user`")
+        g.viewer = LOCAL_DEMO_VIEWER
+    elif current_user.is_authenticated:
+        g.viewer = Viewer(name=current_user.name, role=current_user.role, company_ids=current_user.company_ids)
+    elif request.method == "GET" and not path.startswith("/_dash") and path != METRICS_PATH:
+        return redirect(url_for("access.login", next=request.full_path if request.query_string else path))
+    else:
+        response = json_error(401, "login required")
+        if path == METRICS_PATH:
+            response.headers["WWW-Authenticate"] = "Bearer"
         return response
+    if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
+        return json_error(403, "metrics are for ops and admins")
+    return None
 
-    def may_call(output_key: str) -> bool:
-        viewer = g.get("viewer")
-        return viewer is not None and viewer.role in callback_roles.get(output_key, ())
 
-    return may_call
+@blueprint.after_app_request
+def only_the_viewers_callbacks(response: Response) -> Response:
+    viewer = g.get("viewer")
+    if request.path != DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
+        return response
+    callback_roles = _access().callback_roles
+    callbacks = json.loads(response.get_data())
+    allowed = [entry for entry in callbacks if viewer.role in callback_roles.get(entry.get("output"), ())]
+    response.set_data(json.dumps(allowed))
+    return response

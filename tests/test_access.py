@@ -256,6 +256,37 @@ def test_metrics_take_the_bearer_token_or_an_ops_or_admin_session(app_on_sqlite)
     assert ops.get("/metrics").status_code == 200
 
 
+def test_two_apps_in_one_process_keep_their_own_users_callback_roles_and_token(tmp_path, seeded_sqlite):
+    """Each app's access state lives on the app: building a second one changes nothing in the first."""
+    from app import create_app
+    from services import EXTENSION_KEY
+    from tests.support import throwaway_widget
+    from widgets import registered
+
+    add_users(tmp_path / "first")
+    second_users = UserStore(default_users_url(tmp_path / "second"))
+    second_users.add("olga", "support", (SUPPORT_COMPANY,), PASSWORD)  # the same name, another role
+    second_users.dispose()
+    # The first has a callback the second lacks: were the role table shared, the second's would hide it.
+    first = create_app({"DATABASE_URL": seeded_sqlite.url, "MEMORY_SAMPLER": False, "METRICS_TOKEN": "first"},
+                       instance_path=tmp_path / "first", widgets=(*registered(), throwaway_widget.WIDGET))
+    second = create_app({"DATABASE_URL": seeded_sqlite.url, "MEMORY_SAMPLER": False, "METRICS_TOKEN": "second"},
+                        instance_path=tmp_path / "second")
+    try:
+        ops_in_first = DashClient(first.server, login=("olga", PASSWORD))
+        assert ROLE_CALLBACKS["ops"] | {"throwaway-count.children"} <= _first_outputs(ops_in_first)
+        support_in_second = _first_outputs(DashClient(second.server, login=("olga", PASSWORD)))
+        assert ROLE_CALLBACKS["support"] <= support_in_second and not ROLE_CALLBACKS["ops"] & support_in_second
+        assert sign_in(second.server.test_client(), "ada", PASSWORD).status_code == 401
+        for app, token, other in ((first, "first", "second"), (second, "second", "first")):
+            client = app.server.test_client()
+            assert client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert client.get("/metrics", headers={"Authorization": f"Bearer {other}"}).status_code == 401
+    finally:
+        for app in (first, second):
+            app.server.extensions[EXTENSION_KEY].shutdown()
+
+
 def test_responses_carry_the_security_headers(app_on_sqlite):
     client = app_on_sqlite.server.test_client()
     for response in (client.get("/login"), client.get("/_dash-layout")):

@@ -30,9 +30,8 @@ def app_with_throwaway(tmp_path, make_dashboard, seeded_sqlite):
     from services import EXTENSION_KEY
 
     app = create_app({"DATABASE_URL": seeded_sqlite.url, "MEMORY_SAMPLER": False,
-                      "METRICS_TOKEN": "scrape"}, instance_path=tmp_path, widgets=WIDGETS)
+                      "METRICS_TOKEN": "scrape"}, instance_path=tmp_path, widgets=WIDGETS, clock=lambda: SEED_NOW)
     services = app.server.extensions[EXTENSION_KEY]
-    services.now = lambda: SEED_NOW
     yield app
     services.shutdown()
 
