@@ -110,8 +110,12 @@ def register_poll(app, output: dict[str, Any], refresh: Callable[[Any], dict[str
 
 def log_failure(widget: str, error: BaseException) -> None:
     """Log a failed refresh for operators, without parameters or rows (they may hold personal data)."""
-    kind = error.kind if isinstance(error, KnownFailure) else type(getattr(error, "orig", None) or error).__name__
-    log.warning("%s refresh failed: %s", widget, kind)
+    if isinstance(error, KnownFailure):
+        # Remembered from the attempt that failed, which was logged: a line per watcher per poll would bury the
+        # one that matters (and costs a write per answer while the database is down).
+        log.debug("%s refresh answered from a remembered failure: %s", widget, error.kind)
+        return
+    log.warning("%s refresh failed: %s", widget, type(getattr(error, "orig", None) or error).__name__)
 
 
 def epoch(value: Any, database_timezone: str = "UTC") -> int | None:

@@ -5,6 +5,7 @@ Starting, waiting for and stopping gunicorn is shared with the load benchmark (b
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -32,11 +33,18 @@ def wait_until_serving(port: int, process: subprocess.Popen, workers: int, secon
 @contextmanager
 def running_gunicorn(environment: dict[str, str], port: int, workers: int) -> Iterator[Gunicorn]:
     """Start gunicorn with this environment (which binds it to the port), wait until it serves, stop it after;
-    a traceback in its log fails the test."""
-    server = Gunicorn(start_gunicorn(environment))
-    try:
-        wait_until_serving(port, server.process, workers)
-        yield server
-    finally:
-        server.errors = stop_gunicorn(server.process, seconds=30)
+    a traceback in its log fails the test.
+
+    Its error log goes to a file, never a pipe: nobody reads a pipe until gunicorn stops, and once its 64 KB
+    are full (an outage logs a line per failed refresh) every worker thread blocks in logging, which looked
+    like a server that stopped answering the moment the database came back."""
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as log:
+        server = Gunicorn(start_gunicorn(environment, stderr=log))
+        try:
+            wait_until_serving(port, server.process, workers)
+            yield server
+        finally:
+            stop_gunicorn(server.process, seconds=30)
+            log.seek(0)
+            server.errors = log.read()
     assert "Traceback" not in server.errors, server.errors[-3000:]
