@@ -27,6 +27,9 @@ PAYLOAD_COLUMNS = {"raw": "Provider payload", "transcript": "Transcript", "analy
 OPTIONAL_COLUMNS = ("called_at", "duration_sec", "updated_at", "cost", "sentiment", "recording_url")
 BASE_COLUMNS = ("id", "company_id", "customer_id", "agent_id", "from_number", "to_number", "direction", "status",
                 "call_status", "start_timestamp", "created_at")
+# The optional columns Switchboard's own schema has (the demo's): what a statement is built with when no
+# engine was asked (plan_examples).
+DECLARED_OPTIONAL = frozenset(name for name in OPTIONAL_COLUMNS if name in calls.c)
 LARGEST_ID = 2 ** 63 - 1  # BIGINT UNSIGNED ids that a signed bound parameter can carry on every driver
 
 _columns_seen: "weakref.WeakKeyDictionary[Engine, frozenset[str]]" = weakref.WeakKeyDictionary()
@@ -65,7 +68,7 @@ def _column(name: str) -> sa.ColumnElement:
 
 
 def details_statement(call_id: int, company_ids: Sequence[int] | None = None,
-                      present: frozenset[str] = frozenset(OPTIONAL_COLUMNS),
+                      present: frozenset[str] = DECLARED_OPTIONAL,
                       platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
     """Return the one statement behind a call's details panel: scalar columns and names, by primary key."""
     optional = [_column(name) for name in OPTIONAL_COLUMNS

@@ -219,3 +219,36 @@ def test_ops_sees_no_details_at_all(app_on_sqlite, call_ids):
     assert not any("call-" in d["output"] for d in ops.dependencies)
     assert ops.post(admin.payload(SHOW, {"url.search": f"?call={call_ids[0]}", "call-interval.n_intervals": 0,
                                          "refresh-signal.data": 0}, {"call-freshness.data": None})).status_code == 403
+
+
+def test_verify_judges_the_lookups_by_primary_key_bounded(seeded_database):
+    from queries.call_details import plan_examples
+    from queries.plans import Verdict, check_plans
+    from tests.conftest import SEED_NOW
+
+    engine = seeded_database.reader()
+    try:
+        rows = check_plans(engine, SEED_NOW, [plan_examples])
+    finally:
+        engine.dispose()
+    assert {row.query for row in rows} == {"call details", "call payload"}
+    assert all(row.verdict is Verdict.PASS for row in rows), rows
+
+
+def test_a_scalar_column_the_platform_added_is_shown_and_a_text_one_is_not(empty_database):
+    writer = empty_database.writer()
+    migrate(writer)
+    with writer.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE calls ADD COLUMN cost DECIMAL(10, 4)"))
+        connection.execute(sa.text("ALTER TABLE calls ADD COLUMN sentiment TEXT"))
+        connection.execute(companies.insert(), [{"id": 1, "name": "Acme"}])
+        connection.execute(sa.text("INSERT INTO calls (id, company_id, cost, sentiment) VALUES (1, 1, 0.125, 'ok')"))
+    writer.dispose()
+    reader = empty_database.reader()
+    try:
+        seen = statements_of(reader)
+        fields = fetch_call_details(reader, 1, None)
+    finally:
+        reader.dispose()
+    assert float(fields["cost"]) == 0.125 and "sentiment" not in fields
+    assert not any("sentiment" in s for s in seen if s.startswith("SELECT"))
