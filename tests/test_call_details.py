@@ -252,3 +252,72 @@ def test_a_scalar_column_the_platform_added_is_shown_and_a_text_one_is_not(empty
         reader.dispose()
     assert float(fields["cost"]) == 0.125 and "sentiment" not in fields
     assert not any("sentiment" in s for s in seen if s.startswith("SELECT"))
+
+
+def general_log_of(server: sa.engine.Engine, path: str, database: str):
+    """Return a context manager that turns MariaDB's general log on into `path`, and then the statements this
+    test database's connections sent (by the threads that connected to it: CI may share the server)."""
+    from contextlib import contextmanager
+    from pathlib import Path
+
+    @contextmanager
+    def logging_statements():
+        with server.connect() as connection:
+            before = connection.execute(sa.text("SELECT @@global.general_log, @@global.general_log_file")).one()
+            connection.execute(sa.text("SET GLOBAL general_log_file = :path"), {"path": path})
+            connection.execute(sa.text("SET GLOBAL general_log = 1"))
+        statements: list[str] = []
+        try:
+            yield statements
+        finally:
+            with server.connect() as connection:
+                connection.execute(sa.text("SET GLOBAL general_log = :on"), {"on": int(before[0])})
+                connection.execute(sa.text("SET GLOBAL general_log_file = :path"), {"path": before[1]})
+            ours, thread = set(), None
+            for line in Path(path).read_text(errors="replace").splitlines():
+                match = re.match(r"^(?:\S+\s+\S+\s+)?\s*(\d+)\s+(Connect|Query|Quit|Init DB)\s?(.*)$", line.strip())
+                if match:
+                    thread, kind, text = match.groups()
+                    if kind == "Connect" and text.rstrip().endswith(f" on {database}") or \
+                            kind == "Connect" and f" on {database} " in text:
+                        ours.add(thread)
+                    if kind == "Query" and thread in ours:
+                        statements.append(text)
+                elif thread in ours and statements:
+                    statements[-1] += "\n" + line  # a statement over several lines
+    return logging_statements()
+
+
+def test_mariadbs_general_log_sees_no_payload_read_until_the_button_and_then_one(seeded_mariadb, secured, tmp_path):
+    from sqlalchemy.engine import make_url
+
+    app = secured(seeded_mariadb.url)
+    services = app.server.extensions[EXTENSION_KEY]
+    with services.reader.connect() as connection:
+        own = connection.execute(sa.select(calls.c.id).where(calls.c.company_id == SUPPORT_COMPANY)
+                                 .limit(1)).scalar_one()
+    admin = DashClient(app.server, login=("ada", PASSWORD))
+    url = make_url(seeded_mariadb.url)
+    server = sa.create_engine(url.set(database="mysql"))
+    # The server writes the log as its own user: a folder it can reach (pytest's tmp_path is root's alone).
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="switchboard-general-log-"))
+    folder.chmod(0o777)
+    log_file = folder / "general.log"
+    try:
+        with general_log_of(server, str(log_file), url.database) as opened_details:
+            services.reader.dispose()  # new connections, so the log names their database
+            show(admin, f"?call={own}")
+        with general_log_of(server, str(log_file.with_name("payload.log")), url.database) as opened_payload:
+            services.reader.dispose()
+            open_payload(admin, own)
+    finally:
+        server.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
+    assert any(re.search(rf"calls\.id = {own}\b", s) for s in opened_details), opened_details
+    assert not any(NAMES_RAW.search(s) for s in opened_details)
+    reads = [s for s in opened_payload if NAMES_RAW.search(s)]
+    assert len(reads) == 1 and re.search(rf"calls\.id = {own}\b", reads[0]), opened_payload
