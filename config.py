@@ -118,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PHONE_REGION", "",
             "Country (ISO 3166 code such as DE) of phone numbers typed without their country code in a search, "
             "as in '030 5000001'. Empty: numbers are searched as typed, with their country code (+49… or 0049…)."),
+    Setting("PAYLOAD_PREVIEW_KB", 64,
+            "Most of one call's provider payload, transcript or analysis read at once when a person opens it "
+            "(KB); the database cuts it, so a larger payload never crosses the wire whole.", _positive_int),
     Setting("ONGOING_CALLS_POLL_SECONDS", 5,
             "Poll interval and cache lifetime of the ongoing-calls widget (s).", _positive_int),
     Setting("ACTIVITY_POLL_SECONDS", 15,

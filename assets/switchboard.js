@@ -175,8 +175,111 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     }
   });
 
+
+  // --- the call details (widgets/call_details.py): rows open them through the link's ?call= ---
+  // Where focus goes back when the panel closes: the grid and row it was opened from.
+  let returnFocus = null;
+
+  function searchWithCall(search, callId) {
+    const params = new URLSearchParams(search || "");
+    if (callId === null) { params.delete("call"); } else { params.set("call", String(callId)); }
+    const text = params.toString();
+    return text ? "?" + text : "";
+  }
+
+  function callIdOfRow(rowId) {
+    // Ongoing calls' rows are the call's id; the feed's are "c<id>" or "a<id>" (appointments have no details).
+    const text = String(rowId === undefined || rowId === null ? "" : rowId);
+    const match = /^c?(\d+)$/.exec(text);
+    return match ? match[1] : null;
+  }
+
+  function openFromRow(gridId, rowId, rowIndex) {
+    const callId = callIdOfRow(rowId);
+    if (callId === null) { return null; }
+    returnFocus = {grid: gridId, rowIndex: rowIndex};
+    return callId;
+  }
+
+  function focusBack() {
+    const back = returnFocus;
+    returnFocus = null;
+    if (!back) { return; }
+    try {
+      const api = window.dash_ag_grid.getApi(back.grid);
+      const column = api.getAllDisplayedColumns()[0];
+      api.ensureIndexVisible(back.rowIndex);
+      api.setFocusedCell(back.rowIndex, column);
+    } catch (error) { /* the row is gone (the call ended): focus stays where it is */ }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    const clientside = window.dash_clientside;
+    if (event.key === "Escape") {
+      const panel = document.getElementById("call-panel");
+      if (panel && !panel.hidden) { document.getElementById("call-close").click(); event.preventDefault(); }
+      return;
+    }
+    if (event.key !== "Enter" || !clientside || !clientside.set_props) { return; }
+    const row = event.target.closest && event.target.closest(".ag-row");
+    const grid = row && row.closest("#ongoing-grid, #activity-grid");
+    if (!grid) { return; }
+    const callId = openFromRow(grid.id, row.getAttribute("row-id"), Number(row.getAttribute("row-index")));
+    if (callId !== null) {
+      clientside.set_props("url", {search: searchWithCall(window.location.search, callId)});
+    }
+  });
+
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.switchboard = {
+      openCall: function (ongoingClick, feedClick, search) {
+        const triggered = window.dash_clientside.callback_context.triggered_id;
+        const click = triggered === "ongoing-grid" ? ongoingClick : feedClick;
+        const callId = click ? openFromRow(triggered, click.rowId, click.rowIndex) : null;
+        if (callId === null) { return window.dash_clientside.no_update; }
+        return searchWithCall(search, callId);
+      },
+
+      closeCall: function (clicks, search) {
+        window.setTimeout(focusBack, 0);  // after the panel is hidden
+        return searchWithCall(search, null);
+      },
+
+      detailsPolling: function (live, paused, visibility, link, hidden) {
+        // The open call's details refresh at the ongoing interval while it is ongoing and the page polls.
+        if (!hidden) {
+          const close = document.getElementById("call-close");
+          const panel = document.getElementById("call-panel");
+          if (close && panel && !panel.contains(document.activeElement) && returnFocus) { close.focus(); }
+        }
+        return Boolean(hidden) || !live || Boolean(paused) || Boolean(visibility && visibility.hidden)
+          || Boolean(link && link.lost);
+      },
+
+      renderPayload: function (payload, query, openCall) {
+        // The fetched column as text only (React escapes it), one collapsible section per top-level key;
+        // a search keeps the lines that contain it and opens the sections that have any.
+        if (!payload || payload.call !== openCall) { return [[], true]; }
+        const needle = (query || "").trim().toLowerCase();
+        const sections = [];
+        (payload.sections || []).forEach(function (section) {
+          let text = section.text;
+          if (needle) {
+            const lines = text.split("\n").filter(function (line) { return line.toLowerCase().indexOf(needle) !== -1; });
+            if (!lines.length && section.key.toLowerCase().indexOf(needle) === -1) { return; }
+            text = lines.join("\n");
+          }
+          sections.push({namespace: "dash_html_components", type: "Details",
+                         props: {open: Boolean(needle) || payload.sections.length === 1, className: "payload-section",
+                                 children: [{namespace: "dash_html_components", type: "Summary", props: {children: section.key}},
+                                            {namespace: "dash_html_components", type: "Pre", props: {children: text}}]}});
+        });
+        if (!sections.length) {
+          sections.push({namespace: "dash_html_components", type: "P", props: {children: needle ? "No line contains it." : "Empty."}});
+        }
+        return [sections, false];
+      },
+
       togglePause: function (clicks, paused) {
         const next = !paused;
         return [next, next ? "Resume" : "Pause", next ? "true" : "false"];

@@ -38,7 +38,8 @@ def app_with_throwaway(tmp_path, make_dashboard, seeded_sqlite):
 
 def test_every_registered_widget_is_declared_once_with_what_the_page_needs():
     widgets = registered()
-    assert [widget.area for widget in widgets] == ["headline", "ongoing", "activity", "memory", "self_cost"]
+    assert [widget.area for widget in widgets] == ["headline", "ongoing", "activity", "call_details", "memory",
+                                                 "self_cost"]
     assert len({widget.area for widget in widgets}) == len(widgets)
     for widget in widgets:
         assert widget.roles <= set(ROLES) and ADMIN in widget.roles
@@ -47,8 +48,8 @@ def test_every_registered_widget_is_declared_once_with_what_the_page_needs():
 
 def test_the_role_table_is_derived_from_the_widgets():
     table = role_areas(registered())
-    assert table[SUPPORT] == {SHELL, "ongoing", "activity"}
-    assert table[OPS] == {SHELL, "headline", "memory", "self_cost"}
+    assert table[SUPPORT] == {SHELL, "ongoing", "activity", "call_details"}
+    assert table[OPS] == {SHELL, "headline", "memory", "self_cost"}  # no call details for ops
     assert table[ADMIN] == {SHELL, *(widget.area for widget in registered())}
     assert "throwaway" in role_areas(WIDGETS)[OPS] and "throwaway" not in role_areas(WIDGETS)[SUPPORT]
 

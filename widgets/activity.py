@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 import dash_ag_grid as dag
@@ -72,6 +72,8 @@ FILTER_IDS = (KIND, STATUS_FILTER, DIRECTION, COMPANY, WINDOW, SEARCH)
 # The filter controls by the names the callbacks give their values (filter_from_controls' arguments).
 FILTER_FIELDS = dict(zip(("kinds", "statuses", "directions", "companies", "window", "search"), FILTER_IDS))
 QUERY_KEYS = ("kind", "status", "direction", "company", "window", "q")
+# Keys of the query string that other panels own (the call details' `?call=`): not filters, kept as they are.
+OTHER_PANELS_KEYS = ("call",)
 WINDOW_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
                  "90d": "Last 90 days"}
 
@@ -129,7 +131,7 @@ def layout(poll_seconds: int) -> html.Section:
         dag.AgGrid(
             id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.k + params.data.id",
             defaultColDef={"sortable": True, "resizable": True},
-            dashGridOptions=grid_options("No activity matches these filters"),
+            dashGridOptions=grid_options("No activity matches these filters", focusable=True),
             columnSize="responsiveSizeToFit", className="grid", style={"height": "460px"},
         ),
         html.Nav(className="pager", **{"aria-label": "Activity pages"}, children=[
@@ -184,7 +186,7 @@ def parse_query_string(search: str | None) -> tuple[dict[str, Any], list[str]]:
                 notices.append(f"ignored the search: longer than {SEARCH_MAX_LENGTH} characters")
             else:
                 values["q"] = text
-        else:
+        elif key not in OTHER_PANELS_KEYS:
             notices.append(f"ignored {key[:40]!r}: not a filter")
     return values, notices
 
@@ -196,6 +198,18 @@ def build_query_string(kinds, statuses, directions, companies, window, search) -
              ("window", window if window and window != DEFAULT_WINDOW else ""), ("q", (search or "").strip())]
     encoded = urlencode([(key, value) for key, value in pairs if value])
     return f"?{encoded}" if encoded else ""
+
+
+def with_other_panels(query: str, search: Any) -> str:
+    """Return the filters' query string with the keys other panels own taken over from `search` (the link)."""
+    try:
+        pairs = [(key, value) for key, value in parse_qsl((search or "").lstrip("?"), max_num_fields=50)
+                 if key in OTHER_PANELS_KEYS] if isinstance(search, str) else []
+    except ValueError:
+        pairs = []
+    if not pairs:
+        return query
+    return f"{query}&{urlencode(pairs)}" if query else f"?{urlencode(pairs)}"
 
 
 def filter_values(kinds=None, statuses=None, directions=None, companies=None, window=DEFAULT_WINDOW,
@@ -210,8 +224,8 @@ def sync_url_and_filters(triggered: str | None, search: Any, filters: dict[str, 
     unchanged = {"search": no_update, "filters": {name: no_update for name in FILTER_FIELDS}}
     if triggered in (URL, None):
         values, notices = parse_query_string(search)
-        canonical = build_query_string(values["kind"], values["status"], values["direction"], values["company"],
-                                       values["window"], values["q"])
+        canonical = with_other_panels(build_query_string(values["kind"], values["status"], values["direction"],
+                                                         values["company"], values["window"], values["q"]), search)
         return {"search": canonical if canonical != search else no_update,
                 "filters": filter_values(values["kind"], values["status"], values["direction"], values["company"],
                                          values["window"], values["q"]),
@@ -220,8 +234,8 @@ def sync_url_and_filters(triggered: str | None, search: Any, filters: dict[str, 
         activity = filter_from_controls(**filters)
     except ValueError as error:
         return {**unchanged, "notice": f"Not applied: {error}"}
-    query = build_query_string(activity.kinds, activity.statuses, activity.directions, activity.company_ids,
-                               activity.window, activity.search)
+    query = with_other_panels(build_query_string(activity.kinds, activity.statuses, activity.directions,
+                                                 activity.company_ids, activity.window, activity.search), search)
     return {**unchanged, "search": query if query != search else no_update, "notice": ""}
 
 

@@ -57,13 +57,14 @@ def stale(previous: dict | None, reason: str) -> dict[str, Any]:
     return {"ok_at": ok_at, "stale": True, "reason": reason, "server_now": time.time()}
 
 
-def grid_options(empty_text: str) -> dict[str, Any]:
+def grid_options(empty_text: str, focusable: bool = False) -> dict[str, Any]:
     """Return the grid options every grid shares, with an overlay that tells loading, failure and emptiness apart.
 
     The overlay starts as "Loading…"; the browser switches it to "Could not load: <reason>" (the freshness
     line's reason) or to `empty_text` as the grid's freshness record changes (assets/switchboard.js).
+    A `focusable` grid's cells take keyboard focus, so Enter on a row opens it (the call details).
     """
-    return {"animateRows": False, "suppressCellFocus": True, "noRowsOverlayComponent": "SwitchboardOverlay",
+    return {"animateRows": False, "suppressCellFocus": not focusable, "noRowsOverlayComponent": "SwitchboardOverlay",
             "noRowsOverlayComponentParams": {"empty": empty_text, "text": "Loading…", "failed": False}}
 
 

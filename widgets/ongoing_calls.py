@@ -57,7 +57,7 @@ def layout(poll_seconds: int) -> html.Section:
         dag.AgGrid(
             id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.id",
             defaultColDef={"sortable": True, "resizable": True, "filter": False},
-            dashGridOptions=grid_options("No ongoing calls right now"),
+            dashGridOptions=grid_options("No ongoing calls right now", focusable=True),
             columnSize="responsiveSizeToFit", className="grid", style={"height": "420px"},
         ),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),

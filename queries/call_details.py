@@ -1,0 +1,148 @@
+"""One call's details, and its provider payload, transcript or analysis on demand (issue 14, items 1-2).
+
+The details are one statement by primary key: named scalar columns of `calls` with the
+customer, agent and company names joined in, never a TEXT/LONGTEXT column. The large
+columns are read only when a person presses their button, one column of one call,
+cut at the database (`SUBSTRING(col, 1, :cap)` with `LENGTH(col)`), so a 5 MB payload
+never crosses the wire whole. Both are scoped to the viewer's companies in SQL: a call
+of another company reads exactly like a missing one.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, platform_schema
+from queries.runner import run
+from schema.tables import LARGE_TEXT_COLUMNS, agents, calls, companies, customers
+
+# The columns a person may open, by the name their button shows.
+PAYLOAD_COLUMNS = {"raw": "Provider payload", "transcript": "Transcript", "analysis": "Analysis"}
+# Scalar columns some platform versions keep and others do not: selected only where the table has them.
+OPTIONAL_COLUMNS = ("called_at", "duration_sec", "updated_at", "cost", "sentiment", "recording_url")
+BASE_COLUMNS = ("id", "company_id", "customer_id", "agent_id", "from_number", "to_number", "direction", "status",
+                "call_status", "start_timestamp", "created_at")
+# The optional columns Switchboard's own schema has (the demo's): what a statement is built with when no
+# engine was asked (plan_examples).
+DECLARED_OPTIONAL = frozenset(name for name in OPTIONAL_COLUMNS if name in calls.c)
+LARGEST_ID = 2 ** 63 - 1  # BIGINT UNSIGNED ids that a signed bound parameter can carry on every driver
+
+_columns_seen: "weakref.WeakKeyDictionary[Engine, frozenset[str]]" = weakref.WeakKeyDictionary()
+
+
+class NotFound(LookupError):
+    """No such call for this viewer: missing, soft-deleted or another company's (one answer for all three)."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The first `len(text)` characters of one call's column, and how long it is in all."""
+
+    column: str
+    text: str | None
+    total_length: int
+
+    @property
+    def cut(self) -> bool:
+        return self.text is not None and self.total_length > len(self.text)
+
+
+def call_columns(engine: Engine) -> frozenset[str]:
+    """Return the names of the platform's scalar `calls` columns (no TEXT of any size), read once per engine
+    (a column the platform adds later is seen after a restart)."""
+    found = _columns_seen.get(engine)
+    if found is None:
+        found = _columns_seen[engine] = frozenset(
+            c["name"] for c in sa.inspect(engine).get_columns("calls") if not isinstance(c["type"], sa.Text))
+    return found
+
+
+def _column(name: str) -> sa.ColumnElement:
+    # Names come from OPTIONAL_COLUMNS, never from input; columns the metadata does not declare are the platform's.
+    return calls.c[name] if name in calls.c else sa.literal_column(f"calls.{name}").label(name)
+
+
+def details_statement(call_id: int, company_ids: Sequence[int] | None = None,
+                      present: frozenset[str] = DECLARED_OPTIONAL,
+                      platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
+    """Return the one statement behind a call's details panel: scalar columns and names, by primary key."""
+    optional = [_column(name) for name in OPTIONAL_COLUMNS
+                if name in present and f"calls.{name}" not in LARGE_TEXT_COLUMNS]
+    where = [calls.c.id == call_id, *platform.live(calls)]
+    if company_ids is not None:
+        where.append(calls.c.company_id.in_(list(company_ids)))
+    return (
+        sa.select(
+            *(calls.c[name] for name in BASE_COLUMNS), *optional,
+            # The two names may be in different collations: shown, never compared.
+            sa.func.coalesce(as_result_text(customers.c.name), as_result_text(calls.c.customer_name))
+            .label("customer_name"),
+            agents.c.name.label("agent_name"), companies.c.name.label("company_name"),
+        )
+        .select_from(
+            calls.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
+            .outerjoin(agents, platform.joined(agents, agents.c.id == calls.c.agent_id))
+            .outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id))
+        )
+        .where(*where)
+        .limit(1)
+    )
+
+
+def check_call_id(call_id: Any) -> int:
+    """Return a call id a browser sent, or raise NotFound: an id that cannot exist is simply not found."""
+    if isinstance(call_id, bool) or not isinstance(call_id, int) or not 0 < call_id <= LARGEST_ID:
+        raise NotFound(call_id)
+    return call_id
+
+
+def fetch_call_details(engine: Engine, call_id: int, company_ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """Return the call's fields as {column: value}; NotFound when the viewer has no such call."""
+    statement = details_statement(check_call_id(call_id), company_ids, call_columns(engine), platform_schema(engine))
+    frame = run(engine, statement, max_rows=1)
+    if frame.empty:
+        raise NotFound(call_id)
+    return frame.astype(object).where(frame.notna(), None).iloc[0].to_dict()
+
+
+def payload_statement(call_id: int, column: str, cap: int, company_ids: Sequence[int] | None = None,
+                      platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
+    """Return the one statement that reads one call's large column, cut at `cap` characters by the database."""
+    if column not in PAYLOAD_COLUMNS:
+        raise ValueError(f"not a payload column: {column!r}")
+    source = calls.c[column]
+    where = [calls.c.id == call_id, *platform.live(calls)]
+    if company_ids is not None:
+        where.append(calls.c.company_id.in_(list(company_ids)))
+    # The cap counts characters (SUBSTRING, substr); the total is LENGTH: bytes on MySQL/MariaDB, characters on
+    # SQLite. Provider JSON is ASCII but for names, so "first 64 KB of 212 KB" reads right either way.
+    length = sa.func.length(source)
+    return (sa.select(sa.func.substr(source, 1, sa.bindparam("cap", cap, type_=sa.Integer)).label("text"),
+                      length.label("total_length"))
+            .where(*where).limit(1))
+
+
+def fetch_payload(engine: Engine, call_id: int, column: str, cap: int,
+                  company_ids: Sequence[int] | None = None) -> Payload:
+    """Return the first `cap` characters of one call's `column`; NotFound when the viewer has no such call."""
+    if cap <= 0:
+        raise ValueError("cap must be positive")
+    frame = run(engine, payload_statement(check_call_id(call_id), column, cap, company_ids, platform_schema(engine)),
+                max_rows=1)
+    if frame.empty:
+        raise NotFound(call_id)
+    text, total = frame["text"].iloc[0], frame["total_length"].iloc[0]
+    present = isinstance(text, str)
+    return Payload(column=column, text=text if present else None, total_length=int(total) if present else 0)
+
+
+def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
+                  ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
+    """Return the details and payload statements: lookups by primary key, judged bounded with no index named."""
+    return [("call details", details_statement(1, platform=platform), {"calls": ()}),
+            ("call payload", payload_statement(1, "raw", 65_536, platform=platform), {"calls": ()})]

@@ -1,0 +1,39 @@
+"""The call details in a browser: a row opens them with ?call= in the link, the payload opens on request,
+Escape closes them and gives focus back to the grid; Enter on a feed row opens one too; no console errors."""
+from __future__ import annotations
+
+import re
+
+from tests.browser.conftest import WAIT_MS
+from tests.browser.test_dashboard import demo_site, wait_for_rows  # noqa: F401 (fixture)
+
+
+def test_a_row_opens_the_call_its_payload_opens_on_request_and_escape_closes_it(page, demo_site):
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    row = page.locator("#ongoing-grid .ag-center-cols-container .ag-row").first
+    call_id = row.get_attribute("row-id")
+    row.locator(".ag-cell").first.click()
+    page.wait_for_selector("#call-panel:not([hidden]) .details", timeout=WAIT_MS)
+    page.wait_for_url(re.compile(rf"[?&]call={call_id}\b"), timeout=WAIT_MS)
+    assert page.inner_text("#call-heading") == f"Call {call_id}"
+    page.click("#call-raw-button")
+    page.wait_for_selector("#call-payload-view details summary", timeout=WAIT_MS)
+    assert "Provider payload" in page.inner_text("#call-payload-note")
+    page.fill("#call-payload-search", "transcript")
+    page.wait_for_function("document.querySelectorAll('#call-payload-view details[open]').length > 0", timeout=WAIT_MS)
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#call-panel", state="hidden", timeout=WAIT_MS)
+    page.wait_for_function("!/[?&]call=/.test(window.location.search)", timeout=WAIT_MS)
+    page.wait_for_function("!!document.activeElement.closest('#ongoing-grid')", timeout=WAIT_MS)
+    # Enter on a focused call row of the feed opens it too; the close button closes it.
+    wait_for_rows(page, "activity-grid")
+    feed_row = page.locator("#activity-grid .ag-center-cols-container .ag-row[row-id^='c']").first
+    feed_id = feed_row.get_attribute("row-id")[1:]
+    feed_row.locator(".ag-cell").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"[?&]call={feed_id}\b"), timeout=WAIT_MS)
+    page.wait_for_selector("#call-panel:not([hidden]) .details", timeout=WAIT_MS)
+    page.click("#call-close")
+    page.wait_for_selector("#call-panel", state="hidden", timeout=WAIT_MS)
+    assert page.console_errors == []
