@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from access.roles import ADMIN, OPS
 from services import current_services
-from widgets.common import Refresh, cached_refresh
+from widgets.common import cached_refresh
 from widgets.registry import OPS as OPS_COLUMN, REFRESH_SIGNAL, Widget
 
 INTERVAL = "memory-interval"
@@ -211,9 +211,6 @@ def refresh(window, previous_freshness) -> dict[str, Any]:
     services = current_services()
     window = window if isinstance(window, str) and window in WINDOWS else "1h"
     config = services.config
-    if services.memory_store is None:
-        return {**UNCHANGED, "badge": "memory sampling is off", "badge_class": "badge",
-                "freshness": Refresh(None, "no memory store").freshness(previous_freshness)}
     result = cached_refresh("memory", lambda: services.queries.get_or_compute(
         QUERY_NAME, {"window": window}, services.poll_seconds(POLL_SETTING),
         lambda: panel_payload(build_view(services.memory_store, WINDOWS[window]),
