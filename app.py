@@ -15,6 +15,10 @@ from config import ConfigError, load_config
 
 INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
 ASSETS_PATH = Path(__file__).resolve().parent / "assets"
+# The renderer's hook before each callback request: the charts' code runs once the first requests are on their way
+# (assets/plotly_async.js; a page without charts has no switchboardRunPlotly). Dash hashes it into the CSP.
+RENDERER_HOOKS = {"request_pre": "function () { if (window.switchboardRunPlotly) { "
+                                 "window.setTimeout(window.switchboardRunPlotly, 0); } }"}
 
 if TYPE_CHECKING:  # the factory imports its parts when called, never at import time
     from monitoring.sampler import MemorySampler
@@ -26,16 +30,16 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     """Build the dashboard: Flask server, Dash app, reader engine, query cache, memory store, widgets (the
     registered ones, `widgets.registered()`, unless others are given), telling the time by `clock` (by
     default the wall clock in DATABASE_TIMEZONE)."""
-    from dash import Dash
     from flask import Flask
     from flask_caching import Cache
 
     from access.gate import install_gate
     from access.users import open_user_store
     from access.work_limits import WorkLimits
+    from alerts.service import build_alerts
     from access.web import init_access, may_call
     from caching import QueryCache, cache_config, shared_locks_for
-    from callback_guard import install_callback_guard
+    from callback_guard import Tarpit, install_callback_guard
     from db import create_reader_engine, is_embedded_demo, resolve_database_url
     from monitoring.costs import record_response_sizes
     from monitoring.instrumentation import CostLog, instrument_engine
@@ -43,6 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from queries.timeutil import database_now
     from monitoring.metrics import register_metrics_endpoint
     from services import EXTENSION_KEY, Services
+    from static_assets import PageAssetsDash, StaticFiles, install_static_files
     from widgets import registered, shell
     from widgets.common import DATABASE_ERRORS, describe_failure
 
@@ -63,18 +68,24 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     instrument_engine(reader)  # what each refresh costs: statements, rows, bytes, milliseconds
     read_platform_schema_early(reader)
     memory_store, sampler = _memory_monitoring(config, server.instance_path)
+    clock = clock or partial(database_now, config["DATABASE_TIMEZONE"])
+    alerts = build_alerts(config, server.instance_path, database_url, reader, memory_store,
+                          {query: title for widget in widgets for query, title in widget.queries.items()},
+                          clock)
+    queries.on_outcome = alerts.record_outcome
     services = Services(
         config=config, database_url=database_url, reader=reader, queries=queries, costs=costs,
         demo=is_embedded_demo(database_url), widgets=widgets,
         users=open_user_store(config, server.instance_path), work_limits=WorkLimits.from_config(config),
-        memory_store=memory_store, sampler=sampler,
-        clock=clock or partial(database_now, config["DATABASE_TIMEZONE"]),
+        memory_store=memory_store, sampler=sampler, clock=clock, alerts=alerts,
     )
     server.extensions[EXTENSION_KEY] = services
-    if sampler is not None:
-        _keep_sampler_running(server, sampler)
-    app = Dash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
-               assets_folder=str(ASSETS_PATH))
+    _keep_running(server, sampler, alerts)
+    static_files = StaticFiles.find(ASSETS_PATH)
+    app = PageAssetsDash(__name__, server=server, title="Switchboard", update_title=None, compress=True,
+                         assets_folder=str(ASSETS_PATH), static_files=static_files, hooks=RENDERER_HOOKS)
+    install_static_files(server, static_files,
+                         Path(config["COMPRESSED_FILES_FOLDER"] or Path(server.instance_path) / "compressed"))
     # Each role's page holds only its panels; every callback is checked against the page of every panel, so a
     # wiring mistake fails at start-up instead of hiding (no suppress_callback_exceptions).
     app.validation_layout = shell.full_page(config, widgets)
@@ -85,36 +96,73 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     for widget in widgets:
         widget.register(app)
     init_access(server, app, services.users, config, callback_roles(app, config, widgets))
-    install_callback_guard(server, app, may_call)
+    install_callback_guard(server, app, may_call,
+                           retry_after=partial(_callback_retry_after, services.work_limits),
+                           # All of a worker's threads but one: that one stays free for everyone else.
+                           tarpit=Tarpit(slots=config["SWITCHBOARD_THREADS"] - 1))
     return app
+
+
+def _callback_retry_after(work_limits) -> int | None:
+    """Count this callback request against its viewer's rate; return how long they must wait, or None."""
+    from flask import g
+
+    viewer = g.get("viewer")  # set by the access check, which refused the request already if nobody may
+    return None if viewer is None else work_limits.callback_retry_after(viewer)
 
 
 def callback_roles(app, config: dict, widgets: tuple) -> dict[str, frozenset[str]]:
     """Return the roles that may run each callback: those of the one widget whose components it writes to
-    (the page's own components, such as the URL, may be written too); every role's for the page shell's."""
+    (the page's own components, such as the URL, may be written too), or, writing to the page's only, those
+    of every widget whose components it reads (the grids' clicks that open a call in the URL: not for a role
+    without those grids, whose page lacks the components); every role's for the page shell's own."""
     from access.roles import ROLES, SHELL
     from widgets.shell import component_areas
 
     owners = component_areas(config, widgets)
     roles = {widget.area: widget.roles for widget in widgets}
     allowed = {}
-    for key in app.callback_map:
+    for key, callback in app.callback_map.items():
         outputs = key.strip(".").split("...")
         found = {owners.get(output.rsplit(".", 1)[0]) for output in outputs}
         areas = found - {SHELL}
         if None in found or len(areas) > 1:
             raise RuntimeError(f"callback {key} must write to the components of one widget at most")
-        allowed[key] = roles[areas.pop()] if areas else frozenset(ROLES)
+        if not areas:
+            areas = {owners.get(item["id"]) for item in [*callback["inputs"], *callback["state"]]} - {SHELL, None}
+        allowed[key] = frozenset.intersection(*(roles[area] for area in areas)) if areas else frozenset(ROLES)
+    # And only for a role whose page has every component the callback names: the renderer checks each callback
+    # against the viewer's own page (static_assets.py), and a wallboard's page has no pause or theme button.
+    on_page = _component_ids_by_role(config, widgets)
+    for key, callback in app.callback_map.items():
+        named = {output.rsplit(".", 1)[0] for output in key.strip(".").split("...")} | \
+            {item["id"] for item in [*callback["inputs"], *callback["state"]]}
+        allowed[key] = frozenset(role for role in allowed[key] if named <= on_page[role])
     return allowed
+
+
+def _component_ids_by_role(config: dict, widgets: tuple) -> dict[str, set[str]]:
+    """Return the ids of the components on each role's page (as _page_for_viewer builds it)."""
+    from access.roles import ROLES, WALLBOARD
+    from widgets.shell import Account, layout, wall_layout
+
+    pages = {}
+    for role in ROLES:
+        mine = tuple(widget for widget in widgets if role in widget.roles)
+        page = wall_layout(config, False, mine) if role == WALLBOARD else \
+            layout(config, False, mine, Account(name="", role=role, csrf_token=""))
+        pages[role] = {component.id for component in [page, *page._traverse()]
+                       if isinstance(getattr(component, "id", None), str)}
+    return pages
 
 
 def _page_for_viewer(config: dict, services):
     """Return the page for whoever asks: the panels of their role, their name and a sign-out button."""
     from flask import g
 
-    from access.roles import LOCAL_DEMO_VIEWER
+    from access.roles import LOCAL_DEMO_VIEWER, WALLBOARD
     from access.web import csrf_token
-    from widgets.shell import Account, layout
+    from widgets.shell import Account, layout, wall_layout
 
     viewer = g.get("viewer")
     if viewer is None:  # Dash checking the layout outside any viewer's request: no account, every panel
@@ -122,7 +170,9 @@ def _page_for_viewer(config: dict, services):
     local_demo = viewer is LOCAL_DEMO_VIEWER  # the access check's answer when no user exists
     account = None if local_demo else Account(name=viewer.name, role=viewer.role, csrf_token=csrf_token())
     mine = tuple(widget for widget in services.widgets if viewer.role in widget.roles)
-    return layout(config, services.demo, mine, account, local_demo=local_demo)
+    if viewer.role == WALLBOARD:  # a TV: the wallboard, whatever the path
+        return wall_layout(config, services.demo, mine)
+    return layout(config, services.demo, mine, account, local_demo=local_demo, viewer=viewer)
 
 
 def _memory_monitoring(config: dict, instance_path: str) -> tuple[MemoryStore, MemorySampler | None]:
@@ -142,8 +192,9 @@ def _memory_monitoring(config: dict, instance_path: str) -> tuple[MemoryStore, M
     return store, MemorySampler(store, config["MEMORY_SAMPLE_SECONDS"], groups)
 
 
-def _keep_sampler_running(server, sampler: MemorySampler) -> None:
-    """Run the sampler from the first request on, restarting it if it died."""
+def _keep_running(server, sampler: MemorySampler | None, alerts) -> None:
+    """Run the sampler from the first request on, and keep it and the alert evaluator (started at server start:
+    gunicorn's post_fork, `serve`) running, restarting them if they died."""
     from flask import request
 
     from warm_up import is_warm_up
@@ -153,7 +204,9 @@ def _keep_sampler_running(server, sampler: MemorySampler) -> None:
         # Started here, not in create_app, so gunicorn's forked workers each run their own thread
         # (and never the master, whose warm-up requests come before the fork).
         if not is_warm_up(request.environ):
-            sampler.ensure_running()
+            if sampler is not None:
+                sampler.ensure_running()
+            alerts.keep_running()
 
 
 def create_server():

@@ -294,6 +294,9 @@ class QueryCache:
         self._demand: dict[str, int] = {}  # slot key -> asks in this process (the current slots only)
         self._prefetched: set[str] = set()  # next-slot keys whose computation ahead was started (once each)
         self.start_background: Callable[[Callable[[], None]], None] = _start_daemon_thread
+        # Told of each computation's outcome: (query, None) on success, (query, reason) on a remembered failure.
+        # The alerts' failure memory (issue 15) listens here; it must not raise.
+        self.on_outcome: Callable[[str, str | None], None] | None = None
 
     def _lock_for(self, key: str) -> threading.Lock:
         with self._locks_guard:
@@ -417,7 +420,11 @@ class QueryCache:
         except self.remember as error:
             if remember:
                 self._remember_failure(query, params, interval, error)
+            if self.on_outcome is not None:
+                self.on_outcome(query, self.describe(error))
             raise
+        if self.on_outcome is not None:
+            self.on_outcome(query, None)
         stored = self._set(key, {"value": value, "computed_at": time.time()}, lifetime)
         # Served as a hit will be: a value that does not survive JSON unchanged shows on the first ask.
         return _served(decode_entry(stored))

@@ -10,6 +10,8 @@ use gets a 403.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any, Callable, Mapping, Sequence
 
 from flask import Flask, Response, g, jsonify, request
@@ -18,6 +20,7 @@ DASH_UPDATE_PATH = "/_dash-update-component"
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 32  # the renderer's bodies nest 5 levels; a filter value a few more
 COMPONENT_SUITES_PREFIX = "/_dash-component-suites/"
+TARPIT_SECONDS = 1.0
 BODY_KEY = "callback_body"  # where the request's accepted body is kept (flask.g); read by parsed_callback_body
 
 
@@ -142,8 +145,32 @@ def parsed_callback_body() -> dict[str, Any] | None:
     return g.get(BODY_KEY)
 
 
-def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bool]) -> None:
-    """Check every callback request against the app's own callbacks and what the viewer may use."""
+class Tarpit:
+    """Holds a refused request for a moment before its 429, so that a client sending as fast as it is answered
+    slows to about one request a second per connection instead of spinning on instant refusals (issue 12,
+    finding 5: on two cores, 600 instant refusals a second cost the other viewers more than the flood's work did).
+    At most `slots` requests of this process are held at once, so a flood never holds every thread: beyond them a
+    refusal is answered at once. Flask-Limiter and `limits` refuse; neither delays, hence this class."""
+
+    def __init__(self, slots: int, seconds: float = TARPIT_SECONDS):
+        self._slots = threading.BoundedSemaphore(max(1, slots))
+        self.seconds = seconds
+
+    def hold(self, wait: int) -> None:
+        """Sleep up to `seconds` (never past the client's wait) if a slot is free; return at once otherwise."""
+        if not self._slots.acquire(blocking=False):
+            return
+        try:
+            time.sleep(min(self.seconds, wait))
+        finally:
+            self._slots.release()
+
+
+def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bool],
+                           retry_after: Callable[[], int | None] = lambda: None, tarpit: Tarpit | None = None) -> None:
+    """Check every callback request against the app's own callbacks and what the viewer may use; refuse a
+    viewer over their request rate (`retry_after` counts the request and says how long to wait, or None), held a
+    moment in the tarpit first."""
 
     @server.before_request
     def guard() -> Response | None:
@@ -153,6 +180,14 @@ def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bo
             return None
         if request.method != "POST":
             return None
+        # Counted before the body is even parsed: a flood's surplus costs the least it can (issue 12, finding 5).
+        wait = retry_after()
+        if wait is not None:
+            if tarpit is not None:
+                tarpit.hold(wait)
+            response = json_error(429, f"Too many requests: try again in {wait} s.")
+            response.headers["Retry-After"] = str(wait)
+            return response
         try:
             body = check_callback_body(request.get_data(cache=True), server_callbacks(dash_app.callback_map))
         except BadCallbackRequest as error:

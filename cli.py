@@ -12,6 +12,7 @@ from typing import Iterator, Protocol, TypeVar
 
 import click
 
+from access.roles import ROLES
 from config import ConfigError, load_config
 
 
@@ -196,6 +197,8 @@ def serve(host: str, port: int, simulate: bool | None) -> None:
         services.simulator = LiveSimulator(create_writer_engine(url), config["SIMULATOR_PERIOD_SECONDS"])
         services.simulator.start()
         click.echo(f"live simulator: a step every {config['SIMULATOR_PERIOD_SECONDS']:g} s")
+    if services.alerts is not None:
+        services.alerts.start()  # alerts are evaluated from server start, watched or not
     click.echo(f"Switchboard on http://{host}:{port}/  ({'demo data' if services.demo else 'DATABASE_URL'})")
     try:
         app.run(host=host, port=port, debug=False)
@@ -229,9 +232,10 @@ def prepare_demo(url: str) -> None:
 
 @cli.command("add-user")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["admin", "support", "ops"]), required=True,
+@click.option("--role", type=click.Choice(list(ROLES)), required=True,
               help="admin: everything; support: activity and ongoing calls of its companies, phones masked; "
-                   "ops: memory, widget costs and headline counts.")
+                   "ops: memory, widget costs and headline counts; wallboard: the wallboard for a TV (figures per "
+                   "company, no customer data).")
 @click.option("--company", "company_ids", type=click.IntRange(min=1), multiple=True,
               help="A company a support user may see (repeat for several).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of a prompt.")

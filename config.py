@@ -74,11 +74,64 @@ def _process_groups(text: str) -> str:
     return text
 
 
+def _phone_region(text: str) -> str:
+    """Check a country code phonenumbers knows (DE, AT, US…); keep it in capitals."""
+    import phonenumbers  # imported on use: only this setting needs it
+
+    region = text.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"expected a country code such as DE or US (ISO 3166), got {text!r}")
+    return region
+
+
+def _group_limits(text: str) -> str:
+    """Check "name=warning:limit,…" per-group memory levels in MB; keep the text."""
+    from monitoring.memory import parse_group_limits  # imported on use: only this setting needs it
+
+    parse_group_limits(text)
+    return text
+
+
+def _urls(text: str) -> tuple[str, ...]:
+    """Split comma-separated URLs (Apprise's), keeping their order."""
+    return tuple(url.strip() for url in text.split(",") if url.strip())
+
+
+def _weekly_hours(text: str) -> str:
+    """Check business hours such as "Mon-Fri 08:00-18:00; Sat 09:00-13:00"; keep the text."""
+    from alerts.rules import parse_business_hours  # imported on use: only this setting needs it
+
+    parse_business_hours(text)
+    return text
+
+
+def _levels(text: str) -> tuple[float, float]:
+    """Parse "GOOD,BAD": the last value still ok and the last still worth watching; past BAD is an alert.
+
+    GOOD above BAD means higher is better (an answer rate: "85,70"), below it lower is better (a missed rate:
+    "10,20")."""
+    parts = [part.strip() for part in text.split(",")]
+    try:
+        good, bad = (float(part) for part in parts)
+    except ValueError:
+        raise ValueError(f"expected two numbers such as 85,70 (ok down to 85, watch down to 70), got {text!r}") from None
+    if good == bad:
+        raise ValueError(f"the two levels must differ, got {text!r}")
+    return good, bad
+
+
 def _rate(text: str) -> str:
     """Check a rate such as "30 per minute" (the `limits` notation); keep the text."""
     from access.work_limits import rate_limit  # imported on use: only these settings need it
 
     return rate_limit(text)
+
+
+def _optional_rate(text: str) -> str:
+    """Check a rate, or "none" (no limit), which reads as the empty text."""
+    from access.work_limits import optional_rate  # imported on use: only this setting needs it
+
+    return optional_rate(text)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -115,9 +168,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EXPORT_RATE_LIMIT", "6 per minute",
             "Most CSV exports one user may run (each reaches the database), same notation; a user runs one "
             "export at a time.", _rate),
+    Setting("CALLBACK_RATE_LIMIT", "150 per 10 seconds",
+            "Most dashboard requests (callbacks) one signed-in user may send, same notation; over it they are "
+            "answered 429 with Retry-After before any work is done. All of a user's tabs count together: a page load "
+            "sends about 15, a watching tab 1 to 3 a second, a person clicking through calls and customers a few "
+            "more, so this only stops floods. 'none': no limit. The no-user local demo is not counted.",
+            _optional_rate),
     Setting("PHONE_REGION", "",
-            "Country (ISO 3166 code such as DE) of phone numbers typed without their country code in a search, "
-            "as in '030 5000001'. Empty: numbers are searched as typed, with their country code (+49… or 0049…)."),
+            "Country (ISO 3166 code such as DE) of phone numbers typed the national way in a search: with DE, "
+            "'089 66636345' and the fragment '0896663…' match the numbers that start +4989666… Empty: national "
+            "digits match as typed, anywhere in a number; +49… or 0049… always match the start.", _phone_region),
+    Setting("CUSTOMER_HISTORY_PAGE_SIZE", 20,
+            "Calls and appointments on one page of a customer's history.", _positive_int),
     Setting("PAYLOAD_PREVIEW_KB", 64,
             "Most of one call's provider payload, transcript or analysis read at once when a person opens it "
             "(KB); the database cuts it, so a larger payload never crosses the wire whole.", _positive_int),
@@ -127,8 +189,36 @@ SETTINGS: tuple[Setting, ...] = (
             "Poll interval and cache lifetime of the activity feed (s).", _positive_int),
     Setting("HEADLINE_STATS_POLL_SECONDS", 60,
             "Poll interval and cache lifetime of the headline stats (s).", _positive_int),
+    Setting("COMPANY_KPIS_POLL_SECONDS", 15,
+            "Poll interval and cache lifetime of the per-company live table and the wallboard's table (s).",
+            _positive_int),
+    Setting("BOOKING_WINDOW_HOURS", 2,
+            "A call led to an appointment (the booking rate) when its customer's appointment was created within "
+            "this many hours after the call began.", _positive_int),
+    Setting("KPI_ANSWERED_RATE_LEVELS", (85.0, 70.0),
+            "Answered calls, % of those with an outcome: ok down to the first level, watch down to the second, "
+            "alert below (GOOD,BAD).", _levels),
+    Setting("KPI_MISSED_RATE_LEVELS", (10.0, 20.0),
+            "Missed calls (missed, busy, no answer), %: ok up to the first level, watch up to the second, alert "
+            "above.", _levels),
+    Setting("KPI_FAILED_RATE_LEVELS", (3.0, 8.0),
+            "Failed calls, %: ok up to the first level, watch up to the second, alert above.", _levels),
+    Setting("KPI_BOOKING_RATE_LEVELS", (25.0, 10.0),
+            "Answered calls that led to an appointment, %: ok down to the first level, watch down to the second, "
+            "alert below.", _levels),
+    Setting("KPI_P90_TALK_LEVELS", (480.0, 720.0),
+            "p90 length of answered calls, seconds: ok up to the first level, watch up to the second, alert "
+            "above.", _levels),
+    Setting("WALLBOARD_ROTATE_SECONDS", 10,
+            "Seconds the wallboard shows one page of companies before the next, when more companies exist than "
+            "fit on the screen.", _positive_int),
+    Setting("WALLBOARD_SESSION_DAYS", 30.0,
+            "Days a wallboard user's login lasts (a TV signed in once stays signed in; other roles: SESSION_HOURS).",
+            _positive_float),
     Setting("MEMORY_POLL_SECONDS", 10,
             "Poll interval and cache lifetime of the memory charts (s).", _positive_int),
+    Setting("ALERTS_POLL_SECONDS", 10,
+            "Poll interval of the alerts panel and the header's alert indicator (s).", _positive_int),
     Setting("SELF_COST_POLL_SECONDS", 10,
             "Poll interval of the self-cost panel (s).", _positive_int),
     Setting("CACHE_REDIS_URL", None,
@@ -139,6 +229,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SECRET_KEY", None,
             "Key that signs session cookies; required to serve on a non-loopback address. Without it a key is "
             "kept in instance/secret_key (loopback only)."),
+    Setting("COMPRESSED_FILES_FOLDER", None,
+            "Folder where the page's scripts are kept compressed with brotli at its best (11), by content, so that "
+            "only a release's first start compresses them (2-4 s a large file). Default: instance/compressed."),
     Setting("USERS_DATABASE_URL", None,
             "SQLAlchemy URL of Switchboard's own user store (names, password hashes, roles). "
             "Default: instance/users.sqlite. Several hosts share one store on MySQL/MariaDB."),
@@ -169,9 +262,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SIMULATE", True,
             "Run the live simulator in demo mode (the embedded SQLite database only).", _bool),
     Setting("MEMORY_LIMIT_MB", 512,
-            "Per-process memory limit drawn on the memory charts (MB).", _positive_int),
+            "Memory limit of each Switchboard worker, drawn on the workers' chart and judged by the badge and the "
+            "memory alerts (MB); process groups have their own (MEMORY_GROUP_LIMITS).", _positive_int),
     Setting("MEMORY_WARNING_MB", 250,
-            "Per-process memory warning level drawn on the memory charts (MB).", _positive_int),
+            "Memory warning level of each Switchboard worker (MB).", _positive_int),
     Setting("MEMORY_SAMPLE_SECONDS", 5.0,
             "Seconds between two memory samples.", _positive_float),
     Setting("MEMORY_RETENTION_HOURS", 24.0,
@@ -179,8 +273,70 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEMORY_PROCESS_GROUPS", "php-fpm=php-fpm,mysqld=mysqld|mariadbd,gunicorn=gunicorn,redis=redis-server",
             "Process groups whose memory is summed: name=regex pairs separated by commas, each regex "
             "searched in the process name and its command line.", _process_groups),
+    Setting("MEMORY_GROUP_LIMITS", "",
+            "Memory warning and limit of each process group's sum, in MB: name=warning:limit pairs separated by "
+            "commas (php-fpm=250:512; name=none: not judged). A group not listed is drawn without levels and "
+            "never judged (MariaDB's own size is not a Switchboard worker's limit). The badge, the charts and "
+            "the memory alerts use these figures.", _group_limits),
     Setting("MEMORY_SAMPLER", True,
             "Run the memory sampler in this process (one per host is elected).", _bool),
+    Setting("ALERTS", True,
+            "Evaluate the alert rules in this process from server start (one evaluator per deployment is "
+            "elected; every worker shows the same state).", _bool),
+    Setting("ALERT_NOTIFY_URLS", (),
+            "Apprise URLs that alerts are sent to, separated by commas (mailto://…, json://…, slack://…, "
+            "ntfy://…). Unset: alerts show on the page and in /metrics only.", _urls),
+    Setting("ALERT_RULES_FILE", "",
+            "TOML file that adds rules or overrides the built-in ones (README, Alerts). Unset: built-in rules only."),
+    Setting("ALERT_EVALUATE_SECONDS", 15.0,
+            "Seconds between two evaluations of the alert rules (rules may ask for less often).", _positive_float),
+    Setting("ALERT_CLEAR_SECONDS", 60.0,
+            "How long a firing rule's condition must stay clear before its episode resolves (s): a dip shorter "
+            "than this keeps one episode open.", _positive_float),
+    Setting("ALERT_REPEAT_SECONDS", 0.0,
+            "A reminder while a rule keeps firing, every this many seconds; 0: none (one message when an episode "
+            "starts, one when it ends). A rule of the rules file may set its own repeat_seconds.", float),
+    Setting("ALERT_PUBLIC_URL", "",
+            "Address people open the dashboard at (https://switchboard.example.com), for the links in alert "
+            "messages. Unset: messages carry the path only."),
+    Setting("ALERT_DISABLED_RULES", "memory_warning",
+            "Built-in or file rules switched off, by name, separated by commas."),
+    Setting("ALERT_DATABASE_DOWN_SECONDS", 60.0,
+            "How long the database must be unreachable before 'database unreachable' fires (s). The rule "
+            "probes the database itself (SELECT 1, bounded by ALERT_PROBE_TIMEOUT_SECONDS).", _positive_float),
+    Setting("ALERT_PROBE_TIMEOUT_SECONDS", 3.0,
+            "Longest the database probe waits to connect or for its answer (s).", _positive_float),
+    Setting("ALERT_RULE_ERROR_SECONDS", 600.0,
+            "How long a rule may stay unable to evaluate (its state 'error') before 'alert rules cannot be "
+            "evaluated' fires (s); an error is never judged as a value.", _positive_float),
+    Setting("ALERT_WIDGET_FAILING_SECONDS", 180.0,
+            "How long a widget's refreshes may fail before 'widget failing' fires (s).", _positive_float),
+    Setting("ALERT_WIDGET_STALE_POLLS", 10,
+            "Failed refreshes in a row of one widget before 'widget stale' fires.", _positive_int),
+    Setting("ALERT_MEMORY_SECONDS", 120.0,
+            "How long memory must stay over a level (or the host low) before a memory rule fires (s).",
+            _positive_float),
+    Setting("ALERT_HOST_AVAILABLE_MB", 256,
+            "'host memory low' fires when the host's available memory stays below this (MB).", _positive_int),
+    Setting("ALERT_HOST_SWAP_MB", 64,
+            "'host swapping' fires when the host swapped out more than this in 5 minutes (MB).", _positive_int),
+    Setting("ALERT_ONGOING_CALLS_MAX", 200,
+            "'call storm' fires when more calls than this are ongoing at once.", _positive_int),
+    Setting("ALERT_CALLS_DROP_PERCENT", 30,
+            "'calls dropped' fires when the last hour's calls are below this share (%) of the same hour on the "
+            "same weekday a week before, during business hours.", _positive_int),
+    Setting("ALERT_CALLS_DROP_MIN_CALLS", 20,
+            "Calls the same hour a week before must have had for 'calls dropped' to judge (fewer: no data).",
+            _positive_int),
+    Setting("ALERT_AGENT_SILENT_MINUTES", 30,
+            "'agent silent' fires for an AI agent without a call for this long during business hours...",
+            _positive_int),
+    Setting("ALERT_AGENT_MIN_CALLS", 3,
+            "... when it had at least this many calls on average in the same minutes of the 7 days before.",
+            _positive_int),
+    Setting("ALERT_BUSINESS_HOURS", "Mon-Fri 08:00-18:00",
+            "When the call rules apply, in DISPLAY_TIMEZONE: days and hours separated by semicolons "
+            "('Mon-Fri 08:00-18:00; Sat 09:00-13:00').", _weekly_hours),
     # Read by gunicorn.conf.py (production serving), not by the app: here so that they are documented and
     # checked like every other setting.
     Setting("SWITCHBOARD_BIND", "127.0.0.1:8050",

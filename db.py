@@ -161,6 +161,9 @@ def _flavour_of(version: object) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    from queries.platform import register_sqlite_functions  # the searches' SQL function lives with the searches
+
+    register_sqlite_functions(dbapi_connection)
     cursor = dbapi_connection.cursor()
     # WAL lets the dashboard read while the simulator writes.
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -150,6 +150,12 @@ def post_fork(server, worker):
     if services is not None:
         services.reader.dispose(close=False)
         services.users.engine.dispose(close=False)
+        if services.alerts is not None:
+            if services.alerts.probe_engine is not None:
+                services.alerts.probe_engine.dispose(close=False)
+            # Alerts are evaluated from server start, not from a first request (issue 15): every worker runs an
+            # evaluator; the one holding the deployment's lease evaluates.
+            services.alerts.start()
 
 
 def post_request(worker, req, environ, resp):

@@ -20,6 +20,7 @@ from monitoring.instrumentation import CostLog
 from queries.timeutil import start_of_day
 
 if TYPE_CHECKING:  # for the annotations only: importing them here would make services.py pull in every layer
+    from alerts.service import Alerts
     from access.users import UserStore
     from access.work_limits import WorkLimits
     from monitoring.sampler import MemorySampler
@@ -43,6 +44,7 @@ class Services:
     memory_store: MemoryStore  # shared by the workers of a host (or all, in Redis)
     sampler: MemorySampler | None  # None with MEMORY_SAMPLER off; each worker starts its own on a first request
     clock: Callable[[], datetime]  # now as the platform stores time (a fixed moment in tests of seeded data)
+    alerts: Alerts | None = None  # the alert store, rules and evaluator (issue 15)
     responses: ResponseLog = field(default_factory=ResponseLog)
     # Only `python app.py serve` starts one, on the demo database: it is the command's, not the app's.
     simulator: LiveSimulator | None = None
@@ -75,6 +77,8 @@ class Services:
         Redis clients need nothing: redis-py's pools notice a fork and start afresh."""
         self.reader.dispose()
         self.users.dispose()
+        if self.alerts and self.alerts.probe_engine is not None:
+            self.alerts.probe_engine.dispose()
 
     def shutdown(self) -> None:
         """Stop the background threads and close the connections."""
@@ -82,6 +86,8 @@ class Services:
             self.simulator.stop()
         if self.sampler:
             self.sampler.stop()
+        if self.alerts:
+            self.alerts.stop()
         self.memory_store.close()
         self.work_limits.close()
         self.close_connections()

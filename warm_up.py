@@ -7,7 +7,8 @@ pandas and plotly import their lazy parts. Done in each worker, all of that land
 on private, copied-on-write pages, four times over; done once in the master, the
 workers inherit it shared. Measured with `python benchmarks/load.py`: see the README.
 
-The warm-up is one page load: the page, its layout, its callbacks, then every
+The warm-up is one page load: the page, the files it names (each compressed once, as browsers ask for it:
+static_assets.py keeps the result), its layout, its callbacks, then every
 server-side callback that a browser fires when the page opens, with the layout's
 initial values, twice (a computed answer, then a cached one). It goes through
 the whole WSGI stack in process (Flask's test client; no socket), as an admin
@@ -25,6 +26,7 @@ from flask import Flask
 
 from access.roles import ADMIN, Viewer
 from callback_guard import callback_body
+from static_assets import page_file_urls
 
 log = logging.getLogger("switchboard.warm_up")
 
@@ -33,6 +35,7 @@ MARK = object()
 VIEWER = Viewer(name="warm-up", role=ADMIN, company_ids=None)
 ROUNDS = 2  # the first computes, the second is answered from the cache
 UPDATE_PATH = "/_dash-update-component"
+WARM_ENCODINGS = ("gzip, deflate, br", "gzip, deflate")  # browsers over HTTPS and loopback; older ones
 
 
 def is_warm_up(environ: Mapping[str, Any]) -> bool:
@@ -44,7 +47,10 @@ def warm_up(server: Flask) -> int:
     """Load the page and fire its initial callbacks in process; return how many answered (200 or 204)."""
     client = server.test_client()
     client.environ_base.update({ENVIRON_KEY: MARK, "REMOTE_ADDR": "127.0.0.1"})
-    client.get("/")
+    page = client.get("/").get_data(as_text=True)
+    for url in page_file_urls(page):  # compressed once here, and shared by every worker
+        for encoding in WARM_ENCODINGS:
+            client.get(url, headers={"Accept-Encoding": encoding})
     layout = json.loads(client.get("/_dash-layout").data)
     dependencies = json.loads(client.get("/_dash-dependencies").data)
     initial = dict(initial_values(layout))

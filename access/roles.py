@@ -8,7 +8,9 @@ callback request are all checked against it on the server.
 - admin: everything;
 - support: ongoing calls and the activity feed of their own companies, phone
   numbers masked but for the last 3 digits;
-- ops: headline counts, memory and what each widget costs; no names or numbers.
+- ops: headline counts, memory and what each widget costs; no names or numbers;
+- wallboard: a TV on the call-center floor: the wallboard only (headline figures and the per-company
+  table, every company), read-only, no customer names or numbers; it lands on the wallboard.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from typing import Iterable, Protocol
 ADMIN = "admin"
 SUPPORT = "support"
 OPS = "ops"
-ROLES = (ADMIN, SUPPORT, OPS)
+WALLBOARD = "wallboard"
+ROLES = (ADMIN, SUPPORT, OPS, WALLBOARD)
 
 SHELL = "shell"  # the page around the widgets: every role's
 METRICS_ROLES = frozenset({ADMIN, OPS})
@@ -37,6 +40,11 @@ class Viewer:
     @property
     def masks_phones(self) -> bool:
         return self.role == SUPPORT
+
+    @property
+    def sees_one_company(self) -> bool:
+        """Tell whether this viewer is scoped to a single company (no company filter or column needed)."""
+        return self.company_ids is not None and len(set(self.company_ids)) == 1
 
     def scoped(self, chosen: tuple[int, ...] | None) -> tuple[int, ...] | None:
         """Return the companies a query may read: the chosen ones within this viewer's (all of its if none)."""

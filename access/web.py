@@ -26,7 +26,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
 
@@ -41,7 +41,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from access.exposure import is_loopback_address
 from access.gate import HEALTH_PATH
 from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
-from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, Viewer
+from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, WALLBOARD, Viewer
 from access.users import UserStore
 from callback_guard import json_error
 from warm_up import VIEWER as WARM_UP_VIEWER, is_warm_up
@@ -60,11 +60,29 @@ HSTS = f"max-age={ONE_YEAR_IN_SECS}; includeSubDomains"  # Talisman's default
 SECRET_KEY_FILE = "secret_key"
 
 
+LIFETIME_KEY = "lifetime_seconds"  # a session's own lifetime, when its role's differs (a wallboard's)
+WALL_PATH = "/wall"  # where a wallboard user lands (widgets/wallboard.py)
+
+
 class SessionCookies(SecureCookieSessionInterface):
-    """Flask's signed cookie sessions, marked Secure whenever the request came over HTTPS."""
+    """Flask's signed cookie sessions, marked Secure whenever the request came over HTTPS; a session that
+    carries its own lifetime (a wallboard's) expires after it."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
+
+    def get_expiration_time(self, app: Flask, session) -> datetime | None:
+        lifetime = session.get(LIFETIME_KEY) if session.permanent else None
+        if lifetime:
+            return datetime.now(timezone.utc) + timedelta(seconds=float(lifetime))
+        return super().get_expiration_time(app, session)
+
+
+def session_lifetime(role: str) -> timedelta:
+    """Return how long a login of this role lasts: WALLBOARD_SESSION_DAYS for a TV, SESSION_HOURS for people."""
+    if role == WALLBOARD:
+        return timedelta(days=float(_access().wallboard_session_days))
+    return current_app.permanent_session_lifetime
 
 
 def current_viewer() -> Viewer:
@@ -159,6 +177,7 @@ class Access:
     login_limits: LoginLimits
     metrics_token: str
     callback_roles: Mapping[str, frozenset[str]]  # who may run each callback, by its output key
+    wallboard_session_days: float = 30.0
 
 
 def init_access(server: Flask, dash_app, users: UserStore, config: dict,
@@ -174,7 +193,7 @@ def init_access(server: Flask, dash_app, users: UserStore, config: dict,
              content_security_policy=content_security_policy(dash_app.csp_hashes()))
     login_manager.init_app(server)
     server.extensions[ACCESS_KEY] = Access(users, install_login_limits(server, config), config["METRICS_TOKEN"],
-                                           callback_roles)
+                                           callback_roles, config["WALLBOARD_SESSION_DAYS"])
     server.register_blueprint(blueprint)
 
 
@@ -246,11 +265,16 @@ def login():
         return show_login("Wrong name or password.", 401, name=name)
     login_limits.signed_in(name, request.remote_addr or "")
     session.clear()
-    login_user(users.start_session(user, current_app.permanent_session_lifetime))
+    lifetime = session_lifetime(user.role)
+    login_user(users.start_session(user, lifetime))
     session.permanent = True
+    if lifetime != current_app.permanent_session_lifetime:
+        session[LIFETIME_KEY] = lifetime.total_seconds()
     # A new token for the signed-in session, set now: the page's concurrent requests never change the
     # session afterwards, so none of their cookies can undo another's change.
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    if user.role == WALLBOARD:  # a TV lands on the wallboard, whatever link it was sent from
+        return redirect(WALL_PATH)
     return redirect(safe_next(request.args.get("next")))
 
 

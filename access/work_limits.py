@@ -32,26 +32,41 @@ from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from redis.exceptions import LockError, RedisError
 
-from access.roles import Viewer
+from access.roles import LOCAL_DEMO_VIEWER, Viewer
+from warm_up import VIEWER as WARM_UP_VIEWER
 
 log = logging.getLogger("switchboard.limits")
 
 RETRY_SHARED_SECONDS = 5.0
+# The no-user demo serves its own machine only (one viewer for every tab, as the load benchmark's 400 watchers
+# are); gunicorn's warm-up requests come from the master itself.
+# Compared by identity: a user who happens to be called "local demo" is still counted.
+UNCOUNTED_VIEWERS = (LOCAL_DEMO_VIEWER, WARM_UP_VIEWER)
 REDIS_SOCKET_SECONDS = 1.0
 # An export is one statement (cancelled at STATEMENT_TIMEOUT_MS) plus building the file: a worker killed
 # mid-export leaves its lock for at most this much longer than the statement limit.
 EXPORT_LOCK_MARGIN_SECONDS = 5.0
 SHARED_ERRORS = (RedisError, StorageError)
+MAX_REMEMBERED_REFUSALS = 10_000
 
 
 class WorkRefused(Exception):
     """A user asked for more than their limit allows; the message says what to do."""
+
+    def __init__(self, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def rate_limit(text: str) -> str:
     """Check a rate such as "30 per minute" (the `limits` notation); keep the text."""
     limits.parse(text)  # ValueError names the text it could not read
     return text
+
+
+def optional_rate(text: str) -> str:
+    """Check a rate, or "none" (no limit), which reads as the empty text."""
+    return "" if text.strip().lower() in ("", "none") else rate_limit(text)
 
 
 def describe(item: limits.RateLimitItem) -> str:
@@ -71,8 +86,10 @@ class WorkLimits:
     """Counts each user's searches and exports against their limits, shared through Redis when given."""
 
     def __init__(self, search_rate: str, export_rate: str, export_lock_seconds: float,
-                 redis_url: str | None = None, key_prefix: str = "switchboard:"):
+                 redis_url: str | None = None, key_prefix: str = "switchboard:", callback_rate: str | None = None):
         self.search_rate = limits.parse(search_rate)
+        callback_rate = optional_rate(callback_rate or "")
+        self.callback_rate = limits.parse(callback_rate) if callback_rate else None
         self.export_rate = limits.parse(export_rate)
         self.export_lock_seconds = export_lock_seconds
         self.key_prefix = key_prefix
@@ -89,18 +106,39 @@ class WorkLimits:
             self._shared = FixedWindowRateLimiter(self._storage)
         self._shared_down_until = 0.0
         self._outage_logged = False
+        self._callbacks_refused_until: dict[str, float] = {}  # user → when their refused window ends (time.time)
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "WorkLimits":
         return cls(config["SEARCH_RATE_LIMIT"], config["EXPORT_RATE_LIMIT"],
                    config["STATEMENT_TIMEOUT_MS"] / 1000.0 + EXPORT_LOCK_MARGIN_SECONDS,
-                   config["CACHE_REDIS_URL"], config["CACHE_KEY_PREFIX"])
+                   config["CACHE_REDIS_URL"], config["CACHE_KEY_PREFIX"], config["CALLBACK_RATE_LIMIT"])
 
     # --- the two kinds of work ------------------------------------------------------------------------------
 
     def count_search(self, viewer: Viewer) -> None:
         """Count a search that is about to reach the database; WorkRefused when the user is over the limit."""
         self._count(self.search_rate, "search", viewer, "Too many searches")
+
+    def callback_retry_after(self, viewer: Viewer) -> int | None:
+        """Count one callback request of a signed-in user; return the seconds to wait when they are over
+        CALLBACK_RATE_LIMIT, else None. The local demo's viewer (loopback only, no users) is not counted."""
+        if self.callback_rate is None or any(viewer is uncounted for uncounted in UNCOUNTED_VIEWERS):
+            return None
+        key = viewer_key(viewer)
+        # A user already refused stays refused until their window ends: this process answers without asking
+        # Redis again, so a flood's surplus costs no round trip at all.
+        refused_until = self._callbacks_refused_until.get(key, 0.0)
+        if refused_until > time.time():
+            return max(1, math.ceil(refused_until - time.time()))
+        try:
+            self._count(self.callback_rate, "callback", viewer, "Too many requests")
+        except WorkRefused as refusal:
+            if len(self._callbacks_refused_until) >= MAX_REMEMBERED_REFUSALS:
+                self._callbacks_refused_until.clear()  # only a shortcut: forgetting costs one Redis call each
+            self._callbacks_refused_until[key] = time.time() + refusal.retry_after
+            return refusal.retry_after
+        return None
 
     @contextmanager
     def exporting(self, viewer: Viewer) -> Iterator[None]:
@@ -131,7 +169,7 @@ class WorkLimits:
         resets_at = self._on_shared(lambda: hit(shared), lambda: hit(self._local))
         if resets_at is not None:
             wait = max(1, math.ceil(resets_at - time.time()))
-            raise WorkRefused(f"{refusal}: at most {describe(rate)}. Try again in {wait} s.")
+            raise WorkRefused(f"{refusal}: at most {describe(rate)}. Try again in {wait} s.", retry_after=wait)
 
     # --- one export at a time -----------------------------------------------------------------------------
 

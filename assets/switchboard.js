@@ -97,7 +97,8 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     if (!formatters[key]) {
       const options = kind === "time"
         ? {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false}
-        : {month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false};
+        : kind === "clock" ? {weekday: "short", hour: "2-digit", minute: "2-digit", hour12: false}
+          : {month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false};
       try {
         formatters[key] = new Intl.DateTimeFormat(undefined, Object.assign({timeZone: zone}, options));
       } catch (error) {  // an unknown zone name: fall back to the browser's own
@@ -122,6 +123,64 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
 
   grid.switchboardClock = function (epoch) {
     return epoch === undefined || epoch === null ? "" : formatter("time").format(new Date(epoch * 1000));
+  };
+
+  // --- the wallboard (widgets/wallboard.py): it reloads itself, with a growing pause between attempts ---
+  const WALL_RELOADS = "switchboard-wall-reloads";
+  const wall = {lastSeen: null, lastChange: Date.now(), wasLost: false, wanted: false, pending: false,
+                zoneDrawn: null};
+
+  function reloadWall() {
+    if (wall.pending) { return; }
+    wall.pending = true;
+    const attempts = Number(window.sessionStorage.getItem(WALL_RELOADS) || "0");
+    const delayMs = Math.min(300000, 10000 * Math.pow(2, attempts));
+    window.setTimeout(function () {
+      // Only when the page loads again: a reload into a server that is gone would leave the TV on an error page.
+      const abort = new AbortController();
+      const timer = window.setTimeout(function () { abort.abort(); }, PROBE_TIMEOUT_MS);
+      originalFetch(window.location.pathname, {cache: "no-store", credentials: "same-origin", signal: abort.signal})
+        .then(function (response) { return response.ok; }, function () { return false; })
+        .then(function (loads) {
+          window.clearTimeout(timer);
+          window.sessionStorage.setItem(WALL_RELOADS, String(attempts + 1));
+          wall.pending = false;
+          if (loads) { window.location.reload(); }
+        });
+    }, delayMs);
+  }
+
+  // --- the per-company table (widgets/company_kpis.py): a level is said in words, the colour only adds to it ---
+  const LEVEL_WORDS = {ok: "ok", watch: "watch", alert: "\u26a0 alert"};
+
+  grid.switchboardPercent = function (value) {
+    return value === undefined || value === null ? "" : value.toFixed(1) + " %";
+  };
+
+  grid.switchboardLevelled = function (text, level) {
+    if (!text) { return "\u2013"; }
+    return LEVEL_WORDS[level] ? text + " \u00b7 " + LEVEL_WORDS[level] : text;
+  };
+
+  grid.switchboardWholePercent = function (value) {
+    return value === undefined || value === null ? "" : Math.round(value) + " %";
+  };
+
+  window.dashAgGridComponentFunctions.SwitchboardLevelCell = function (props) {
+    // The wallboard's judged figures: the value, and its level's word in smaller type beside it.
+    const level = props.data && props.data[props.colDef.field + "_lv"];
+    const value = props.value === undefined || props.value === null ? "\u2013"
+      : props.format === "duration" ? grid.switchboardDuration(props.value) : grid.switchboardWholePercent(props.value);
+    return React.createElement("span", {className: "wall-level"}, value,
+      level ? React.createElement("span", {className: "wall-level-word"}, " " + LEVEL_WORDS[level]) : null);
+  };
+
+  window.dashAgGridComponentFunctions.SwitchboardCompanyLink = function (props) {
+    // The activity feed filtered to this company (its URL filters, widgets/activity.py).
+    const id = props.data && props.data.id;
+    // Not a Tab stop of its own: the grid is one (Enter on the focused cell follows the link).
+    return React.createElement("a", {href: "/?company=" + encodeURIComponent(id), className: "company-link",
+                                     tabIndex: -1, title: "Activity of " + props.value}, props.value);
   };
 
   grid.switchboardDateTime = function (epoch) {
@@ -179,13 +238,19 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   // --- the call details (widgets/call_details.py): rows open them through the link's ?call= ---
   // Where focus goes back when the panel closes: the grid and row it was opened from.
   let returnFocus = null;
+  // Set when a row opens the panel, cleared once the focus has moved into it: the panel takes the focus once,
+  // never again on a later poll (which would pull it off the customer's name when their history closes).
+  let focusIntoCall = false;
 
-  function searchWithCall(search, callId) {
+  function searchWith(search, key, value) {
+    // The link with one panel's key set (or taken out, for null), every other key kept.
     const params = new URLSearchParams(search || "");
-    if (callId === null) { params.delete("call"); } else { params.set("call", String(callId)); }
+    if (value === null) { params.delete(key); } else { params.set(key, String(value)); }
     const text = params.toString();
     return text ? "?" + text : "";
   }
+
+  function searchWithCall(search, callId) { return searchWith(search, "call", callId); }
 
   function callIdOfRow(rowId) {
     // Ongoing calls' rows are the call's id; the feed's are "c<id>" or "a<id>" (appointments have no details).
@@ -198,12 +263,14 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     const callId = callIdOfRow(rowId);
     if (callId === null) { return null; }
     returnFocus = {grid: gridId, rowIndex: rowIndex};
+    focusIntoCall = true;
     return callId;
   }
 
   function focusBack() {
     const back = returnFocus;
     returnFocus = null;
+    focusIntoCall = false;
     if (!back) { return; }
     try {
       const api = window.dash_ag_grid.getApi(back.grid);
@@ -213,21 +280,234 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     } catch (error) { /* the row is gone (the call ended): focus stays where it is */ }
   }
 
+  // --- the customer history (widgets/customer_history.py): names open it through the link's ?customer= ---
+  // Where focus goes back when it closes: the name in the call's details, or the grid cell it was opened from.
+  let customerReturn = null;
+
+  function isOpen(id) {
+    const panel = document.getElementById(id);
+    return Boolean(panel && !panel.hidden);
+  }
+
+  function customerOfRow(gridId, rowId) {
+    try {
+      const node = window.dash_ag_grid.getApi(gridId).getRowNode(String(rowId));
+      return node && node.data && node.data.cid ? String(node.data.cid) : null;
+    } catch (error) { return null; }
+  }
+
+  function customerFocusBack() {
+    const back = customerReturn;
+    customerReturn = null;
+    if (back && back.grid) {
+      try {
+        const api = window.dash_ag_grid.getApi(back.grid);
+        api.ensureIndexVisible(back.rowIndex);
+        api.setFocusedCell(back.rowIndex, "cust");
+        return;
+      } catch (error) { /* the row is gone: on to the panel below */ }
+    }
+    // The call's details may have been redrawn since: its name link is found again.
+    const link = back && back.element && document.contains(back.element) ? back.element
+      : document.querySelector("#call-panel:not([hidden]) a.customer-link");
+    if (link) { link.focus(); return; }
+    if (isOpen("call-panel")) { document.getElementById("call-close").focus(); }
+  }
+
+  window.dashAgGridComponentFunctions.CustomerLink = function (props) {
+    // A customer's name as a link to their history; a click on the cell opens it (openCall), so the link
+    // only keeps the browser from loading the page again (a new tab, with a modifier, still opens).
+    const id = props.data && props.data.cid;
+    if (!id || !props.value) { return props.value || ""; }
+    return React.createElement("a", {
+      href: "?customer=" + id, className: "customer-link", tabIndex: -1, title: "Open the customer's history",
+      onClick: function (event) {
+        if (!event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) { event.preventDefault(); }
+      }}, props.value);
+  };
+
+  document.addEventListener("click", function (event) {
+    // The customer's name in a call's details (the grids' names go through their cellClicked).
+    const link = event.target.closest && event.target.closest("#call-panel a.customer-link[data-customer]");
+    const clientside = window.dash_clientside;
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0
+        || !clientside || !clientside.set_props) { return; }
+    event.preventDefault();
+    customerReturn = {element: link};
+    clientside.set_props("url", {search: searchWith(window.location.search, "customer", link.dataset.customer)});
+  });
+
   document.addEventListener("keydown", function (event) {
     const clientside = window.dash_clientside;
     if (event.key === "Escape") {
+      if (isOpen("customer-panel")) {  // the topmost panel first
+        document.getElementById("customer-close").click(); event.preventDefault();
+        return;
+      }
       const panel = document.getElementById("call-panel");
       if (panel && !panel.hidden) { document.getElementById("call-close").click(); event.preventDefault(); }
       return;
     }
     if (event.key !== "Enter" || !clientside || !clientside.set_props) { return; }
+    const companyLink = event.target.closest && event.target.closest("#kpi-grid .ag-cell")
+      && event.target.closest(".ag-cell").querySelector("a.company-link");
+    if (companyLink) { companyLink.click(); return; }
     const row = event.target.closest && event.target.closest(".ag-row");
     const grid = row && row.closest("#ongoing-grid, #activity-grid");
     if (!grid) { return; }
+    const cell = event.target.closest(".ag-cell");
+    const customer = cell && cell.getAttribute("col-id") === "cust" ? customerOfRow(grid.id, row.getAttribute("row-id")) : null;
+    if (customer !== null) {
+      customerReturn = {grid: grid.id, rowIndex: Number(row.getAttribute("row-index"))};
+      clientside.set_props("url", {search: searchWith(window.location.search, "customer", customer)});
+      return;
+    }
     const callId = openFromRow(grid.id, row.getAttribute("row-id"), Number(row.getAttribute("row-index")));
     if (callId !== null) {
       clientside.set_props("url", {search: searchWithCall(window.location.search, callId)});
     }
+  });
+
+  const FEED_FILTER_KEYS = ["kind", "status", "direction", "company", "window", "q"];
+
+  // --- the page's one live region (issue 17, item 3): state changes, never the lines that tick ---
+  const announced = {stale: {}, polling: "Live", alert: ""};
+  let announceTimer = null;
+
+  function announce(text) {
+    const region = document.getElementById("announcer");
+    if (!region || !text) { return; }
+    // Emptied first and written a moment later, so that the same words twice are read twice.
+    region.textContent = "";
+    window.clearTimeout(announceTimer);
+    announceTimer = window.setTimeout(function () { region.textContent = text; }, 150);
+  }
+
+  function panelName(statusId) {
+    const status = document.getElementById(statusId);
+    const heading = status && status.closest("section, aside") && status.closest("section, aside").querySelector("h2");
+    return heading ? heading.textContent : statusId;
+  }
+
+  function announceFreshness(statusId, freshness) {
+    // Stale and recovered, once each; the first record (loading -> data) is no change worth saying.
+    if (!freshness || connection.lost) { return; }
+    const before = announced.stale[statusId];
+    const now = Boolean(freshness.stale);
+    announced.stale[statusId] = now;
+    if (before === undefined || before === now) { return; }
+    announce(now ? panelName(statusId) + ": stale, " + freshness.reason : panelName(statusId) + ": recovered");
+  }
+
+  window.setInterval(function () {
+    // The alerts' header indicator: "Alert: 2 firing · …" is said when it appears or changes, not every poll.
+    const indicator = document.getElementById("alerts-header");
+    const text = indicator ? indicator.textContent : "";
+    if (text !== announced.alert) {
+      if (text) { announce(text); } else if (announced.alert) { announce("No alert firing"); }
+      announced.alert = text;
+    }
+  }, 1000);
+
+  // --- small screens (issue 17, item 4): below 700 px a grid shows its key columns, the rest on demand ---
+  const SMALL = window.matchMedia ? window.matchMedia("(max-width: 700px)") : {matches: false};
+  const fittedGrids = {};  // grid id -> "small" / "all": what was last applied
+
+  function fitGridColumns() {
+    document.querySelectorAll("button.more-columns[data-grid]").forEach(function (button) {
+      const gridId = button.dataset.grid;
+      const keep = button.dataset.keep.split(",");
+      const all = !SMALL.matches || button.getAttribute("aria-pressed") === "true";
+      const wanted = all ? "all" : "small";
+      let api = null;
+      try { api = window.dash_ag_grid.getApi(gridId); } catch (error) { return; }  // not ready yet
+      if (!api || fittedGrids[gridId] === wanted) { return; }
+      // Columns the server hid for this viewer (one company: no company column) stay hidden.
+      const optional = api.getColumns().filter(function (column) {
+        return !column.getColDef().hide && keep.indexOf(column.getColId()) === -1;
+      });
+      api.setColumnsVisible(optional, all);
+      api.sizeColumnsToFit();
+      fittedGrids[gridId] = wanted;
+    });
+  }
+  if (SMALL.addEventListener) { SMALL.addEventListener("change", fitGridColumns); }
+  window.setInterval(fitGridColumns, 1000);  // grids appear when Dash has drawn them
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest && event.target.closest("button.more-columns");
+    if (!button) { return; }
+    const pressed = button.getAttribute("aria-pressed") === "true";
+    button.setAttribute("aria-pressed", String(!pressed));
+    button.textContent = pressed ? "More columns" : "Fewer columns";
+    fitGridColumns();
+  });
+
+  // --- keyboard (issue 17, item 2) ---
+  // Dash 4's dropdown puts an aria-hidden, focusable input before its button and forwards focus from it:
+  // a Tab stop screen readers are told does not exist (axe: aria-hidden-focus). The button itself becomes the
+  // stop, and stays one after the dropdown's own blur handler gives the input its tabindex back.
+  function fixDropdowns() {
+    document.querySelectorAll(".dash-dropdown-focus-target").forEach(function (target) {
+      if (target.tabIndex !== -1) { target.tabIndex = -1; }
+      const button = target.nextElementSibling;
+      if (button && button.tagName === "BUTTON" && !button.disabled && button.tabIndex !== 0) { button.tabIndex = 0; }
+    });
+  }
+  let fixPending = false;
+  new MutationObserver(function () {
+    if (fixPending) { return; }
+    fixPending = true;
+    window.requestAnimationFrame(function () { fixPending = false; fixDropdowns(); });
+  }).observe(document.documentElement, {childList: true, subtree: true});
+  document.addEventListener("focusout", function (event) {
+    if (event.target.closest && event.target.closest(".dash-dropdown-wrapper")) { fixDropdowns(); }
+  });
+
+  // Tabbing into a grid (one Tab stop: its tabToNextCell / tabToNextHeader hand Tab back to the browser) lands on
+  // its first row, so Enter opens it and the arrows move on; an empty grid keeps AG Grid's header focus.
+  document.addEventListener("focusin", function (event) {
+    const target = event.target;
+    const wrapper = target.closest && target.closest(".ag-root-wrapper");
+    if (!wrapper || !target.classList.contains("ag-header-cell")) { return; }
+    const from = event.relatedTarget;  // AG Grid's tab guards pass the focus on: they count as outside
+    if (from && wrapper.contains(from) && !from.classList.contains("ag-tab-guard")) { return; }  // arrows inside
+    const api = gridApiOf(wrapper);
+    window.setTimeout(function () {  // after AG Grid's own handling of the header's focus
+      try {
+        const column = api.getAllDisplayedColumns()[0];
+        if (!column || !api.getDisplayedRowCount() || !wrapper.contains(document.activeElement)) { return; }
+        api.ensureIndexVisible(0);
+        api.setFocusedCell(0, column);
+        const cell = wrapper.querySelector('.ag-row[row-index="0"] .ag-cell[col-id="' + CSS.escape(column.getColId()) + '"]');
+        if (cell) { cell.focus(); }
+      } catch (error) { /* not ready: AG Grid's own focus stays */ }
+    }, 0);
+  });
+  // Leaving a grid forgets its focused cell: AG Grid would otherwise take the focus back into the grid when that
+  // row is drawn again (the ongoing calls' durations are redrawn every second), trapping Tab inside it.
+  document.addEventListener("focusout", function (event) {
+    const wrapper = event.target.closest && event.target.closest(".ag-root-wrapper");
+    if (!wrapper || (event.relatedTarget && wrapper.contains(event.relatedTarget))) { return; }
+    if (!event.relatedTarget && !document.hasFocus()) { return; }  // another window took the focus: keep the place
+    const api = gridApiOf(wrapper);
+    if (api) { api.clearFocusedCell(); }
+  });
+
+  function gridApiOf(wrapper) {
+    const host = wrapper.closest(".grid[id]") || wrapper.closest("[id]");
+    try { return host ? window.dash_ag_grid.getApi(host.id) : null; } catch (error) { return null; }
+  }
+
+  // A skip link moves focus to its panel's heading (without touching the link's URL, which holds the filters).
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest && event.target.closest("a.skip-link");
+    if (!link) { return; }
+    const target = document.getElementById(link.getAttribute("href").slice(1));
+    if (!target) { return; }
+    event.preventDefault();
+    target.setAttribute("tabindex", "-1");
+    target.focus({preventScroll: true});
+    target.scrollIntoView({block: "start"});
   });
 
   window.dash_clientside = window.dash_clientside || {};
@@ -235,6 +515,11 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       openCall: function (ongoingClick, feedClick, search) {
         const triggered = window.dash_clientside.callback_context.triggered_id;
         const click = triggered === "ongoing-grid" ? ongoingClick : feedClick;
+        const customer = click && click.colId === "cust" ? customerOfRow(triggered, click.rowId) : null;
+        if (customer !== null) {
+          customerReturn = {grid: triggered, rowIndex: click.rowIndex};
+          return searchWith(search, "customer", customer);
+        }
         const callId = click ? openFromRow(triggered, click.rowId, click.rowIndex) : null;
         if (callId === null) { return window.dash_clientside.no_update; }
         return searchWithCall(search, callId);
@@ -250,10 +535,27 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
         if (!hidden) {
           const close = document.getElementById("call-close");
           const panel = document.getElementById("call-panel");
-          if (close && panel && !panel.contains(document.activeElement) && returnFocus) { close.focus(); }
+          if (close && panel && focusIntoCall) {  // once, when it opens (over a customer's history: not at all)
+            focusIntoCall = false;
+            if (!isOpen("customer-panel") && !panel.contains(document.activeElement)) { close.focus(); }
+          }
         }
         return Boolean(hidden) || !live || Boolean(paused) || Boolean(visibility && visibility.hidden)
           || Boolean(link && link.lost);
+      },
+
+      closeCustomer: function (clicks, search) {
+        window.setTimeout(customerFocusBack, 0);  // after the panel is hidden
+        return searchWith(search, "customer", null);
+      },
+
+      customerShown: function (hidden) {
+        // Focus moves into the history when it opens (from a name, or a link followed from elsewhere).
+        const panel = document.getElementById("customer-panel");
+        if (!hidden && panel && !panel.contains(document.activeElement)) {
+          document.getElementById("customer-close").focus();
+        }
+        return window.dash_clientside.no_update;
       },
 
       renderPayload: function (payload, query, openCall) {
@@ -297,6 +599,11 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
         document.title = lost ? "Connection lost · " + baseTitle : baseTitle;
         const label = lost ? "Connection lost · retrying" : paused ? "Paused" : (hidden ? "Paused while hidden" : "Live");
         const state = lost ? "polling-state lost" : (paused || hidden ? "polling-state paused" : "polling-state");
+        if (label !== announced.polling && !hidden) {  // a hidden tab is heard by nobody
+          announce(lost ? "Connection lost, retrying" : (announced.polling.indexOf("Connection lost") === 0
+            ? "Connection back" + (paused ? ", paused" : ", live") : label));
+        }
+        if (!hidden) { announced.polling = label; }
         return [hidden, label, state, bump];
       },
 
@@ -323,6 +630,54 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
           {}, params, next, {revision: (params.revision || 0) + 1})});
       },
 
+      offerClearFilters: function (rows, search, freshness) {
+        // "Clear filters" shows when the feed's answer (not a failure, not the wait for one) is empty and its
+        // link holds a filter of the feed.
+        const params = new URLSearchParams(search || "");
+        const filtered = FEED_FILTER_KEYS.some(function (key) { return params.has(key); });
+        const answered = Boolean(freshness && !freshness.stale && freshness.ok_at);
+        return !(filtered && answered && Array.isArray(rows) && rows.length === 0);
+      },
+
+      clearFilters: function (clicks, search) {
+        // Every feed filter out of the link (the panels' own keys, ?call= and ?customer=, stay): the link
+        // sets the filter controls back to their defaults (widgets/activity.py).
+        const params = new URLSearchParams(search || "");
+        FEED_FILTER_KEYS.forEach(function (key) { params.delete(key); });
+        const text = params.toString();
+        window.setTimeout(function () {
+          const grid = document.getElementById("activity-search");
+          if (grid) { grid.focus(); }  // the focus was on the button that is now gone
+        }, 0);
+        return text ? "?" + text : "";
+      },
+
+      chartText: function (figure) {
+        // A chart in words: its title, then per series its total, busiest point and every value.
+        const layout = (figure && figure.layout) || {};
+        const title = (layout.title && layout.title.text) || "Chart";
+        const series = ((figure && figure.data) || []).map(function (trace) {
+          const points = (trace.x || []).map(function (x, i) { return [x, (trace.y || [])[i]]; })
+            .filter(function (point) { return point[1] !== null && point[1] !== undefined; });
+          if (!points.length) { return trace.name + ": no data"; }
+          const busiest = points.reduce(function (a, b) { return b[1] > a[1] ? b : a; });
+          const total = points.reduce(function (sum, point) { return sum + point[1]; }, 0);
+          return trace.name + ": " + total + " in all, most at " + busiest[0] + " (" + busiest[1] + "); "
+            + points.map(function (point) { return point[0] + " " + point[1]; }).join(", ");
+        });
+        return title + ". " + (series.length ? series.join(". ") + "." : "No data yet.");
+      },
+
+      memoryWindow: function () {
+        // The memory range: four toggle buttons, one pressed.
+        const triggered = window.dash_clientside.callback_context.triggered_id;
+        const outputs = window.dash_clientside.callback_context.outputs_list;
+        const ids = outputs.slice(1).map(function (output) { return output.id; });
+        const chosen = ids.indexOf(triggered) === -1 ? ids[1] : triggered;
+        const value = chosen.replace("memory-window-", "");
+        return [value].concat(ids.map(function (id) { return String(id === chosen); }));
+      },
+
       applyTheme: function (clicks, stored) {
         const prefersDark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
         let theme = stored || (prefersDark ? "dark" : "light");
@@ -332,12 +687,70 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
         return [theme, theme === "dark" ? "Light theme" : "Dark theme"];
       },
 
+      wallRotate: function (n, rows, displaySettings) {
+        // The wallboard's table, a page at a time: as many rows as fit, the next page every rotation.
+        window.switchboardSettings = Object.assign({}, window.switchboardSettings, displaySettings || {});
+        let api = null;
+        try { api = window.dash_ag_grid && window.dash_ag_grid.getApi("wall-grid"); } catch (error) { api = null; }
+        if (!api) { return ""; }
+        const zone = window.switchboardSettings.displayTimezone;
+        if (wall.zoneDrawn !== zone && api.getDisplayedRowCount()) {
+          wall.zoneDrawn = zone;
+          api.refreshCells({force: true});  // rows drawn before the page knew its timezone
+        }
+        const rowHeight = Math.max(30, Math.round(window.innerHeight / 17));  // large type at any screen size
+        if (api.getGridOption("rowHeight") !== rowHeight) {
+          // The theme's row height too: a cell's text is centred by it.
+          const element = document.getElementById("wall-grid");
+          if (element) { element.style.setProperty("--ag-row-height", rowHeight + "px"); }
+          api.setGridOption("rowHeight", rowHeight);
+          api.setGridOption("headerHeight", Math.round(rowHeight * 0.85));
+          api.resetRowHeights();
+        }
+        const pages = api.paginationGetTotalPages();
+        const triggered = (window.dash_clientside.callback_context.triggered || [])[0] || {};
+        if (pages > 1 && String(triggered.prop_id || "").indexOf("wall-rotate") === 0) {
+          api.paginationGoToPage((api.paginationGetCurrentPage() + 1) % pages);
+        }
+        const count = api.getDisplayedRowCount();
+        if (!count) { return ""; }
+        if (pages <= 1) { return count + (count === 1 ? " company" : " companies"); }
+        const page = api.paginationGetCurrentPage(), size = api.paginationGetPageSize();
+        return "companies " + (page * size + 1) + "\u2013" + Math.min(count, (page + 1) * size) + " of " + count +
+          " \u00b7 page " + (page + 1) + " of " + pages;
+      },
+
+      wallWatch: function (n, freshness, link, watchSettings, displaySettings) {
+        // A TV left alone for days: it reloads itself when the server came back after being gone (a restart
+        // may bring new code) or when its refreshes stopped coming, each time after a longer pause
+        // (10 s, 20 s, 40 s … at most 5 min) and only once the page itself loads again.
+        window.switchboardSettings = displaySettings || {};
+        document.documentElement.dataset.theme = "dark";
+        document.body.dataset.agThemeMode = "dark";
+        const seen = JSON.stringify(freshness || null);
+        if (seen !== wall.lastSeen) {
+          wall.lastSeen = seen;
+          wall.lastChange = Date.now();
+          if (freshness && !freshness.stale) { window.sessionStorage.setItem(WALL_RELOADS, "0"); }
+        }
+        if (link && link.lost) {
+          wall.wasLost = true;
+        } else {
+          const pollMs = ((watchSettings && watchSettings.pollSeconds) || 15) * 1000;
+          if (wall.wasLost) { wall.wasLost = false; wall.wanted = true; }
+          if (!document.hidden && Date.now() - wall.lastChange > Math.max(60000, 4 * pollMs)) { wall.wanted = true; }
+          if (wall.wanted) { reloadWall(); }
+        }
+        return formatter("clock").format(new Date(now()));
+      },
+
       tick: function (n, freshness, link, displaySettings) {
         // One widget's freshness line; the ongoing calls' durations tick once per second too. `link` (the
         // connection store) is an input so that a lost or regained connection rewrites the line at once.
         window.switchboardSettings = displaySettings || {};
         const statusId = window.dash_clientside.callback_context.outputs_list[0].id;
         noteServerClock(statusId, freshness);
+        announceFreshness(statusId, freshness);
         const mark = n + "|" + (link && link.at);  // each second, and at once when the connection changes
         if (mark !== lastDurationTick) {
           lastDurationTick = mark;

@@ -286,7 +286,8 @@ def indexes_removed(writer: Engine) -> Iterator[None]:
 
     try:
         print("removing Switchboard's indexes (schema.migrate.rollback)...", flush=True)
-        rollback(writer)
+        while rollback(writer):  # one Switchboard migration at a time, down to none
+            pass
         yield
     finally:
         # Migrate first: a print that fails (a closed pipe) must not leave the indexes off.

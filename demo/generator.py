@@ -1,11 +1,14 @@
 """Realistic generated data for the demo, the tests and the benchmarks.
 
-Several companies with their customers, agents and services; calls spread over
-the last 90 days with a working-day, hour-of-day load curve, an inbound/outbound
-mix and log-normal durations, each with a provider payload (`raw`) of about
-16 KB; about 125 calls ongoing now; stale `in_progress` calls older than two
-hours and calls whose two status columns disagree (neither may count as
-ongoing); appointments in the past and the future.
+Several companies with their customers, agents and the services of their trade;
+calls spread over the last `days` days (up to now: every finished call has ended)
+following one load profile (LoadProfile: hour of day and weekday, which the live
+simulator follows too), an inbound/outbound mix and log-normal durations, each
+with a provider payload (`raw`) of about 16 KB; calls ongoing now (125, or as many
+as the profile has at that hour), whose ages are a few minutes as real ones are;
+stale `in_progress` calls older than two hours and calls whose two status columns
+disagree (neither may count as ongoing); appointments in the past and the future,
+a share of them booked right after a completed call of the same customer.
 
 Rows go in by batched executemany, which PyMySQL and mysqlclient send as
 multi-row INSERTs.
@@ -26,8 +29,24 @@ from sqlalchemy.engine import Engine, create_engine
 
 from schema.tables import agents, appointments, calls, companies, customers, services
 
-COMPANY_NAMES = ("Praxis Dr. Berger", "Salon Lumière", "Autohaus Nord", "Kanzlei Weiss & Partner",
-                 "Physio am Park", "Tierklinik Süd", "Zahnzentrum Mitte", "Fahrschule Lenz")
+# Each company with the services of its trade: a salon offers cuts, not test drives.
+COMPANY_TRADES = (
+    ("Praxis Dr. Berger", ("First consultation", "Follow-up", "Check-up", "Vaccination", "Blood test", "Sick note")),
+    ("Salon Lumière", ("Haircut", "Colour", "Blow-dry", "Highlights", "Beard trim", "Perm")),
+    ("Autohaus Nord", ("Test drive", "Inspection", "Tyre change", "Oil service", "Trade-in valuation", "Repair")),
+    ("Kanzlei Weiss & Partner", ("Initial consultation", "Legal advice", "Contract review", "Notary appointment",
+                                 "Tenancy law", "Employment law")),
+    ("Physio am Park", ("Physiotherapy", "Massage", "Manual therapy", "Lymphatic drainage", "Sports rehab",
+                        "Back class")),
+    ("Tierklinik Süd", ("Vaccination", "Check-up", "Dental cleaning", "Neutering", "Emergency", "Microchip")),
+    ("Zahnzentrum Mitte", ("Cleaning", "Check-up", "Filling", "Whitening", "Root canal", "Consultation")),
+    ("Fahrschule Lenz", ("Driving lesson", "Theory lesson", "Motorway lesson", "Night drive", "Mock test",
+                         "Driving test")),
+)
+COMPANY_NAMES = tuple(name for name, _ in COMPANY_TRADES)
+# A platform with more companies than trades has branches: "Salon Lumière Hamburg".
+BRANCH_CITIES = ("Hamburg", "München", "Köln", "Leipzig", "Dresden", "Bremen", "Essen", "Bonn", "Kiel", "Mainz",
+                 "Ulm", "Jena", "Trier", "Passau", "Lübeck", "Erfurt", "Rostock", "Kassel", "Aachen", "Freiburg")
 FIRST_NAMES = ("Anna", "Ben", "Clara", "David", "Elif", "Felix", "Greta", "Hannah", "Ivan", "Jonas",
                "Katrin", "Lukas", "Mara", "Noah", "Olga", "Paul", "Quirin", "Rosa", "Sven", "Tara",
                "Umut", "Vera", "Wim", "Xenia", "Yusuf", "Zoe", "Émile", "Søren", "Ana María", "Chloé")
@@ -36,15 +55,23 @@ LAST_NAMES = ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "W
               "Zimmermann", "Braun", "Krüger", "Hofmann", "Yılmaz", "Kowalski", "O'Brien", "García")
 AGENT_NAMES = ("Lea (reception)", "Max (booking)", "Sophie (after hours)", "Tom (reminders)",
                "Mia (overflow)", "Jan (outbound)")
-SERVICE_NAMES = ("First consultation", "Follow-up", "Check-up", "Cleaning", "Haircut", "Colour",
-                 "Test drive", "Inspection", "Legal advice", "Massage", "Vaccination", "Driving lesson")
-# Relative call load per hour of the day (local business hours peak mid-morning and mid-afternoon).
+# The one load profile of the demo (LoadProfile): relative calls per hour of the day (business hours peak
+# mid-morning and mid-afternoon) and per weekday (Monday first).
 HOURLY_LOAD = (0.2, 0.1, 0.1, 0.1, 0.1, 0.3, 0.8, 2.0, 5.0, 8.0, 9.0, 8.5,
                6.0, 6.5, 8.0, 8.5, 7.5, 6.0, 4.0, 2.5, 1.5, 1.0, 0.6, 0.3)
 WEEKDAY_LOAD = (1.0, 1.0, 0.95, 0.95, 0.9, 0.45, 0.15)
 PAST_CALL_OUTCOMES = (("completed", "ended", 0.86), ("failed", "error", 0.03), ("missed", "not_connected", 0.06),
                       ("busy", "not_connected", 0.03), ("no_answer", "not_connected", 0.02))
 ONGOING = ("ongoing", "in_progress")
+WEEK_WEIGHT = sum(HOURLY_LOAD) * sum(WEEKDAY_LOAD)
+COMPLETED_MEDIAN_SECONDS = 150
+COMPLETED_SIGMA = 0.7
+# The mean length of a completed call (log-normal: median·e^(σ²/2)), which is how long an ongoing call lasts on
+# average: the simulator ends calls at this pace, and ongoing calls are this many seconds of arrivals.
+MEAN_CALL_SECONDS = COMPLETED_MEDIAN_SECONDS * math.exp(COMPLETED_SIGMA ** 2 / 2)
+BOOKING_SHARE = 0.35  # completed calls whose customer books an appointment right after
+BOOKING_DELAY_SECONDS = 1_200  # ... within this long after the call ends
+BOOKING_AHEAD_DAYS = 7  # ... for a slot within the next week
 BATCH_ROWS = 100  # about 1.6 MB of payloads a statement, well under max_allowed_packet
 WRITER_THREADS = 2
 
@@ -57,12 +84,45 @@ class SeedPlan:
     customers_per_company: int = 400
     agents_per_company: int = 4
     services_per_company: int = 6
-    ongoing: int = 125
+    ongoing: int | None = 125  # None: as many as the load profile has ongoing at `now`
     stale_in_progress: int = 40
     mismatched_status: int = 15
     days: int = 90
     raw_bytes: int = 16_000
     random_seed: int = 20251002
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """Calls per hour through the week: one shape (HOURLY_LOAD × WEEKDAY_LOAD) scaled to the calls of a week.
+
+    The seeded history is drawn from it and the live simulator starts calls at its rate for the current hour,
+    so the hour being lived looks like the same hour of the days before (issue 16, item 5). Hours are the
+    database's (UTC in the demo)."""
+
+    calls_per_week: float
+
+    @classmethod
+    def of_plan(cls, plan: "SeedPlan") -> "LoadProfile":
+        return cls(plan_history_calls(plan) * 7 / plan.days)
+
+    def rate(self, moment: datetime) -> float:
+        """Return the calls an hour the profile expects at `moment`."""
+        return self.calls_per_week * HOURLY_LOAD[moment.hour] * WEEKDAY_LOAD[moment.weekday()] / WEEK_WEIGHT
+
+    def ongoing(self, moment: datetime) -> float:
+        """Return how many calls are ongoing at `moment` on average: the rate times a call's mean length."""
+        return self.rate(moment) * MEAN_CALL_SECONDS / 3600
+
+
+def planned_ongoing(plan: "SeedPlan", now: datetime) -> int:
+    """Return how many calls the plan has ongoing at `now`: its number, or the profile's."""
+    return plan.ongoing if plan.ongoing is not None else round(LoadProfile.of_plan(plan).ongoing(now))
+
+
+def plan_history_calls(plan: "SeedPlan") -> int:
+    """Return the finished calls of the plan's history (its calls but the ongoing, stale and mismatched ones)."""
+    return max(plan.calls - (plan.ongoing or 0) - plan.stale_in_progress - plan.mismatched_status, 0)
 
 
 @dataclass(frozen=True)
@@ -115,15 +175,20 @@ def _phone(rng: random.Random) -> str:
     return "+49" + rng.choice(("30", "40", "89", "221", "69")) + str(rng.randint(1_000_000, 99_999_999))
 
 
-def _weighted_moment(rng: random.Random, now: datetime, days: int) -> datetime:
-    """Return a moment in the last `days` days that follows the weekly and hourly load."""
+def _weighted_moment(rng: random.Random, now: datetime, days: int, ended_by: float = 0.0) -> datetime:
+    """Return a moment of the last `days` days (today's date and the days before) that follows the load profile,
+    at least `ended_by` seconds before now (a finished call of that length has ended by now).
+
+    Each date is as likely as any other, so today's hours so far get as many calls as the same hours of the
+    days before: a comparison with yesterday at this time reads the profile, not the sampling."""
+    latest = now - timedelta(seconds=ended_by + 5)
     while True:
-        day = now - timedelta(days=rng.random() * days)
+        day = now - timedelta(days=rng.randrange(days))
         if rng.random() > WEEKDAY_LOAD[day.weekday()]:
             continue
         hour = rng.choices(range(24), weights=HOURLY_LOAD)[0]
         moment = day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60), microsecond=0)
-        if now - timedelta(days=days) <= moment <= now - timedelta(hours=2):
+        if moment <= latest:
             return moment
 
 
@@ -149,6 +214,7 @@ class DemoData:
         self.customers: list[dict] = []
         self.agents_by_company: dict[int, list[int]] = {}
         self.services_by_company: dict[int, list[int]] = {}
+        self.completed: list[tuple[int, int, datetime]] = []  # (customer, company, ended at) of finished calls
 
     def reference_rows(self) -> dict[sa.Table, list[dict]]:
         """Return companies, customers, agents and services, with explicit ids."""
@@ -156,7 +222,7 @@ class DemoData:
         stamp = self.now - timedelta(days=plan.days + 30)
         rows: dict[sa.Table, list[dict]] = {companies: [], customers: [], agents: [], services: []}
         for company_id in range(1, plan.companies + 1):
-            name = COMPANY_NAMES[(company_id - 1) % len(COMPANY_NAMES)]
+            name, trade = company_trade(company_id)
             rows[companies].append({"id": company_id, "name": name, "settings": json.dumps({"locale": "de"}),
                                     "created_at": stamp, "updated_at": stamp})
             for _ in range(plan.customers_per_company):
@@ -174,8 +240,7 @@ class DemoData:
             for index in range(plan.services_per_company):
                 service_id = len(rows[services]) + 1
                 self.services_by_company.setdefault(company_id, []).append(service_id)
-                rows[services].append({"id": service_id, "company_id": company_id,
-                                       "name": SERVICE_NAMES[(company_id + index) % len(SERVICE_NAMES)],
+                rows[services].append({"id": service_id, "company_id": company_id, "name": trade[index % len(trade)],
                                        "duration_minutes": rng.choice((15, 30, 45, 60)),
                                        "description": "", "created_at": stamp, "updated_at": stamp})
         self.customers = rows[customers]
@@ -210,19 +275,26 @@ class DemoData:
         """Return (status, call_status, duration) of a call that has ended."""
         status, call_status, _ = self.rng.choices(PAST_CALL_OUTCOMES, weights=[o[2] for o in PAST_CALL_OUTCOMES])[0]
         if status == "completed":
-            return status, call_status, max(5, int(self.rng.lognormvariate(math.log(150), 0.7)))
+            return status, call_status, max(5, int(self.rng.lognormvariate(math.log(COMPLETED_MEDIAN_SECONDS),
+                                                                            COMPLETED_SIGMA)))
         return status, call_status, (self.rng.randint(0, 20) if status == "failed" else 0)
 
     def calls(self) -> Iterator[dict]:
         """Yield every call: past ones, ongoing ones, stale and mismatched ones."""
         plan, rng, now = self.plan, self.rng, self.now
-        special = plan.ongoing + plan.stale_in_progress + plan.mismatched_status
-        for _ in range(max(plan.calls - special, 0)):
-            yield self.call_row(_weighted_moment(rng, now, plan.days), *self.finished_outcome())
-        for _ in range(plan.ongoing):
-            # Most live calls began minutes ago; a few long ones began up to two hours ago.
-            age = rng.expovariate(1 / 240) if rng.random() < 0.9 else rng.uniform(900, 7000)
-            yield self.call_row(now - timedelta(seconds=min(age, 7100)), rng.choice(ONGOING), rng.choice(ONGOING), None)
+        for _ in range(plan_history_calls(plan)):
+            status, call_status, duration = self.finished_outcome()
+            row = self.call_row(_weighted_moment(rng, now, plan.days, ended_by=duration or 0), status, call_status,
+                                duration)
+            if status == "completed":
+                self.completed.append((row["customer_id"], row["company_id"],
+                                       row["created_at"] + timedelta(seconds=duration or 0)))
+            yield row
+        for _ in range(planned_ongoing(plan, now)):
+            # How long a call in progress has run: as long as lengths are exponential, its age is too, with the
+            # same mean (a few minutes; hardly ever half an hour).
+            age = min(rng.expovariate(1 / MEAN_CALL_SECONDS), 7000)
+            yield self.call_row(now - timedelta(seconds=age), rng.choice(ONGOING), rng.choice(ONGOING), None)
         for _ in range(plan.stale_in_progress):
             # The provider never closed these: older than two hours, still "in progress".
             yield self.call_row(now - timedelta(hours=2, minutes=1) - timedelta(seconds=rng.uniform(0, 10 * 86400)),
@@ -231,12 +303,20 @@ class DemoData:
             # The two status columns disagree: not ongoing by the platform's definition.
             yield self.call_row(now - timedelta(seconds=rng.uniform(0, 7000)), rng.choice(ONGOING), "ended", None)
 
-    def appointment_row(self, starts_at: datetime, status: str) -> dict:
+    def appointment_row(self, starts_at: datetime, status: str, customer_id: int | None = None,
+                        company_id: int | None = None, booked: datetime | None = None) -> dict:
+        """Return an appointment (of a random customer unless one is given), booked at `booked` or some days
+        before its slot, never after now."""
         rng = self.rng
-        customer = rng.choice(self.customers)
-        booked = min(starts_at - timedelta(days=rng.uniform(0.5, 21)), self.now)
-        return {"company_id": customer["company_id"], "customer_id": customer["id"],
-                "service_id": rng.choice(self.services_by_company[customer["company_id"]]),
+        if customer_id is None or company_id is None:
+            customer = rng.choice(self.customers)
+            customer_id, company_id = customer["id"], customer["company_id"]
+        if booked is None:
+            earliest = self.now - timedelta(days=self.plan.days)
+            latest = max(min(starts_at - timedelta(hours=12), self.now), earliest)
+            booked = earliest + (latest - earliest) * rng.random()
+        return {"company_id": company_id, "customer_id": customer_id,
+                "service_id": rng.choice(self.services_by_company[company_id]),
                 "starts_at": starts_at, "ends_at": starts_at + timedelta(minutes=30), "status": status,
                 "notes": None, "created_at": booked, "updated_at": booked}
 
@@ -247,16 +327,36 @@ class DemoData:
         return moment.replace(hour=rng.randint(8, 17), minute=rng.choice((0, 15, 30, 45)),
                               second=0, microsecond=0)
 
+    def booking_after(self, customer_id: int, company_id: int, ended: datetime) -> dict:
+        """Return the appointment a customer books just after a call that ended at `ended`."""
+        booked = min(ended + timedelta(seconds=self.rng.uniform(0, BOOKING_DELAY_SECONDS)), self.now)
+        starts_at = self.appointment_slot(booked + timedelta(days=1), booked + timedelta(days=BOOKING_AHEAD_DAYS))
+        return self.appointment_row(starts_at, self.appointment_status(starts_at), customer_id, company_id, booked)
+
+    def appointment_status(self, starts_at: datetime) -> str:
+        if starts_at <= self.now:
+            return self.rng.choices(("completed", "no_show", "cancelled"), weights=(85, 5, 10))[0]
+        return self.rng.choices(("scheduled", "confirmed", "cancelled"), weights=(60, 32, 8))[0]
+
     def appointments(self) -> Iterator[dict]:
-        """Yield appointments over the last `days` days and the next 30."""
+        """Yield appointments: bookings right after BOOKING_SHARE of the completed calls (as many as the plan
+        has), the rest booked days ahead, over the last `days` days and the next 30."""
         plan, rng, now = self.plan, self.rng, self.now
-        for _ in range(plan.appointments):
+        after_calls = rng.sample(self.completed, min(plan.appointments, round(len(self.completed) * BOOKING_SHARE)))
+        for customer_id, company_id, ended in after_calls:
+            yield self.booking_after(customer_id, company_id, ended)
+        for _ in range(plan.appointments - len(after_calls)):
             starts_at = self.appointment_slot(now - timedelta(days=plan.days), now + timedelta(days=30))
-            if starts_at <= now:
-                status = rng.choices(("completed", "no_show", "cancelled"), weights=(85, 5, 10))[0]
-            else:
-                status = rng.choices(("scheduled", "confirmed", "cancelled"), weights=(60, 32, 8))[0]
-            yield self.appointment_row(starts_at, status)
+            yield self.appointment_row(starts_at, self.appointment_status(starts_at))
+
+
+def company_trade(company_id: int) -> tuple[str, tuple[str, ...]]:
+    """Return a company's name (a branch's, past the eighth) and the services of its trade."""
+    name, services_offered = COMPANY_TRADES[(company_id - 1) % len(COMPANY_TRADES)]
+    branch = (company_id - 1) // len(COMPANY_TRADES)
+    if branch:
+        name = f"{name} {BRANCH_CITIES[(branch - 1) % len(BRANCH_CITIES)]}"
+    return name, services_offered
 
 
 def database_is_empty(engine: Engine) -> bool:
@@ -334,4 +434,4 @@ def seed_database(engine: Engine, plan: SeedPlan, now: datetime,
             connection.exec_driver_sql("ANALYZE TABLE companies, customers, agents, services, calls, appointments").all()
     return SeedSummary(companies=len(reference[companies]), customers=len(reference[customers]),
                        agents=len(reference[agents]), services=len(reference[services]),
-                       calls=plan.calls, appointments=plan.appointments, ongoing=plan.ongoing)
+                       calls=plan.calls, appointments=plan.appointments, ongoing=planned_ongoing(plan, data.now))

@@ -9,7 +9,9 @@ from demo.generator import SeedPlan, SeedSummary, database_is_empty, seed_databa
 from queries.timeutil import database_now
 from schema.migrate import migrate
 
-DEMO_PLAN = SeedPlan(calls=20_000, appointments=5_000)
+# Two weeks, so that today compares with yesterday and last week from the first start; as many calls ongoing
+# as the load profile has at the hour the demo starts, so the live simulator carries on where the seed stopped.
+DEMO_PLAN = SeedPlan(calls=24_000, appointments=6_000, companies=8, days=14, ongoing=None)
 
 
 def prepare_demo_database(engine: Engine, plan: SeedPlan = DEMO_PLAN,

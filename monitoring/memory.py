@@ -15,8 +15,10 @@ zombie or refuses access is skipped or recorded with what could be read.
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import re
+import sys
 import time
 from dataclasses import dataclass
 from typing import Iterable, Mapping
@@ -32,13 +34,14 @@ GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess)
 
 @dataclass(frozen=True)
 class ProcessMemory:
-    """One process's memory in bytes; uss/pss are None where the OS does not give them."""
+    """One process's memory in bytes; uss/pss are None where the OS does not give them, and `why` says why."""
 
     pid: int
     name: str
     rss: int
     uss: int | None = None
     pss: int | None = None
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,73 @@ def parse_group_patterns(text: str) -> dict[str, re.Pattern]:
     return groups
 
 
+@dataclass(frozen=True)
+class Levels:
+    """A warning level and a limit in MB (either may be None: not judged)."""
+
+    warning_mb: int | None
+    limit_mb: int | None
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One measured figure against its own levels: a worker's RSS, or a group's sum."""
+
+    label: str
+    value: float  # bytes
+    levels: Levels
+
+
+@dataclass(frozen=True)
+class MemoryLevels:
+    """The workers' levels and each group's, from the settings (MEMORY_*_MB, MEMORY_GROUP_LIMITS)."""
+
+    workers: Levels
+    groups: dict[str, Levels]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> "MemoryLevels":
+        return cls(Levels(config["MEMORY_WARNING_MB"], config["MEMORY_LIMIT_MB"]),
+                   parse_group_limits(str(config.get("MEMORY_GROUP_LIMITS") or "")))
+
+
+def parse_group_limits(text: str) -> dict[str, Levels]:
+    """Parse "php-fpm=250:512,mysqld=none" into each group's warning and limit (MB)."""
+    limits: dict[str, Levels] = {}
+    for entry in (part.strip() for part in text.split(",") if part.strip()):
+        name, equals, levels = (piece.strip() for piece in entry.partition("="))
+        if not equals or not GROUP_NAME.fullmatch(name) or name in limits:
+            raise ValueError(f"expected name=warning:limit (MB) or name=none, once per group, got {entry!r}")
+        limits[name] = _levels(name, levels)
+    return limits
+
+
+def _levels(name: str, text: str) -> Levels:
+    """Return the levels of "250:512", ":512" (a limit only) or "none"."""
+    if text.lower() == "none":
+        return Levels(None, None)
+    warning, colon, limit = text.partition(":")
+    try:
+        numbers = [int(part) if part.strip() else None for part in (warning, limit)] if colon else [None, int(text)]
+    except ValueError:
+        raise ValueError(f"process group {name!r}: expected warning:limit in whole MB, got {text!r}") from None
+    if any(number is not None and number <= 0 for number in numbers) or numbers == [None, None] or (
+            None not in numbers and numbers[0] > numbers[1]):
+        raise ValueError(f"process group {name!r}: expected 0 < warning <= limit (MB), got {text!r}")
+    return Levels(*numbers)
+
+
+def judged_figures(sample: MemorySample, levels: MemoryLevels) -> list[Judged]:
+    """Return each figure judged against its own levels: every worker's RSS against the workers' levels, each
+    group's sum against that group's (a group without levels is not judged). The badge and the alerts use this."""
+    figures = [Judged(f"worker {worker.pid}", float(worker.rss), levels.workers) for worker in sample.workers]
+    for group in sample.groups:
+        group_levels = levels.groups.get(group.name)
+        if group_levels is not None and (group_levels.warning_mb or group_levels.limit_mb):
+            figures.append(Judged(group.name, float(group.total_rss), group_levels))
+    return figures
+
+
 def _split_entry(entry: str) -> tuple[str, str]:
     """Return (name, pattern) of one "name=regex" entry."""
     name, equals, pattern = entry.partition("=")
@@ -133,7 +203,7 @@ def take_sample(worker_pids: Iterable[int], groups: Mapping[str, re.Pattern], to
     workers = [_full(process, memory) for memory, _, process in processes if memory.pid in wanted]
     return MemorySample(at=at, workers=tuple(sorted(workers, key=lambda worker: worker.pid)),
                         groups=tuple(_group(name, pattern, processes) for name, pattern in groups.items()),
-                        host=_host(), top=tuple(memory for memory, _, _ in largest))
+                        host=_host(), top=tuple(_full(process, memory) for memory, _, process in largest))
 
 
 def _iter_processes() -> Iterable[tuple[ProcessMemory, str, psutil.Process]]:
@@ -146,14 +216,23 @@ def _iter_processes() -> Iterable[tuple[ProcessMemory, str, psutil.Process]]:
         yield memory, " ".join(info["cmdline"] or ()), process
 
 
+NOT_READABLE = "another user's process: reading its USS/PSS needs root or CAP_SYS_PTRACE"
+ENDED = "the process ended while it was sampled"
+
+
 def _full(process: psutil.Process, memory: ProcessMemory) -> ProcessMemory:
-    """Return the process's memory with USS and PSS when the OS lets this user read them."""
+    """Return the process's memory with USS and PSS (psutil's memory_full_info) where the platform and this
+    user's rights allow, and otherwise why not."""
     try:
         full = process.memory_full_info()
+    except psutil.AccessDenied:
+        return dataclasses.replace(memory, why=NOT_READABLE)
     except GONE:
-        return memory
+        return dataclasses.replace(memory, why=ENDED)
+    uss, pss = getattr(full, "uss", None), getattr(full, "pss", None)
+    why = None if uss is not None and pss is not None else f"{sys.platform} gives no {'PSS' if uss is not None else 'USS or PSS'}"
     # RSS stays the one read in the pass, so sums, groups and the top list agree with each other.
-    return ProcessMemory(memory.pid, memory.name, memory.rss, getattr(full, "uss", None), getattr(full, "pss", None))
+    return ProcessMemory(memory.pid, memory.name, memory.rss, uss, pss, why)
 
 
 def _group(name: str, pattern: re.Pattern, processes: list[tuple[ProcessMemory, str, psutil.Process]]) -> GroupMemory:

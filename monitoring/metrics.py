@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from monitoring.memory import MemoryLevels
+
 MB = 1024 * 1024
 
 
@@ -25,16 +27,42 @@ class SwitchboardCollector:
 
     def collect(self) -> Iterator[Metric]:
         yield from self._memory()
+        yield from self._alerts()
         yield from self._widgets()
+
+    def _alerts(self) -> Iterator[Metric]:
+        """Each rule's state from the shared alert store, so an existing Alertmanager can take over (issue 15)."""
+        from alerts.state import STATE_NUMBERS
+
+        alerts = getattr(self.services, "alerts", None)
+        if alerts is None:
+            return
+        try:
+            states = alerts.states()
+        except Exception:  # noqa: BLE001 - a scrape must answer even when the alert store does not
+            return
+        family = GaugeMetricFamily("switchboard_alert_state", "Alert rule state: 1 firing, 0.5 pending, 0 ok, "
+                                   "-1 no data, -2 error evaluating.", labels=["rule"])
+        for rule, state in states.items():
+            family.add_metric([rule], STATE_NUMBERS.get(state.state, -2))
+        yield family
 
     def _memory(self) -> Iterator[Metric]:
         config = self.services.config
-        limit = GaugeMetricFamily("switchboard_memory_limit_bytes", "Per-process memory limit drawn on the charts.")
+        limit = GaugeMetricFamily("switchboard_memory_limit_bytes", "Memory limit of each Switchboard worker.")
         limit.add_metric([], config["MEMORY_LIMIT_MB"] * MB)
-        warning = GaugeMetricFamily("switchboard_memory_warning_bytes", "Per-process memory warning level.")
+        warning = GaugeMetricFamily("switchboard_memory_warning_bytes", "Memory warning level of each Switchboard worker.")
         warning.add_metric([], config["MEMORY_WARNING_MB"] * MB)
         yield limit
         yield warning
+        group_levels = GaugeMetricFamily("switchboard_process_group_memory_level_bytes",
+                                         "A process group's own warning or limit on its sum (MEMORY_GROUP_LIMITS).",
+                                         labels=["group", "level"])
+        for name, levels in MemoryLevels.from_config(config).groups.items():
+            for level, megabytes in (("warning", levels.warning_mb), ("limit", levels.limit_mb)):
+                if megabytes:
+                    group_levels.add_metric([name, level], megabytes * MB)
+        yield group_levels
         store = self.services.memory_store
         sample = store.latest() if store is not None else None
         if sample is None:

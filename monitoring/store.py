@@ -13,25 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import socket
-import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import orjson
 import redis
 
 from monitoring.downsample import downsample
+from monitoring.sqlite_file import SqliteFile
 from monitoring.memory import GroupMemory, HostMemory, MemorySample, ProcessMemory
 
 log = logging.getLogger("switchboard.memory")
 
 SQLITE_FILENAME = "switchboard-memory.sqlite3"
-BUSY_TIMEOUT_MS = 10_000
 REDIS_TIMEOUT_SECONDS = 5
 # A heartbeat is read back within a few periods; older ones only mark workers long gone.
 HEARTBEAT_KEEP_SECONDS = 3600
@@ -219,54 +216,14 @@ SQLITE_SCHEMA = (
 )
 
 
-class SqliteMemoryStore:
+class SqliteMemoryStore(SqliteFile):
     """Samples in a SQLite file (WAL) shared by the workers of one host."""
 
+    SYNCHRONOUS = "NORMAL"
+
     def __init__(self, path: str | Path, retention_seconds: float = 86400):
-        self.path = Path(path)
         self.retention_seconds = retention_seconds
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
-        self._pid = 0
-        self._inherited: sqlite3.Connection | None = None
-        with self._transaction() as db:
-            for statement in SQLITE_SCHEMA:
-                db.execute(statement)
-
-    def _connect(self) -> sqlite3.Connection:
-        """Open a connection in WAL mode that waits for other writers instead of failing."""
-        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                     check_same_thread=False)
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        return connection
-
-    def _db(self) -> sqlite3.Connection:
-        """Return this process's connection (a forked child opens its own; call with the lock held)."""
-        if self._connection is None or self._pid != os.getpid():
-            # A connection must not cross a fork; keep the parent's unclosed so the child never touches it.
-            self._inherited = self._connection if self._pid != os.getpid() else None
-            self._connection, self._pid = self._connect(), os.getpid()
-        return self._connection
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block as one write transaction, taking the write lock up front."""
-        with self._lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """Run one read and return its rows."""
-        with self._lock:
-            return self._db().execute(sql, params).fetchall()
+        super().__init__(path, SQLITE_SCHEMA)
 
     def append(self, sample: MemorySample) -> None:
         """Add the sample's points and snapshot, then drop points older than the retention."""
@@ -332,9 +289,3 @@ class SqliteMemoryStore:
                 "WHERE leases.holder = excluded.holder OR leases.expires_at < ?", (host, holder, now + ttl, now))
             return cursor.rowcount == 1
 
-    def close(self) -> None:
-        """Close this process's connection."""
-        with self._lock:
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None

@@ -8,20 +8,31 @@ Pagination is by keyset: the feed is ordered by (at, kind, id) descending and a
 page ends with a cursor, the key of its last row; the next page starts after it.
 No OFFSET, so page 200 costs what page 1 costs.
 
-A call's time is its `created_at`; an appointment's is its `starts_at`. The
-window runs from `now - window` to `now`: what has happened, not what is booked
-for later.
+A call's time is its `created_at`; an appointment's is its `starts_at`. A past
+window runs from `now - window` to `now`: what has happened. An upcoming window
+(`next24h`, `next7d`, `next30d`) runs from just after `now` to `now + window`, soonest first:
+appointments booked for later, never calls (issue 14, item 4). Every appointment
+row carries its booking time too (`created_at`).
+
+A status filter follows the kind: call statuses for calls, appointment statuses for
+appointments, and a combination that cannot match (`kind=appointment&status=missed`)
+is refused with a message, not answered with nothing. `in_progress` and `ongoing`
+are one status to people (DESIGN.md's "ongoing" takes both): either matches both.
+
+How many rows match is counted apart, capped (`count_activity`): "1–50 of 1,204",
+or "more than 2,000" where counting further would read too much.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 import pandas as pd
 import phonenumbers
 import sqlalchemy as sa
+from phonenumbers.phonemetadata import PhoneMetadata
 from sqlalchemy.engine import Engine
 
 from queries.frames import frame_from_data, frame_to_data
@@ -34,17 +45,27 @@ KINDS = ("call", "appointment")
 CALL_STATUSES = ("ongoing", "in_progress", "completed", "failed", "missed", "busy", "no_answer")
 APPOINTMENT_STATUSES = ("scheduled", "confirmed", "completed", "cancelled", "no_show")
 STATUSES = tuple(dict.fromkeys(CALL_STATUSES + APPOINTMENT_STATUSES))
+# What people mean by one status: the platform writes either for a call in progress.
+SAME_STATUS = {"in_progress": ("in_progress", "ongoing"), "ongoing": ("in_progress", "ongoing")}
+# The call statuses a person chooses from: `ongoing` is `in_progress` (a link may still say either).
+CALL_STATUS_CHOICES = tuple(s for s in CALL_STATUSES if s != "ongoing")
 DIRECTIONS = ("inbound", "outbound")
-WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
-           "30d": timedelta(days=30), "90d": timedelta(days=90)}
+PAST_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7),
+                "30d": timedelta(days=30), "90d": timedelta(days=90)}
+# The platform books up to about a month ahead: the widest upcoming window shows every booking of the demo.
+UPCOMING_WINDOWS = {"next24h": timedelta(hours=24), "next7d": timedelta(days=7), "next30d": timedelta(days=30)}
+WINDOWS = {**PAST_WINDOWS, **UPCOMING_WINDOWS}
 DEFAULT_WINDOW = "7d"
+# Most rows a count reads: past it the feed says "more than 2,000" (each branch reads at most one more).
+COUNT_CAP = 2000
 DEFAULT_PAGE_SIZE = 50
 SEARCH_MAX_LENGTH = 100
 LIKE_ESCAPE = "\\"
 PHONE_SEARCH = re.compile(r"^[\d\s()+./-]+$")
+TYPED_ELLIPSIS = re.compile(r"(…|\.\.\.)\s*$")  # "0896663…": the rest of the number left out
 
 COLUMNS = ("kind", "id", "at", "customer_name", "phone", "company_id", "company_name", "service_name",
-           "direction", "status", "duration_sec")
+           "direction", "status", "duration_sec", "customer_id", "booked_at")
 WIDEST_WINDOW = "90d"
 
 
@@ -79,15 +100,27 @@ class ActivityFilter:
         _check_subset("direction", self.directions, DIRECTIONS)
         if self.window not in WINDOWS:
             raise ValueError(f"unknown time window {self.window!r}; choose one of {', '.join(WINDOWS)}")
+        if self.upcoming and self.kinds and "appointment" not in self.kinds:
+            raise ValueError("calls are never upcoming: the upcoming windows show appointments booked for later")
+        misfit = status_misfit(self.statuses, self.kinds, self.upcoming)
+        if misfit:
+            raise ValueError(misfit)
         if len(self.search) > SEARCH_MAX_LENGTH:
             raise ValueError(f"search text is longer than {SEARCH_MAX_LENGTH} characters")
         if any(0xD800 <= ord(character) <= 0xDFFF for character in self.search):
             # A lone surrogate is not text: no driver can send it, and no row can hold it.
             raise ValueError("the search holds a character that is not text")
 
+    @property
+    def upcoming(self) -> bool:
+        """Tell whether the window looks ahead (appointments booked for later) rather than back."""
+        return self.window in UPCOMING_WINDOWS
+
     def wants(self, kind: str) -> bool:
         """Tell whether rows of this kind can match the filter at all."""
         if self.kinds and kind not in self.kinds:
+            return False
+        if self.upcoming and kind == "call":
             return False
         own_statuses = CALL_STATUSES if kind == "call" else APPOINTMENT_STATUSES
         if self.statuses and not set(self.statuses) & set(own_statuses):
@@ -100,6 +133,30 @@ class ActivityFilter:
 class ActivityPage:
     rows: pd.DataFrame
     next_cursor: Cursor | None
+    matching: int | None = None  # how many rows match (count_cap + 1: more than that), when it was asked for
+
+
+def statuses_of(kinds: Sequence[str], upcoming: bool = False) -> tuple[str, ...]:
+    """Return the statuses rows of these kinds can have (all kinds when none is chosen)."""
+    kinds = [kind for kind in (kinds or KINDS) if not (upcoming and kind == "call")]
+    return tuple(dict.fromkeys(s for kind in kinds for s in (CALL_STATUSES if kind == "call" else APPOINTMENT_STATUSES)))
+
+
+def status_misfit(statuses: Sequence[str], kinds: Sequence[str], upcoming: bool = False) -> str:
+    """Return why these statuses cannot match rows of these kinds ('' when each can)."""
+    fitting = statuses_of(kinds, upcoming)
+    wrong = [s for s in statuses if s in STATUSES and s not in fitting]
+    if not wrong:
+        return ""
+    what = "upcoming appointments" if upcoming else "appointments" if tuple(kinds) == ("appointment",) else "calls"
+    return (f"status {', '.join(map(repr, wrong))} does not fit {what}; choose from "
+            f"{', '.join(s for s in fitting if s != 'ongoing')}")
+
+
+def matching_statuses(statuses: Sequence[str], kind: str) -> list[str]:
+    """Return the stored statuses a status filter matches among rows of `kind` (in_progress also ongoing)."""
+    own = CALL_STATUSES if kind == "call" else APPOINTMENT_STATUSES
+    return list(dict.fromkeys(same for s in statuses for same in SAME_STATUS.get(s, (s,)) if same in own))
 
 
 def _check_subset(label: str, chosen: Sequence[str], allowed: Sequence[str]) -> None:
@@ -128,46 +185,97 @@ def whole_number(text: str, region: str = "") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def number_fragment(text: str, region: str = "") -> tuple[str, bool] | None:
+    """Return what a typed phone number or fragment matches in stored E.164 numbers, and whether at their start.
+
+    Fragments are a design choice (issue 14, item 5), made with phonenumbers' own data, not rules of ours:
+    - typed with its country code (`+49 89 666…`, `0049 89 666`): the start of the number, `+4989666…`;
+    - typed the national way (`089 66636345`, `0896663…`) where PHONE_REGION is set: the region's national
+      prefix (0 in DE) becomes its country code, and it is the start of the number, `+4989666…`; a whole
+      number is normalised by phonenumbers.parse (which knows the exceptions, Italy's kept 0 among them);
+    - any other digits (`66636345`, `(30) 123-45`): anywhere in the number, as before.
+    None: fewer than 3 digits, or no number at all. Only for viewers who see numbers: a masked viewer's
+    search matches whole numbers only (see `whole_number`)."""
+    typed = TYPED_ELLIPSIS.sub("", text).strip()
+    digits = re.sub(r"\D", "", typed)
+    if not PHONE_SEARCH.match(typed) or len(digits) < 3:
+        return None
+    if typed.startswith("+") or digits.startswith("00"):
+        return "+" + (digits[2:] if not typed.startswith("+") else digits), True
+    metadata = PhoneMetadata.metadata_for_region(region.upper()) if region else None
+    prefix = metadata.national_prefix if metadata is not None else None
+    if prefix and digits.startswith(prefix):
+        whole = whole_number(typed, region)
+        if whole is not None:
+            return whole, True
+        return f"+{metadata.country_code}{digits[len(prefix):]}", True
+    return digits, False
+
+
 def _search_condition(activity: ActivityFilter, names: Sequence[sa.Column], phones: Sequence[sa.Column],
                       platform: PlatformSchema):
     text = activity.search.strip()
     if not text:
         return None
-    digits = re.sub(r"\D", "", text)
     if activity.whole_numbers_only:
         if PHONE_SEARCH.match(text):
             number = whole_number(text, activity.phone_region)
             return sa.or_(*(phone == number for phone in phones)) if number else sa.false()
         # Names only: the numbers' fragments stay out of reach of a text search too.
-        columns, pattern = names, f"%{escape_like(text)}%"
-    elif PHONE_SEARCH.match(text) and len(digits) >= 3:
+        return _text_condition(names, (), text, platform)
+    fragment = number_fragment(text, activity.phone_region)
+    if fragment is not None:
         # Numbers are stored in E.164 (+4930…): match the digits, whatever the formatting typed.
-        columns, pattern = phones, f"%{digits}%"
-    else:
-        columns, pattern = (*names, *phones), f"%{escape_like(text)}%"
-    # A column whose charset cannot hold the text holds no match (a latin1 name is never 'Иван'); asking the
-    # server would be error 1267, and converting the column instead would cost it its index.
-    matches = [column.like(pattern, escape=LIKE_ESCAPE) for column in columns if platform.can_hold(column, text)]
+        found, at_start = fragment
+        pattern = f"{escape_like(found)}%" if at_start else f"%{escape_like(found)}%"
+        return sa.or_(*(phone.like(pattern, escape=LIKE_ESCAPE) for phone in phones))
+    return _text_condition(names, phones, text, platform)
+
+
+def _text_condition(names: Sequence[sa.Column], phones: Sequence[sa.Column], text: str, platform: PlatformSchema):
+    """Return 'any name contains the text, ignoring case and accents (see queries/platform.py), or any number
+    contains it as typed'."""
+    pattern = escape_like(text)
+    matches = [match for column in names if (match := platform.contains_text(column, pattern, LIKE_ESCAPE)) is not None]
+    # A column whose charset cannot hold the text holds no match: asking the server would be error 1267.
+    matches += [phone.like(f"%{pattern}%", escape=LIKE_ESCAPE) for phone in phones if platform.can_hold(phone, text)]
     return sa.or_(*matches) if matches else sa.false()
 
 
-def _after_cursor(kind: str, at: sa.ColumnElement, row_id: sa.ColumnElement, cursor: Cursor | None):
-    """Return the condition 'comes after the cursor' for a branch whose rows are all `kind`."""
+def _after_cursor(kind: str, at: sa.ColumnElement, row_id: sa.ColumnElement, cursor: Cursor | None,
+                  ascending: bool = False):
+    """Return the condition 'comes after the cursor' for a branch whose rows are all `kind`, in the feed's
+    order by (at, kind, id): newest first, or soonest first (`ascending`, the upcoming windows)."""
     if cursor is None:
         return None
-    if kind < cursor.kind:
-        return at <= cursor.at
-    if kind > cursor.kind:
-        return at < cursor.at
-    return sa.or_(at < cursor.at, sa.and_(at == cursor.at, row_id < cursor.id))
+
+    def later(column, value):
+        return column > value if ascending else column < value
+
+    if kind == cursor.kind:
+        return sa.or_(later(at, cursor.at), sa.and_(at == cursor.at, later(row_id, cursor.id)))
+    kind_comes_after = kind > cursor.kind if ascending else kind < cursor.kind
+    return sa.or_(later(at, cursor.at), at == cursor.at) if kind_comes_after else later(at, cursor.at)
+
+
+def window_bounds(activity: ActivityFilter, now: datetime, at: sa.ColumnElement) -> list[sa.ColumnElement]:
+    """Return the time conditions of the filter's window: back from now, or ahead of it (after now)."""
+    span = WINDOWS[activity.window]
+    if activity.upcoming:
+        return [at > now, at <= now + span]
+    return [at >= now - span, at <= now]
+
+
+def _ordered(at: sa.ColumnElement, row_id: sa.ColumnElement, ascending: bool) -> list[sa.ColumnElement]:
+    return [at.asc(), row_id.asc()] if ascending else [at.desc(), row_id.desc()]
 
 
 def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
                   platform: PlatformSchema, with_agent: bool):
     at = calls.c.created_at
-    conditions = [at >= now - WINDOWS[activity.window], at <= now, *platform.live(calls)]
+    conditions = [*window_bounds(activity, now, at), *platform.live(calls)]
     if activity.statuses:
-        conditions.append(calls.c.status.in_([s for s in activity.statuses if s in CALL_STATUSES]))
+        conditions.append(calls.c.status.in_(matching_statuses(activity.statuses, "call")))
     if activity.directions:
         conditions.append(calls.c.direction.in_(activity.directions))
     if activity.company_ids is not None:
@@ -176,7 +284,7 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
         conditions.append(calls.c.customer_id == activity.customer_id)
     search = _search_condition(activity, (customers.c.name, calls.c.customer_name),
                                (customers.c.phone, calls.c.from_number, calls.c.to_number), platform)
-    after = _after_cursor("call", at, calls.c.id, cursor)
+    after = _after_cursor("call", at, calls.c.id, cursor, activity.upcoming)
     conditions += [c for c in (search, after) if c is not None]
     phone = sa.case((calls.c.direction == "outbound", calls.c.to_number), else_=calls.c.from_number)
     joined = (calls.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
@@ -194,11 +302,13 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
             as_result_text(phone).label("phone"), calls.c.company_id,
             as_result_text(companies.c.name).label("company_name"), no_text().label("service_name"),
             as_result_text(calls.c.direction).label("direction"), as_result_text(calls.c.status).label("status"),
-            calls.c.duration_sec, *agent,
+            calls.c.duration_sec, customers.c.id.label("customer_id"),
+            sa.cast(sa.null(), sa.DateTime).label("booked_at"),
+            *agent,
         )
         .select_from(joined)
         .where(*conditions)
-        .order_by(at.desc(), calls.c.id.desc())
+        .order_by(*_ordered(at, calls.c.id, activity.upcoming))
         .limit(limit)
     )
 
@@ -206,16 +316,15 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
 def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
                          platform: PlatformSchema, with_agent: bool):
     at = appointments.c.starts_at
-    conditions = [at >= now - WINDOWS[activity.window], at <= now, *platform.live(appointments)]
+    conditions = [*window_bounds(activity, now, at), *platform.live(appointments)]
     if activity.statuses:
-        conditions.append(appointments.c.status.in_(
-            [s for s in activity.statuses if s in APPOINTMENT_STATUSES]))
+        conditions.append(appointments.c.status.in_(matching_statuses(activity.statuses, "appointment")))
     if activity.company_ids is not None:
         conditions.append(appointments.c.company_id.in_(activity.company_ids))
     if activity.customer_id is not None:
         conditions.append(appointments.c.customer_id == activity.customer_id)
     search = _search_condition(activity, (customers.c.name,), (customers.c.phone,), platform)
-    after = _after_cursor("appointment", at, appointments.c.id, cursor)
+    after = _after_cursor("appointment", at, appointments.c.id, cursor, activity.upcoming)
     conditions += [c for c in (search, after) if c is not None]
     return (
         sa.select(
@@ -224,6 +333,7 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
             appointments.c.company_id, as_result_text(companies.c.name).label("company_name"),
             as_result_text(services.c.name).label("service_name"), no_text().label("direction"),
             as_result_text(appointments.c.status).label("status"), sa.cast(sa.null(), sa.Integer).label("duration_sec"),
+            customers.c.id.label("customer_id"), appointments.c.created_at.label("booked_at"),
             *([no_text().label("agent_name")] if with_agent else []),
         )
         .select_from(
@@ -232,16 +342,17 @@ def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor
             .outerjoin(companies, platform.joined(companies, companies.c.id == appointments.c.company_id))
             .outerjoin(services, platform.joined(services, services.c.id == appointments.c.service_id)))
         .where(*conditions)
-        .order_by(at.desc(), appointments.c.id.desc())
+        .order_by(*_ordered(at, appointments.c.id, activity.upcoming))
         .limit(limit)
     )
 
 
 def activity_statement(activity: ActivityFilter, now: datetime, cursor: Cursor | None = None,
                        page_size: int = DEFAULT_PAGE_SIZE, platform: PlatformSchema = DEFAULT_PLATFORM,
-                       with_agent: bool = False) -> sa.Select | None:
+                       with_agent: bool = False, count_cap: int | None = None) -> sa.Select | None:
     """Return the one statement for a page of the feed (None when no kind can match); the export asks for the
-    calls' agent too."""
+    calls' agent too. With `count_cap`, every row also carries how many rows match, capped (`matching`): an
+    uncorrelated scalar subquery, counted once, so a search's first page and its count are one round trip."""
     # One row more than a page tells whether another page follows.
     limit = page_size + 1
     branches = []
@@ -254,25 +365,66 @@ def activity_statement(activity: ActivityFilter, now: datetime, cursor: Cursor |
         return None
     parts = [sa.select(*branch.c) for branch in branches]
     merged = (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery("activity")
+    keys = (merged.c.at, merged.c.kind, merged.c.id)
+    counted = [] if count_cap is None else [
+        count_statement(activity, now, count_cap, platform).scalar_subquery().label("matching")]
     return (
-        sa.select(*merged.c)
-        .order_by(merged.c.at.desc(), merged.c.kind.desc(), merged.c.id.desc())
+        sa.select(*merged.c, *counted)
+        .order_by(*(key.asc() if activity.upcoming else key.desc() for key in keys))
         .limit(limit)
     )
 
 
 def fetch_activity(engine: Engine, activity: ActivityFilter, now: datetime, cursor: Cursor | None = None,
-                   page_size: int = DEFAULT_PAGE_SIZE, with_agent: bool = False) -> ActivityPage:
-    """Return one page of the feed, newest first, and the cursor of the next page."""
+                   page_size: int = DEFAULT_PAGE_SIZE, with_agent: bool = False,
+                   count_cap: int | None = None) -> ActivityPage:
+    """Return one page of the feed in its order and the cursor of the next page; with `count_cap` (first pages
+    only: a later page's rows would not tell a count of 0), how many rows match, capped, in the same statement."""
     if page_size <= 0:
         raise ValueError("page size must be positive")
     if not any(activity.wants(kind) for kind in KINDS):
         columns = [*COLUMNS, "agent_name"] if with_agent else list(COLUMNS)
-        return ActivityPage(rows=pd.DataFrame(columns=columns), next_cursor=None)
-    statement = activity_statement(activity, now, cursor, page_size, platform_schema(engine), with_agent)
+        return ActivityPage(rows=pd.DataFrame(columns=columns), next_cursor=None,
+                            matching=None if count_cap is None else 0)
+    if cursor is not None:
+        count_cap = None
+    statement = activity_statement(activity, now, cursor, page_size, platform_schema(engine), with_agent, count_cap)
     frame = run(engine, statement, max_rows=page_size + 1)
     frame["at"] = pd.to_datetime(frame["at"])
-    return _page_of(frame, page_size)
+    frame["booked_at"] = pd.to_datetime(frame["booked_at"])
+    matching = None
+    if count_cap is not None:
+        matching = min(int(frame["matching"].iloc[0]), count_cap + 1) if len(frame) else 0
+        frame = frame.drop(columns=["matching"])
+    page = _page_of(frame, page_size)
+    return replace(page, matching=matching)
+
+
+def count_statement(activity: ActivityFilter, now: datetime, cap: int = COUNT_CAP,
+                    platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select | None:
+    """Return the statement that counts the filter's rows up to `cap` + 1 (None when no kind can match).
+
+    `SELECT COUNT(*) FROM (SELECT 1 … LIMIT cap + 1)` per kind: each branch reads at most cap + 1 rows by its
+    index, however many match, so a count never costs more than a deep page."""
+    branches = []
+    for kind, branch in (("call", _calls_branch), ("appointment", _appointments_branch)):
+        if activity.wants(kind):
+            rows = branch(activity, now, None, cap + 1, platform, False)
+            branches.append(sa.select(sa.literal(1).label("one")).select_from(
+                rows.with_only_columns(sa.literal(1).label("one"), maintain_column_froms=True)
+                .order_by(None).subquery(f"{kind}_matches")))
+    if not branches:
+        return None
+    every = (sa.union_all(*branches) if len(branches) > 1 else branches[0]).subquery("matches")
+    return sa.select(sa.func.count().label("matching")).select_from(every)
+
+
+def count_activity(engine: Engine, activity: ActivityFilter, now: datetime, cap: int = COUNT_CAP) -> int:
+    """Return how many rows match the filter, or cap + 1 when more than `cap` do."""
+    statement = count_statement(activity, now, cap, platform_schema(engine))
+    if statement is None:
+        return 0
+    return min(int(run(engine, statement, max_rows=1)["matching"].iloc[0]), cap + 1)
 
 
 def _page_of(frame: pd.DataFrame, page_size: int) -> ActivityPage:
@@ -331,33 +483,53 @@ def page_from_recent(recent: RecentFeed, activity: ActivityFilter, cursor: Curso
     among them are the top of that filter's feed. The page is exact when more than a
     page of them match, or when nothing that could match is missing: the recent rows
     hold the whole widest window, or reach back past the filter's window.
-    Searches and single customers go to the database: their match rules are SQL's.
+    Searches, single customers and the upcoming windows go to the database: the first two match by SQL's
+    rules, and the recent rows hold nothing ahead of now.
     """
-    if activity.search or activity.customer_id is not None or not _within(activity.company_ids, recent.company_ids):
+    matching = _recent_matches(recent, activity, cursor)
+    if matching is None:
+        return None
+    if len(matching) > page_size or _recent_hold_the_window(recent, activity):
+        return _page_of(matching, page_size)
+    return None
+
+
+def count_from_recent(recent: RecentFeed, activity: ActivityFilter) -> int | None:
+    """Return how many rows match, as count_activity would at `recent.now`, or None when the recent rows
+    cannot tell (they do not reach back past the filter's window)."""
+    matching = _recent_matches(recent, activity, None)
+    if matching is None or not _recent_hold_the_window(recent, activity):
+        return None
+    return len(matching)
+
+
+def _recent_hold_the_window(recent: RecentFeed, activity: ActivityFilter) -> bool:
+    """Tell whether no row of the filter's window is missing from the recent rows: they are all older than
+    its oldest row."""
+    rows = recent.rows
+    return recent.holds_everything or (len(rows) > 0 and rows["at"].iloc[-1] < recent.now - WINDOWS[activity.window])
+
+
+def _recent_matches(recent: RecentFeed, activity: ActivityFilter, cursor: Cursor | None) -> pd.DataFrame | None:
+    """Return the recent rows the filter keeps after the cursor, or None when its rows are not among them."""
+    if (activity.search or activity.customer_id is not None or activity.upcoming
+            or not _within(activity.company_ids, recent.company_ids)):
         return None
     rows = recent.rows
-    since = recent.now - WINDOWS[activity.window]
-    keep = rows["at"] >= since
+    keep = rows["at"] >= recent.now - WINDOWS[activity.window]
     kinds = [kind for kind in KINDS if activity.wants(kind)]
     keep &= rows["kind"].isin(kinds)
     if activity.statuses:
-        call_statuses = [s for s in activity.statuses if s in CALL_STATUSES]
-        appointment_statuses = [s for s in activity.statuses if s in APPOINTMENT_STATUSES]
-        keep &= (((rows["kind"] == "call") & rows["status"].isin(call_statuses))
-                 | ((rows["kind"] == "appointment") & rows["status"].isin(appointment_statuses)))
+        keep &= (((rows["kind"] == "call") & rows["status"].isin(matching_statuses(activity.statuses, "call")))
+                 | ((rows["kind"] == "appointment")
+                    & rows["status"].isin(matching_statuses(activity.statuses, "appointment"))))
     if activity.directions:
         keep &= rows["direction"].isin(activity.directions)
     if activity.company_ids is not None:
         keep &= rows["company_id"].isin(activity.company_ids)
     if cursor is not None:
         keep &= _before(rows, cursor)
-    matching = rows[keep]
-    if len(matching) > page_size:
-        return _page_of(matching, page_size)
-    # Rows missing from the recent ones are all older than its oldest row.
-    if recent.holds_everything or rows["at"].iloc[-1] < since:
-        return _page_of(matching, page_size)
-    return None
+    return rows[keep]
 
 
 def _within(chosen: tuple[int, ...] | None, scope: tuple[int, ...] | None) -> bool:
@@ -395,9 +567,15 @@ def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
 
     return [
         ("activity feed", statement(ActivityFilter()), by_time),
-        ("activity feed, searched", statement(ActivityFilter(search="ann")), by_time),
+        ("activity feed, searched and counted",
+         activity_statement(ActivityFilter(search="ann"), now, platform=platform, count_cap=COUNT_CAP), by_time),
         ("activity feed, by status", statement(ActivityFilter(kinds=("appointment",), statuses=("cancelled",))),
          {"appointments": (idx_appointments_status_date.name,)}),
         ("activity feed, one customer", statement(ActivityFilter(kinds=("call",), customer_id=1, window="90d")),
          {"calls": (idx_customer_calls.name,)}),
+        ("activity feed, upcoming", statement(ActivityFilter(window="next7d")),
+         {"appointments": (idx_appointments_starts_date.name,)}),
+        ("activity feed, upcoming by status", statement(ActivityFilter(window="next24h", statuses=("confirmed",))),
+         {"appointments": (idx_appointments_status_date.name,)}),
+        ("activity feed, counted", count_statement(ActivityFilter(), now, platform=platform), by_time),
     ]

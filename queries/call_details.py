@@ -9,7 +9,6 @@ of another company reads exactly like a missing one.
 """
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
@@ -32,9 +31,6 @@ BASE_COLUMNS = ("id", "company_id", "customer_id", "agent_id", "from_number", "t
 DECLARED_OPTIONAL = frozenset(name for name in OPTIONAL_COLUMNS if name in calls.c)
 LARGEST_ID = 2 ** 63 - 1  # BIGINT UNSIGNED ids that a signed bound parameter can carry on every driver
 
-_columns_seen: "weakref.WeakKeyDictionary[Engine, frozenset[str]]" = weakref.WeakKeyDictionary()
-
-
 class NotFound(LookupError):
     """No such call for this viewer: missing, soft-deleted or another company's (one answer for all three)."""
 
@@ -50,16 +46,6 @@ class Payload:
     @property
     def cut(self) -> bool:
         return self.text is not None and self.total_length > len(self.text)
-
-
-def call_columns(engine: Engine) -> frozenset[str]:
-    """Return the names of the platform's scalar `calls` columns (no TEXT of any size), read once per engine
-    (a column the platform adds later is seen after a restart)."""
-    found = _columns_seen.get(engine)
-    if found is None:
-        found = _columns_seen[engine] = frozenset(
-            c["name"] for c in sa.inspect(engine).get_columns("calls") if not isinstance(c["type"], sa.Text))
-    return found
 
 
 def _column(name: str) -> sa.ColumnElement:
@@ -83,6 +69,7 @@ def details_statement(call_id: int, company_ids: Sequence[int] | None = None,
             sa.func.coalesce(as_result_text(customers.c.name), as_result_text(calls.c.customer_name))
             .label("customer_name"),
             agents.c.name.label("agent_name"), companies.c.name.label("company_name"),
+            customers.c.id.label("customer_record"),  # the customer's live record: their history's link
         )
         .select_from(
             calls.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
@@ -103,7 +90,10 @@ def check_call_id(call_id: Any) -> int:
 
 def fetch_call_details(engine: Engine, call_id: int, company_ids: Sequence[int] | None = None) -> dict[str, Any]:
     """Return the call's fields as {column: value}; NotFound when the viewer has no such call."""
-    statement = details_statement(check_call_id(call_id), company_ids, call_columns(engine), platform_schema(engine))
+    # The platform's columns were read with its other facts at start-up (queries/platform.py): no inspector here.
+    platform = platform_schema(engine)
+    statement = details_statement(check_call_id(call_id), company_ids, platform.scalars("calls", DECLARED_OPTIONAL),
+                                  platform)
     frame = run(engine, statement, max_rows=1)
     if frame.empty:
         raise NotFound(call_id)

@@ -27,7 +27,7 @@ ONGOING_WINDOW = timedelta(hours=2)
 DEFAULT_ROW_CAP = 500
 
 COLUMNS = ("id", "created_at", "status", "call_status", "from_number", "to_number",
-           "customer_name", "agent_name", "company_name", "direction", "start_timestamp")
+           "customer_name", "agent_name", "company_name", "direction", "start_timestamp", "customer_id")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ def ongoing_calls_statement(now: datetime, company_ids: Sequence[int] | None = N
             agents.c.name.label("agent_name"),
             companies.c.name.label("company_name"),
             calls.c.direction, calls.c.start_timestamp,
+            customers.c.id.label("customer_id"),  # the customer's record, for the link to their history (NULL: none)
             total.label("total"),
         )
         .select_from(

@@ -68,14 +68,22 @@ class Explain(Executable, ClauseElement):
         self.statement = statement
 
 
+def _explained(element: Explain, compiler, **kw) -> str:
+    sql = compiler.process(element.statement, **kw)
+    # EXPLAIN's rows are the server's, not the statement's: were the statement's result columns kept, a statement
+    # with as many columns as EXPLAIN has would have its types applied to them by position (a DateTime to `parent`).
+    compiler._result_columns = []
+    return sql
+
+
 @compiles(Explain)
 def _explain_mysql(element, compiler, **kw):
-    return "EXPLAIN " + compiler.process(element.statement, **kw)
+    return "EXPLAIN " + _explained(element, compiler, **kw)
 
 
 @compiles(Explain, "sqlite")
 def _explain_sqlite(element, compiler, **kw):
-    return "EXPLAIN QUERY PLAN " + compiler.process(element.statement, **kw)
+    return "EXPLAIN QUERY PLAN " + _explained(element, compiler, **kw)
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,9 @@ class PlanRow:
 
 def mysql_accesses(plan: list[dict]) -> list[Access]:
     """Return the accesses of MariaDB/MySQL EXPLAIN rows (no table: nothing read, e.g. 'Impossible WHERE')."""
-    return [Access(table=str(row["table"]), index=row.get("key"), kind=str(row.get("type")),
-                   bounded=row.get("type") in BOUNDED_TYPES, rows=_int_or_none(row.get("rows")),
+    # MariaDB's rowid filter adds itself to an access: type "ref|filter", key "<index read>|<index filtering>".
+    return [Access(table=str(row["table"]), index=_first(row.get("key")), kind=str(row.get("type")),
+                   bounded=_first(row.get("type")) in BOUNDED_TYPES, rows=_int_or_none(row.get("rows")),
                    sorted="Using filesort" in str(row.get("Extra") or ""),
                    derived=str(row["table"]).startswith("<"))
             for row in plan if row.get("table")]
@@ -151,8 +160,14 @@ def _sqlite_index(kind: str, using: str) -> tuple[str | None, bool]:
     return (index["index"] if index else None), kind == "SEARCH" and index is not None
 
 
+def _first(value) -> str | None:
+    return None if value is None else str(value).split("|")[0]
+
+
 def _int_or_none(value) -> int | None:
-    return None if value is None else int(value)
+    """Return EXPLAIN's row estimate; MariaDB writes "5 (0%)" when a rowid filter cuts the rows it reads."""
+    match = re.match(r"\s*(\d+)", "" if value is None else str(value))
+    return int(match.group(1)) if match else None
 
 
 def explain(connection: Connection, statement: sa.Executable, base_tables: set[str]) -> list[Access]:

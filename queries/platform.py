@@ -15,15 +15,28 @@ facts about its tables change the SQL that is correct for them:
   collation (`as_result_text`), so no statement depends on the tables agreeing
   with each other or with the connection (error 1271).
 
-One query of `information_schema.COLUMNS` answers both on MySQL/MariaDB; SQLite
-(the demo) is asked through the inspector. The answer is kept per engine, like
+- **Case and accents.** A name search finds "Müller" for "MÜLLER" and "muller",
+  and "Émile" for "Emile", on every database (issue 14, item 5). A column in a
+  collation that folds both (`utf8mb4_unicode_ci`, `utf8mb4_general_ci`, their
+  utf8mb3 forms) is compared as it is; any other (latin1's, which is Swedish and
+  reads ü as y, `_bin`, `_cs`, a national one) is compared through
+  `CONVERT(… USING utf8mb4) COLLATE utf8mb4_unicode_ci` (`searchable`). SQLite
+  folds nothing but ASCII case, so its connections get `switchboard_fold()`
+  (`register_sqlite_functions`), which the same `searchable` calls on both sides.
+
+One query of `information_schema.COLUMNS` answers all three on MySQL/MariaDB, and names
+each table's scalar columns too (the call details select the optional ones a
+platform version has); SQLite (the demo) is asked through the inspector. The answer is kept per engine, like
 the server flavour in db.py: a column the platform adds later is seen after a
 restart.
 """
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
+import re
+import unicodedata
 import weakref
 from dataclasses import dataclass, field
 
@@ -51,6 +64,15 @@ MYSQL_CODECS = {"latin1": "cp1252", "ascii": "ascii", "latin2": "iso8859_2", "la
                 "binary": None}
 UNICODE_ALL = ("utf8mb4", "utf16", "utf16le", "utf32")
 UNICODE_BMP = ("utf8mb3", "utf8", "ucs2")
+# information_schema DATA_TYPEs that are not scalar: never named in a statement (MariaDB's JSON is a LONGTEXT).
+LARGE_DATA_TYPES = frozenset({"tinytext", "text", "mediumtext", "longtext", "json", "tinyblob", "blob",
+                              "mediumblob", "longblob"})
+# Collations that already compare case- and accent-insensitively the way a person searching means it. Not
+# latin1_swedish_ci (ü = y, é = e but ä <> a), nor utf8mb4_german2_ci (ü = ue), nor _bin, _cs or _as_ something.
+FOLDING_COLLATION = re.compile(r"^(utf8mb4|utf8mb3|utf8)_(general|unicode|unicode_520|0900_ai|uca1400_ai)_ci$")
+# What a column in any other collation is compared in (Laravel's default).
+SEARCH_COLLATION = "utf8mb4_unicode_ci"
+SQLITE_FOLD = "switchboard_fold"
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,12 @@ class PlatformSchema:
 
     soft_deleting: frozenset[str] = frozenset()  # tables that have `deleted_at`
     charsets: dict[str, str] = field(default_factory=dict)  # "table.column" -> MySQL charset (text columns)
+    # table -> its columns that are not TEXT/BLOB/JSON of any size (what a statement may name); no entry: not read
+    scalar_columns: dict[str, frozenset[str]] = field(default_factory=dict)
+    collations: dict[str, str] = field(default_factory=dict)  # "table.column" -> MySQL collation (text columns)
+    # MySQL and MariaDB filter an index's later columns before reading a row (index condition pushdown), but not
+    # for the inner table of an outer join; SQLite keeps an outer join's written order, not an inner join's.
+    mysql: bool = False
 
     def soft_deletes(self, table: sa.Table) -> bool:
         return table.name in self.soft_deleting
@@ -71,10 +99,34 @@ class PlatformSchema:
         """Return a join condition that never matches a soft-deleted row, so its name is not joined in."""
         return sa.and_(on, *self.live(table))
 
+    def scalars(self, table: str, default: frozenset[str]) -> frozenset[str]:
+        """Return the table's scalar columns as read from the database, or `default` where they were not read."""
+        return self.scalar_columns.get(table, default)
+
     def can_hold(self, column: sa.Column, text: str) -> bool:
         """Tell whether the column's charset holds every character of `text` (so comparing them is safe)."""
         charset = self.charsets.get(f"{column.table.name}.{column.name}", RESULT_CHARSET)
         return charset_holds(charset, text)
+
+    def folds(self, column: sa.Column) -> bool:
+        """Tell whether MySQL/MariaDB compares the column case- and accent-insensitively as it is (SQLite's
+        columns are asked for nothing: there every search goes through switchboard_fold)."""
+        collation = self.collations.get(f"{column.table.name}.{column.name}")
+        return collation is None or bool(FOLDING_COLLATION.match(collation.lower()))
+
+    def contains_text(self, column: sa.Column, text: str, escape: str) -> sa.ColumnElement[bool] | None:
+        """Return `column LIKE %text%` case- and accent-insensitively (None: the column can hold no match).
+
+        A `LIKE '%…%'` reads every row its other conditions leave (no index helps a leading wildcard), so
+        converting the column costs no index: the feed's rows still come by their time index, and the search
+        only filters them. A column compared as it is must hold the text (error 1267 otherwise); a converted
+        one is utf8mb4 and holds anything, so "Dvořák" finds a latin1 "Dvorak"."""
+        pattern = f"%{text}%"
+        if self.folds(column):
+            if not self.can_hold(column, text):
+                return None  # a latin1 name is never 'Иван'
+            return searchable(column).like(searchable(sa.literal(pattern, sa.String)), escape=escape)
+        return converted_searchable(column).like(searchable(sa.literal(pattern, sa.String)), escape=escape)
 
 
 log = logging.getLogger("switchboard.platform")
@@ -126,6 +178,73 @@ def _as_result_text_mysql(element, compiler, **kw):
     return f"CONVERT({compiler.process(expression, **kw)} USING {RESULT_CHARSET}) COLLATE {RESULT_COLLATION}"
 
 
+def fold_text(text: str | None) -> str | None:
+    """Return text without case or accents ('Émile MÜLLER' -> 'emile muller'), as SQLite's searches compare it.
+
+    NFKD splits a letter from its accents (and ligatures into letters), the combining marks are dropped, and
+    casefold() folds case as Unicode says (ß -> ss, final sigma -> sigma)."""
+    if text is None:
+        return None
+    return _folded(str(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _folded(text: str) -> str:
+    # SQLite calls this once per row and column searched: names repeat, and most are ASCII, whose fold is lower().
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def register_sqlite_functions(dbapi_connection, connection_record=None) -> None:
+    """Give a SQLite connection switchboard_fold(), for case- and accent-insensitive searches.
+
+    A function on the connection rather than a stored folded column: Switchboard never alters the platform's
+    tables (DESIGN.md), and a search with a leading wildcard reads the rows its time range leaves either way,
+    so a folded column's index would not be used. Deterministic, so SQLite may evaluate it once for a constant
+    (the pattern) and could index it were an expression index ever wanted."""
+    dbapi_connection.create_function(SQLITE_FOLD, 1, fold_text, deterministic=True)
+
+
+class searchable(FunctionElement):
+    """Text as a search compares it: `switchboard_fold(x)` on SQLite, `x` as it is on MySQL/MariaDB."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "searchable"
+
+
+class converted_searchable(FunctionElement):
+    """Text in a collation that does not fold: on MySQL/MariaDB `CONVERT(x USING utf8mb4) COLLATE
+    utf8mb4_unicode_ci`, on SQLite the same as `searchable`."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "converted_searchable"
+
+
+@compiles(searchable)
+@compiles(converted_searchable)
+def _searchable_sqlite(element, compiler, **kw):
+    (expression,) = list(element.clauses)
+    return f"{SQLITE_FOLD}({compiler.process(expression, **kw)})"
+
+
+@compiles(searchable, "mysql")
+@compiles(searchable, "mariadb")
+def _searchable_mysql(element, compiler, **kw):
+    (expression,) = list(element.clauses)
+    return compiler.process(expression, **kw)
+
+
+@compiles(converted_searchable, "mysql")
+@compiles(converted_searchable, "mariadb")
+def _converted_searchable_mysql(element, compiler, **kw):
+    (expression,) = list(element.clauses)
+    return f"CONVERT({compiler.process(expression, **kw)} USING {RESULT_CHARSET}) COLLATE {SEARCH_COLLATION}"
+
+
 def no_text() -> sa.ColumnElement:
     """Return a NULL placeholder for a text column of a UNION branch, in the result columns' collation."""
     return as_result_text(sa.null())
@@ -156,21 +275,36 @@ def read_platform_schema_early(engine: Engine) -> None:
 
 
 def describe_platform(engine: Engine) -> PlatformSchema:
-    """Read which platform tables soft-delete and the charset of each text column."""
+    """Read which platform tables soft-delete, the charset and collation of each text column and each table's
+    scalar columns (the call details name the ones a platform version has: issue 14)."""
     names = [table.name for table in PLATFORM_TABLES]
     if engine.dialect.name == "sqlite":
         inspector = sa.inspect(engine)
         present = set(inspector.get_table_names())
-        soft = {name for name in names if name in present
-                and any(c["name"] == SOFT_DELETE_COLUMN for c in inspector.get_columns(name))}
-        return PlatformSchema(soft_deleting=frozenset(soft))
+        described = {name: inspector.get_columns(name) for name in names if name in present}
+        return PlatformSchema(
+            soft_deleting=frozenset(name for name, columns in described.items()
+                                    if any(c["name"] == SOFT_DELETE_COLUMN for c in columns)),
+            scalar_columns={name: frozenset(c["name"] for c in columns
+                                            if not isinstance(c["type"], (sa.Text, sa.JSON, sa.LargeBinary)))
+                            for name, columns in described.items()})
     columns = sa.table("COLUMNS", sa.column("TABLE_SCHEMA"), sa.column("TABLE_NAME"), sa.column("COLUMN_NAME"),
-                       sa.column("CHARACTER_SET_NAME"), schema="information_schema")
-    statement = (sa.select(columns.c.TABLE_NAME, columns.c.COLUMN_NAME, columns.c.CHARACTER_SET_NAME)
+                       sa.column("CHARACTER_SET_NAME"), sa.column("COLLATION_NAME"), sa.column("DATA_TYPE"),
+                       schema="information_schema")
+    statement = (sa.select(columns.c.TABLE_NAME, columns.c.COLUMN_NAME, columns.c.CHARACTER_SET_NAME,
+                           columns.c.COLLATION_NAME, columns.c.DATA_TYPE)
                  .where(columns.c.TABLE_SCHEMA == sa.func.database(), columns.c.TABLE_NAME.in_(names)))
     with engine.connect() as connection:
         rows = connection.execute(statement).all()
+    scalars: dict[str, set[str]] = {}
+    for table, column, _, _, data_type in rows:
+        if str(data_type).lower() not in LARGE_DATA_TYPES:
+            scalars.setdefault(str(table), set()).add(str(column))
     return PlatformSchema(
-        soft_deleting=frozenset(str(table) for table, column, _ in rows if str(column) == SOFT_DELETE_COLUMN),
-        charsets={f"{table}.{column}": str(charset) for table, column, charset in rows if charset is not None},
+        soft_deleting=frozenset(str(table) for table, column, *_ in rows if str(column) == SOFT_DELETE_COLUMN),
+        charsets={f"{table}.{column}": str(charset) for table, column, charset, *_ in rows if charset is not None},
+        scalar_columns={table: frozenset(found) for table, found in scalars.items()},
+        collations={f"{table}.{column}": str(collation) for table, column, _, collation, _ in rows
+                    if collation is not None},
+        mysql=True,
     )

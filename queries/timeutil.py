@@ -1,7 +1,8 @@
 """Time as the database keeps it, and SQL for hour buckets on every dialect."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -24,6 +25,42 @@ def start_of_day(now: datetime, display_timezone: str = "UTC",
     local_now = now.replace(tzinfo=stored).astimezone(viewer)
     local_midnight = datetime(local_now.year, local_now.month, local_now.day, tzinfo=viewer)
     return local_midnight.astimezone(stored).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class DayWindow:
+    """A day of the viewer's calendar in database time: its start, the same time of day as now, its end."""
+
+    start: datetime  # local midnight
+    until: datetime  # the same local time of day as `now` on that day (now itself for today)
+    end: datetime  # the next local midnight
+    day: date  # the local date
+
+
+def _stored(local: datetime, stored: ZoneInfo) -> datetime:
+    return local.astimezone(stored).replace(tzinfo=None)
+
+
+def day_window(now: datetime, days_back: int, display_timezone: str = "UTC",
+               database_timezone: str = "UTC") -> DayWindow:
+    """Return the local day `days_back` days before `now`'s, up to the same wall-clock time as now.
+
+    "Yesterday at 14:05" is 14:05 on yesterday's clock, whatever the clocks did in between (a DST change makes
+    that 23 or 25 hours before now). A time of day that day did not have (02:30 on the day clocks went
+    forward) is read as the clock before the change read it (zoneinfo's fold=0), so 03:30 summer time."""
+    stored, viewer = ZoneInfo(database_timezone), ZoneInfo(display_timezone)
+    local_now = now.replace(tzinfo=stored).astimezone(viewer)
+    day = local_now.date() - timedelta(days=days_back)
+    until = now if days_back == 0 else _stored(datetime.combine(day, local_now.time().replace(tzinfo=None),
+                                                                 tzinfo=viewer), stored)
+    return DayWindow(start=_stored(datetime.combine(day, time(0), tzinfo=viewer), stored), until=until,
+                     end=_stored(datetime.combine(day + timedelta(days=1), time(0), tzinfo=viewer), stored), day=day)
+
+
+def local_hour(moment: datetime, display_timezone: str = "UTC", database_timezone: str = "UTC") -> tuple[date, int]:
+    """Return the viewer's local date and hour of day at a stored moment."""
+    local = moment.replace(tzinfo=ZoneInfo(database_timezone)).astimezone(ZoneInfo(display_timezone))
+    return local.date(), local.hour
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -56,3 +93,28 @@ def _hour_start_sqlite(element, compiler, **kw):
 def _hour_start_mysql(element, compiler, **kw):
     (column,) = list(element.clauses)
     return compiler.process(sa.func.date_format(column, HOUR_FORMAT), **kw)
+
+
+class plus_seconds(FunctionElement):
+    """A timestamp column plus a whole number of seconds (bound, negative to go back), as the column's own
+    type compares."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "plus_seconds"
+
+
+@compiles(plus_seconds, "sqlite")
+def _plus_seconds_sqlite(element, compiler, **kw):
+    column, seconds = list(element.clauses)
+    # SQLAlchemy stores SQLite timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff'; %f gives SS.SSS, so three zeros
+    # make the text compare as the stored values do.
+    return (f"(strftime('%Y-%m-%d %H:%M:%f', {compiler.process(column, **kw)}, "
+            f"{compiler.process(seconds, **kw)} || ' seconds') || '000')")
+
+
+@compiles(plus_seconds, "mysql")
+@compiles(plus_seconds, "mariadb")
+def _plus_seconds_mysql(element, compiler, **kw):
+    column, seconds = list(element.clauses)
+    return f"DATE_ADD({compiler.process(column, **kw)}, INTERVAL {compiler.process(seconds, **kw)} SECOND)"

@@ -2,7 +2,8 @@
 
 Two Alembic branches:
 - `platform` (0001) creates the platform's tables, for the demo and fresh installs;
-- `switchboard` (0002, depends on 0001) adds the performance indexes.
+- `switchboard` (0002, depends on 0001) adds the performance indexes; 0003 the
+  customer history's index on appointments.
 
 On an existing platform database (its tables present, no Switchboard version
 recorded) `migrate` stamps 0001 instead of running it, so no table is created or
@@ -28,7 +29,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "switchboard_alembic_version"
 PLATFORM_REVISION = "0001"
 SWITCHBOARD_BRANCH = "switchboard"
-SWITCHBOARD_BRANCH_HEAD = "0002"
+SWITCHBOARD_REVISIONS = ("0002", "0003")  # the switchboard branch, in order
+SWITCHBOARD_BRANCH_HEAD = SWITCHBOARD_REVISIONS[-1]
 
 
 class MigrationError(RuntimeError):
@@ -57,6 +59,17 @@ def applied_revisions(engine: Engine) -> set[str]:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return set(context.get_current_heads())
+
+
+def switchboard_head(applied: set[str]) -> str | None:
+    """Return the last Switchboard revision applied (its branch's head), or None."""
+    return next((revision for revision in reversed(SWITCHBOARD_REVISIONS) if revision in applied), None)
+
+
+def _pending(applied: set[str]) -> list[str]:
+    """Return the Switchboard revisions after the applied head, in order."""
+    head = switchboard_head(applied)
+    return list(SWITCHBOARD_REVISIONS[SWITCHBOARD_REVISIONS.index(head) + 1 if head else 0:])
 
 
 def platform_tables_present(engine: Engine) -> tuple[list[str], list[str]]:
@@ -92,8 +105,7 @@ def migrate(engine: Engine) -> MigrationReport:
         command.upgrade(config, "heads")
     if not has_platform:
         report.applied.append(PLATFORM_REVISION)
-    if SWITCHBOARD_BRANCH_HEAD not in before:
-        report.applied.append(SWITCHBOARD_BRANCH_HEAD)
+    report.applied += _pending(before)
     if not report.applied:
         report.messages.append("already at head: nothing to apply")
     return report
@@ -109,7 +121,7 @@ def migration_sql(engine: Engine, output: TextIO) -> None:
         config.attributes["existing_columns"] = {
             t: [c["name"] for c in inspector.get_columns(t)] for t in ("calls", "appointments")}
         applied = applied | {PLATFORM_REVISION}
-    if SWITCHBOARD_BRANCH_HEAD in applied:
+    if not _pending(applied):
         output.write("-- already at head: nothing to apply\n")
         return
     if PLATFORM_REVISION not in applied:
@@ -118,16 +130,16 @@ def migration_sql(engine: Engine, output: TextIO) -> None:
     if not applied_revisions(engine):
         # An existing platform database: record it as adopted, as `migrate` would.
         command.stamp(config, PLATFORM_REVISION, sql=True)
-    command.upgrade(config, f"{PLATFORM_REVISION}:heads", sql=True)
+    command.upgrade(config, f"{switchboard_head(applied) or PLATFORM_REVISION}:heads", sql=True)
 
 
 def rollback(engine: Engine) -> str | None:
     """Undo the last Switchboard migration; return its revision, or None if none is applied."""
-    applied = applied_revisions(engine)
-    if SWITCHBOARD_BRANCH_HEAD not in applied:
+    head = switchboard_head(applied_revisions(engine))
+    if head is None:
         return None
     url = engine.url.render_as_string(hide_password=False)
     with engine.begin() as connection:
         command.downgrade(alembic_config(url, connection), f"{SWITCHBOARD_BRANCH}@-1")
-    return SWITCHBOARD_BRANCH_HEAD
+    return head
 

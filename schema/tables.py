@@ -127,7 +127,7 @@ appointments = sa.Table(
 PLATFORM_TABLES = (companies, customers, agents, services, calls, appointments)
 
 # Switchboard's performance indexes (DESIGN.md), by their contract names: the only thing it adds to a platform's
-# database (migration 0002). Queries name the index each table access should use through these objects, and
+# database (migrations 0002 and 0003). Queries name the index each table access should use through these objects, and
 # `verify` checks the plans against them.
 idx_ongoing_calls = sa.Index("idx_ongoing_calls", calls.c.status, calls.c.call_status, calls.c.created_at)
 idx_calls_created_date = sa.Index("idx_calls_created_date", calls.c.created_at)
@@ -138,6 +138,10 @@ idx_appointments_status_date = sa.Index("idx_appointments_status_date", appointm
                                         appointments.c.starts_at)
 PERFORMANCE_INDEXES = (idx_ongoing_calls, idx_calls_created_date, idx_customer_calls, idx_called_at,
                        idx_appointments_starts_date, idx_appointments_status_date)
+# A customer's appointments in time order, for the customer history (migration 0003, issue 14).
+idx_customer_appointments = sa.Index("idx_customer_appointments", appointments.c.customer_id,
+                                     appointments.c.starts_at)
+CUSTOMER_HISTORY_INDEXES = (idx_customer_appointments,)
 
 # Every LONGTEXT/TEXT column of the platform schema: never in a widget's SELECT.
 LARGE_TEXT_COLUMNS = tuple(

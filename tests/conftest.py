@@ -34,6 +34,25 @@ TEST_PLAN = SeedPlan(calls=3_000, appointments=900, companies=3, customers_per_c
                      agents_per_company=3, services_per_company=4, raw_bytes=16_000)
 
 
+def pytest_configure(config) -> None:
+    """One folder of compressed page files for the whole run (every app, in this process and in its servers'):
+    brotli at its best takes seconds a file, paid once per run instead of once per test's instance folder."""
+    import tempfile
+
+    if "COMPRESSED_FILES_FOLDER" not in os.environ:
+        os.environ["COMPRESSED_FILES_FOLDER"] = config._switchboard_compressed = tempfile.mkdtemp(
+            prefix="switchboard-compressed-")
+
+
+def pytest_unconfigure(config) -> None:
+    import shutil
+
+    folder = getattr(config, "_switchboard_compressed", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("COMPRESSED_FILES_FOLDER", None)
+
+
 def _unavailable(reason: str):
     if REQUIRE_SERVICES:
         pytest.fail(f"{reason} (SWITCHBOARD_REQUIRE_SERVICES=1: CI must run these tests)", pytrace=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 import json
 import logging
 import re
@@ -26,10 +28,13 @@ MASKED_PHONE = re.compile(r"^[^0-9]*(•[^0-9]*)+\d{0,3}$")
 SUPPORT_COMPANY = 1
 ROLE_CALLBACKS = {
     "admin": {"ongoing-grid.rowData", "activity-grid.rowData", "stats-cards.children", "memory-badge.children",
-              "self-cost-table.children", "activity-download.data"},
+              "self-cost-table.children", "activity-download.data", "alerts-badge.children",
+              "alerts-mute-status.children"},
     "support": {"ongoing-grid.rowData", "activity-grid.rowData", "activity-download.data",
                 "activity-company.options"},
-    "ops": {"stats-cards.children", "memory-badge.children", "self-cost-table.children"},
+    "ops": {"stats-cards.children", "memory-badge.children", "self-cost-table.children", "alerts-badge.children",
+            "alerts-mute-status.children"},
+    "wallboard": {"wall-grid.rowData"},
 }
 EVERY_SERVER_CALLBACK = set().union(*ROLE_CALLBACKS.values())
 
@@ -40,13 +45,14 @@ def add_users(instance_path) -> None:
         store.add("ada", "admin", (), PASSWORD)
         store.add("sam", "support", (SUPPORT_COMPANY,), PASSWORD)
         store.add("olga", "ops", (), PASSWORD)
+        store.add("wally", "wallboard", (), PASSWORD)
     finally:
         store.dispose()
 
 
 @pytest.fixture
 def secured(tmp_path, make_dashboard):
-    """Build the app with three users (admin, support of company 1, ops) on a database URL."""
+    """Build the app with four users (admin, support of company 1, ops, wallboard) on a database URL."""
     def build(database_url: str, **overrides):
         add_users(tmp_path)
         return make_dashboard(database_url, MEMORY_SAMPLER=False, **overrides)
@@ -221,7 +227,8 @@ def test_removing_a_user_or_replacing_its_password_ends_its_sessions(app_on_sqli
 
 # --- roles ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("role, name", [("admin", "ada"), ("support", "sam"), ("ops", "olga")])
+@pytest.mark.parametrize("role, name", [("admin", "ada"), ("support", "sam"), ("ops", "olga"),
+                                        ("wallboard", "wally")])
 def test_each_role_learns_only_its_own_callbacks_and_panels(app_on_sqlite, role, name):
     client = DashClient(app_on_sqlite.server, login=(name, PASSWORD))
     outputs = _first_outputs(client)
@@ -232,17 +239,60 @@ def test_each_role_learns_only_its_own_callbacks_and_panels(app_on_sqlite, role,
     assert ("ongoing-grid" in layout) == (role in ("admin", "support"))
     assert ("memory-badge" in layout) == (role in ("admin", "ops"))
     assert ("stats-cards" in layout) == (role in ("admin", "ops"))
+    assert ("alerts-header" in layout) == ("alerts-badge" in layout) == (role in ("admin", "ops"))
+    assert ("wall-grid" in layout) == (role == "wallboard")
 
 
-@pytest.mark.parametrize("role, name", [("support", "sam"), ("ops", "olga")])
+def _server_callbacks(client: DashClient) -> set[str]:
+    return {dependency["output"].strip(".").split("...")[0] for dependency in client.dependencies
+            if not dependency.get("clientside_function")}
+
+
+@pytest.mark.parametrize("role, name", [("support", "sam"), ("ops", "olga"), ("wallboard", "wally")])
 def test_forged_requests_for_another_roles_callbacks_are_refused(app_on_sqlite, role, name):
     admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
+    wall = DashClient(app_on_sqlite.server, login=("wally", PASSWORD))
     forger = DashClient(app_on_sqlite.server, login=(name, PASSWORD))
-    for first_output in sorted(EVERY_SERVER_CALLBACK - ROLE_CALLBACKS[role] - {"activity-company.options"}):
-        payload = admin.payload(first_output, {})  # built from the admin's view of the callbacks
+    # Every server callback of the app (the admin's and the wall's), not only the ones this file names.
+    every = _server_callbacks(admin) | _server_callbacks(wall)
+    assert EVERY_SERVER_CALLBACK <= every and {"kpi-grid.rowData", "card-ongoing.children"} <= every
+    for first_output in sorted(every - _server_callbacks(forger)):
+        builder = admin if first_output in _server_callbacks(admin) else wall
+        payload = builder.payload(first_output, {})  # built from a view of the callbacks that has it
         response = forger.post(payload)
         assert response.status_code == 403, first_output
         assert "rowData" not in response.get_data(as_text=True)
+
+
+def test_a_wallboard_lands_on_the_wall_for_weeks_and_is_refused_everything_else(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    landed = sign_in(client, "wally", PASSWORD, next_path="/?kind=call")
+    assert landed.status_code == 302 and landed.headers["Location"] == "/wall"
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", landed.headers["Set-Cookie"]).group(1))
+    lasts = expires - datetime.now(timezone.utc)
+    assert timedelta(days=29, hours=23) < lasts <= timedelta(days=30)  # WALLBOARD_SESSION_DAYS, not SESSION_HOURS
+    assert client.get("/wall").status_code == 200
+    assert client.get("/metrics").status_code == 403
+    layout = client.get("/_dash-layout").get_data(as_text=True)
+    assert "wall-grid" in layout and "Sign out" not in layout and "pause-button" not in layout
+    assert "ongoing-grid" not in layout and "activity-grid" not in layout and "call-drawer" not in layout
+    people = sign_in(app_on_sqlite.server.test_client(), "ada", PASSWORD)
+    assert "Expires=" in people.headers["Set-Cookie"] and people.headers["Location"] == "/"
+
+
+def test_the_wallboard_shows_figures_but_no_customer_names_or_numbers(app_on_sqlite, seeded_sqlite):
+    wall = DashClient(app_on_sqlite.server, login=("wally", PASSWORD))
+    shown = wall.call("wall-grid.rowData", {"wall-interval.n_intervals": 1})
+    text = json.dumps(shown)
+    assert shown["wall-grid.rowData"] and "Ongoing now" in text and shown["wall-freshness.data"]["stale"] is False
+    engine = sa.create_engine(seeded_sqlite.url)
+    with engine.connect() as connection:
+        people = connection.execute(sa.text("SELECT name, phone FROM customers")).all()
+    engine.dispose()
+    assert not [name for name, phone in people if name in text or (phone and phone in text)]
+    admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
+    desk = admin.call("kpi-grid.rowData", {"kpi-interval.n_intervals": 1})["kpi-grid.rowData"]
+    assert shown["wall-grid.rowData"] == desk  # the same rows as the desk's table: one result
 
 
 def test_metrics_take_the_bearer_token_or_an_ops_or_admin_session(app_on_sqlite):
@@ -318,8 +368,8 @@ def test_support_sees_only_its_companies_with_masked_phones(secured, seeded_data
     everyone = admin.call("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1})["ongoing-grid.rowData"]
     assert ongoing and {row["co"] for row in ongoing} == {names[SUPPORT_COMPANY]}
     assert len({row["co"] for row in everyone}) > 1
-    assert all(MASKED_PHONE.match(row["from"]) for row in ongoing if "from" in row)
-    assert any(re.search(r"\d{6}", row.get("from", "")) for row in everyone)
+    assert all(MASKED_PHONE.match(row["caller"]) for row in ongoing if "caller" in row)
+    assert any(re.search(r"\d{6}", row.get("caller", "")) for row in everyone)
 
     feed = _activity_rows(support, None)
     assert feed and {row["co"] for row in feed} == {names[SUPPORT_COMPANY]}
@@ -396,6 +446,8 @@ def test_users_are_managed_from_the_command_line(tmp_path, monkeypatch):
         cli, ["add-user", "bob", "--role", "admin", "--password-stdin"], input="short\n").output
     prompted = runner.invoke(cli, ["add-user", "ada", "--role", "admin"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert prompted.exit_code == 0, prompted.output
+    tv = runner.invoke(cli, ["add-user", "floor-tv", "--role", "wallboard", "--password-stdin"], input=PASSWORD + "\n")
+    assert tv.exit_code == 0 and "floor-tv: wallboard" in tv.output, tv.output
     listed = runner.invoke(cli, ["list-users"]).output
     assert "sam\tsupport\t2, 3" in listed and "ada\tadmin\tall companies" in listed and PASSWORD not in listed
     store = UserStore(default_users_url(tmp_path))
@@ -417,7 +469,7 @@ def test_a_fresh_checkout_without_an_instance_folder_has_no_users(tmp_path):
 def test_a_user_with_an_unusable_name_or_role_is_refused(tmp_path):
     store = UserStore(default_users_url(tmp_path))
     for name, role, companies in ((" padded", "admin", ()), ("x" * 65, "admin", ()), ("ops1", "ops", (1,)),
-                                  ("r", "root", ())):
+                                  ("r", "root", ()), ("tv", "wallboard", (1,))):
         with pytest.raises(UserError):
             store.add(name, role, companies, PASSWORD)
     store.dispose()

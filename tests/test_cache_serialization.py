@@ -137,7 +137,7 @@ WIDGET_CALLS = [
     ("activity-grid.rowData", FEED_INPUTS, FEED_FILTERS),
     ("activity-company.options", {"refresh-signal.data": 0, "url.pathname": "/"}, None),
     ("memory-badge.children", {"memory-interval.n_intervals": 1, "refresh-signal.data": 0,
-                               "memory-window.value": "1h"}, None),
+                               "memory-window.data": "1h"}, None),
 ]
 POLLS = {name: 60 for name in ("ONGOING_CALLS_POLL_SECONDS", "ACTIVITY_POLL_SECONDS", "HEADLINE_STATS_POLL_SECONDS",
                                 "MEMORY_POLL_SECONDS")}
@@ -164,10 +164,10 @@ def test_every_widgets_cached_value_is_json_in_redis_and_serves_alike(seeded_dat
                if key.endswith("-freshness.data"))
     counters = services.queries.hit_counters()
     assert {query: counter.misses for query, counter in counters.items()} == {
-        "ongoing_calls": 1, "headline_stats": 1, "activity": 1, "activity_recent": 1, "company_options": 1,
-        "memory": 1}
+        "ongoing_calls": 1, "headline_stats": 1, "activity": 1, "activity_recent": 1, "activity_count": 1,
+        "company_options": 1, "memory": 1}
     keys = list(client.scan_iter(match=settings["CACHE_KEY_PREFIX"] + "query:*"))
-    assert len(keys) == 6
+    assert len(keys) == 7
     for key in keys:
         entry = orjson.loads(client.get(key))  # JSON text, or this raises
         assert entry["v"] == FORMAT_VERSION and "value" in entry

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from queries.call_details import NotFound, call_columns, check_call_id, fetch_call_details, fetch_payload
+from queries.call_details import NotFound, check_call_id, fetch_call_details, fetch_payload
 from queries.platform import platform_schema
 from schema.migrate import migrate
 from schema.tables import LARGE_TEXT_COLUMNS, agents, calls, companies, customers
@@ -53,7 +53,7 @@ def platform(empty_database):
     writer.dispose()
     reader = empty_database.reader()
     # The column facts are read once per engine, at start-up in the app; not part of what a view sends.
-    call_columns(reader), platform_schema(reader)
+    platform_schema(reader)
     yield reader
     reader.dispose()
 
@@ -199,6 +199,21 @@ def test_support_sees_its_own_calls_masked_and_anothers_as_not_found(app_on_sqli
     assert open_payload(support, other)["call-payload-note.children"] == call_details.NOT_FOUND
 
 
+def test_the_first_call_opened_asks_the_database_one_statement_not_the_inspector(app_on_sqlite, call_ids):
+    """The platform's columns were read with its other facts at start-up (queries/platform.py)."""
+    admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
+    seen = statements_of(app_on_sqlite.server.extensions[EXTENSION_KEY].reader)
+    assert show(admin, f"?call={call_ids[0]}")[SHOW] is False
+    assert len(seen) == 1 and seen[0].startswith("SELECT calls.id"), seen
+
+
+def test_the_platform_schema_names_the_scalar_columns_of_each_table(platform):
+    facts = platform_schema(platform)
+    assert {"id", "status", "duration_sec", "created_at", "deleted_at"} <= facts.scalar_columns["calls"]
+    assert not facts.scalar_columns["calls"] & {"raw", "transcript", "analysis"}
+    assert "notes" not in facts.scalar_columns["customers"] and "name" in facts.scalar_columns["customers"]
+
+
 @pytest.mark.parametrize("hostile", ["1 OR 1=1", -1, 10 ** 30, "abc", True, [1], {"id": 1}])
 def test_a_hostile_call_id_gets_a_clear_answer_never_an_error(app_on_sqlite, hostile):
     admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
@@ -321,3 +336,15 @@ def test_mariadbs_general_log_sees_no_payload_read_until_the_button_and_then_one
     assert not any(NAMES_RAW.search(s) for s in opened_details)
     reads = [s for s in opened_payload if NAMES_RAW.search(s)]
     assert len(reads) == 1 and re.search(rf"calls\.id = {own}\b", reads[0]), opened_payload
+
+
+@pytest.mark.parametrize("status, call_status, shown", [
+    ("in_progress", "ongoing", ("In progress (in_progress)", "In progress (ongoing)")),
+    ("completed", "no_answer", ("Completed", "No answer (no_answer)")),
+    ("voicemail_left", None, ("Voicemail left (voicemail_left)", None)),
+])
+def test_statuses_read_as_in_the_grids_with_the_stored_value_beside_them(status, call_status, shown):
+    data = call_details.details_data({"id": 1, "status": status, "call_status": call_status},
+                                     {"DATABASE_TIMEZONE": "UTC", "DISPLAY_TIMEZONE": "UTC"}, False)
+    fields = dict(data["fields"])
+    assert (fields.get("Status"), fields.get("Call status")) == shown

@@ -21,7 +21,7 @@ def test_the_environment_then_overrides_win():
 
 
 @pytest.mark.parametrize("name, value", [("STATEMENT_TIMEOUT_MS", "-5"), ("SIMULATE", "maybe"),
-                                         ("ONGOING_CALLS_ROW_CAP", "lots")])
+                                         ("ONGOING_CALLS_ROW_CAP", "lots"), ("PHONE_REGION", "Germany")])
 def test_a_bad_value_names_the_setting(name, value):
     with pytest.raises(ConfigError, match=name):
         load_config(environ={name: value})
@@ -38,3 +38,8 @@ def test_the_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [setting.name for setting in SETTINGS if f"| `{setting.name}` |" not in readme]
     assert missing == []
+
+
+def test_a_phone_region_is_a_country_code_in_capitals():
+    assert load_config(environ={"PHONE_REGION": "de"})["PHONE_REGION"] == "DE"
+    assert load_config(environ={})["PHONE_REGION"] == ""

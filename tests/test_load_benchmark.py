@@ -25,7 +25,8 @@ def test_every_interval_driven_callback_is_polled_at_its_interval(tmp_path):
     dependencies, layout = page_of(tmp_path, ONGOING_CALLS_POLL_SECONDS=2, HEADLINE_STATS_POLL_SECONDS=90)
     widgets = {widget.name: widget for widget in polled_widgets(dependencies, layout)}
     assert {name: widget.seconds for name, widget in widgets.items()} == {
-        "stats": 90.0, "ongoing": 2.0, "activity": 15.0, "memory": 10.0, "self-cost": 10.0}
+        "stats": 90.0, "stats-ongoing": 2.0, "kpi": 15.0, "ongoing": 2.0, "activity": 15.0, "alerts": 10.0,
+        "memory": 10.0, "self-cost": 10.0}
     # Client-side callbacks (the freshness clocks tick every second) are the browser's own, never posted.
     assert all(not widget.callback.get("clientside_function") for widget in widgets.values())
     assert widgets["ongoing"].trigger == "ongoing-interval.n_intervals"
@@ -34,19 +35,20 @@ def test_every_interval_driven_callback_is_polled_at_its_interval(tmp_path):
 
 def test_a_widget_missing_from_any_list_is_still_polled(tmp_path):
     dependencies, layout = page_of(tmp_path)
+    before = len(polled_widgets(dependencies, layout))
     layout = {"type": "Div", "namespace": "dash_html_components",
               "props": {"children": [layout, {"type": "Interval", "namespace": "dash_core_components",
                                               "props": {"id": "new-panel-interval", "interval": 30000}}]}}
     dependencies = dependencies + [{"output": "new-panel.children", "inputs": [
         {"id": "new-panel-interval", "property": "n_intervals"}], "state": [], "clientside_function": None}]
     polled = {widget.name: widget.seconds for widget in polled_widgets(dependencies, layout)}
-    assert polled["new-panel"] == 30.0 and len(polled) == 6
+    assert polled["new-panel"] == 30.0 and len(polled) == before + 1
 
 
 def test_the_page_props_start_from_the_layout(tmp_path):
     _, layout = page_of(tmp_path)
     props = layout_props(layout)
-    assert props["refresh-signal.data"] == 0 and props["memory-window.value"] == "1h"
+    assert props["refresh-signal.data"] == 0 and props["memory-window.data"] == "1h"
     assert props["activity-pager.data"] == {"cursors": [None], "page": 0}
 
 

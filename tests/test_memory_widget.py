@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.costs import ResponseLog, widget_costs
 from monitoring.instrumentation import CostLog, measure_refresh
-from monitoring.memory import GroupMemory, HostMemory, MemorySample, ProcessMemory
+from monitoring.memory import GroupMemory, HostMemory, MemoryLevels, MemorySample, ProcessMemory
 from monitoring.store import SqliteMemoryStore
 from services import EXTENSION_KEY
 from tests.support.dash_client import DashClient
@@ -49,16 +49,42 @@ def test_the_view_has_every_series_with_its_current_value_and_peak(store):
     assert view.top[0]["name"] == "php-fpm"
 
 
+def levels(warning, limit, groups=""):
+    return MemoryLevels.from_config({"MEMORY_WARNING_MB": warning, "MEMORY_LIMIT_MB": limit,
+                                            "MEMORY_GROUP_LIMITS": groups})
+
+
 @pytest.mark.parametrize("warning, limit, css, word", [
-    (400, 512, "badge badge-ok", "ok"), (200, 512, "badge badge-warn", "warning"),
-    (100, 180, "badge badge-bad", "over limit")])
-def test_the_badge_follows_the_largest_process_now(store, warning, limit, css, word):
-    text, klass = memory.badge_state(memory.build_view(store, 900), warning, limit)
-    assert klass == css and text.startswith(word) and "210 MB" in text  # php-fpm's largest member is the largest now
+    (200, 512, "badge badge-ok", "ok"), (140, 512, "badge badge-warn", "warning"),
+    (100, 140, "badge badge-bad", "over limit")])
+def test_the_badge_judges_the_workers_against_their_own_levels(store, warning, limit, css, word):
+    # php-fpm (310 MB in all) has no levels of its own: it is not judged against the workers' limit
+    text, klass = memory.badge_state(memory.build_view(store, 900), levels(warning, limit))
+    assert klass == css and text.startswith(word) and "worker 101: 150 MB" in text
+
+
+def test_a_group_is_judged_against_its_own_levels_only(store):
+    view = memory.build_view(store, 900)
+    assert memory.badge_state(view, levels(400, 512, "php-fpm=250:300"))[0] == "over limit · php-fpm: 310 MB"
+    assert memory.badge_state(view, levels(400, 512, "php-fpm=300:512"))[0] == "warning · php-fpm: 310 MB"
+    assert memory.badge_state(view, levels(400, 512, "php-fpm=none"))[1] == "badge badge-ok"
+    payload = memory.panel_payload(view, levels(400, 512, "php-fpm=250:512,mysqld=none"))
+    groups_chart = payload["figures"][1]["layout"]
+    assert {note["text"] for note in groups_chart["annotations"]} == {"php-fpm limit 512 MB", "php-fpm warning 250 MB"}
+    workers_chart = payload["figures"][0]["layout"]
+    assert {note["text"] for note in workers_chart["annotations"]} == {"limit 512 MB", "warning 400 MB"}
+
+
+@pytest.mark.parametrize("text, message", [("php-fpm=600:512", "warning <= limit"), ("php-fpm", "name=warning"),
+                                           ("php-fpm=big", "whole MB"), ("a=1:2,a=3:4", "once per group")])
+def test_bad_group_limits_are_refused_with_a_message(text, message):
+    from monitoring.memory import parse_group_limits
+    with pytest.raises(ValueError, match=message):
+        parse_group_limits(text)
 
 
 def test_the_charts_draw_the_limit_and_warning_lines():
-    figure = memory.memory_figure("Switchboard workers", [], 250, 512)
+    figure = memory.memory_figure("Switchboard workers", [], memory.level_lines(levels(250, 512).workers))
     lines = sorted(shape["y0"] for shape in figure["layout"]["shapes"])
     notes = {annotation["text"] for annotation in figure["layout"]["annotations"]}
     assert lines == [250, 512] and notes == {"warning 250 MB", "limit 512 MB"}
@@ -82,6 +108,30 @@ def test_costs_average_the_last_hour_of_refreshes():
     assert row.db_bytes_per_refresh == 20_000 and row.browser_bytes_per_response == 3_800
     cells = self_cost.cost_cells(row)
     assert cells[0] == "ongoing calls" and cells[6] == "90%" and cells[7] == "3.7 KB"
+    assert not any(cell.endswith(self_cost.OVER_BUDGET) for cell in cells)
+
+
+def test_a_figure_over_its_budget_says_so_in_words_and_every_column_explains_itself():
+    log, responses = CostLog(), ResponseLog()
+    with measure_refresh("activity_recent", log) as cost:
+        cost.statements += ["SELECT 1"] * 3
+        cost.rows, cost.bytes_received, cost.db_ms = 2500, 3 * 1024 * 1024, 250.0
+    responses.add("activity_recent", 90_000, 80_000)
+    (row,) = widget_costs({"activity_recent": "feed"}, log, {}, responses)
+    cells = self_cost.cost_cells(row)
+    over = [column.heading for column, cell in zip(self_cost.COLUMNS, cells) if cell.endswith(self_cost.OVER_BUDGET)]
+    assert over == ["statements / refresh", "rows / refresh", "bytes from DB / refresh", "DB ms / refresh",
+                    "bytes to browser / response"]
+    table = json.dumps(self_cost.cost_table([row]).to_plotly_json(), default=lambda c: c.to_plotly_json())
+    assert table.count("over-budget") == 5
+    # Every heading has its meaning as a tooltip and points to the same words in the list below the table.
+    headings = self_cost.cost_table([row]).children[0].children.children
+    meanings = {item.id: item.children for item in self_cost.meanings().children[2].children
+                if getattr(item, "id", None)}
+    for index, (heading, column) in enumerate(zip(headings, self_cost.COLUMNS)):
+        assert heading.title.startswith(column.meaning)
+        assert meanings[getattr(heading, "aria-describedby")] == heading.title
+    assert "0 statements" in self_cost.ZERO_STATEMENTS_NOTE
 
 
 @pytest.fixture
@@ -129,7 +179,7 @@ def test_the_memory_callback_builds_charts_badge_and_tables(dashboard):
     services.sampler.step()
     client = DashClient(dashboard.server)
     result = client.call("memory-badge.children", {"memory-interval.n_intervals": 1, "refresh-signal.data": 0,
-                                                   "memory-window.value": "15m"})
+                                                   "memory-window.data": "15m"})
     assert result["memory-badge.className"].startswith("badge badge-")
     assert result["memory-workers-chart.figure"]["data"], "the worker's own series is charted"
     assert "Largest processes now" in json.dumps(result["memory-top.children"])

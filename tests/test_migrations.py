@@ -18,6 +18,7 @@ SWITCHBOARD_INDEXES = {
     ("calls", "idx_called_at"): ["called_at"],
     ("appointments", "idx_appointments_starts_date"): ["starts_at"],
     ("appointments", "idx_appointments_status_date"): ["status", "starts_at"],
+    ("appointments", "idx_customer_appointments"): ["customer_id", "starts_at"],  # 0003
 }
 
 
@@ -31,10 +32,17 @@ def switchboard_indexes(engine) -> dict[tuple[str, str], list[str]]:
     return found
 
 
-def laravel_platform(with_called_at: bool = True) -> sa.MetaData:
-    """The platform's own schema as Laravel made it: extra columns and tables Switchboard does not know."""
+def laravel_platform(with_called_at: bool = True, with_foreign_keys: bool = False) -> sa.MetaData:
+    """The platform's own schema as Laravel made it: extra columns and tables Switchboard does not know; with
+    foreign keys as `foreignId('customer_id')->constrained()` makes them (InnoDB then indexes each key itself,
+    under the constraint's name)."""
     meta = sa.MetaData()
     big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+    def customer_id(table: str) -> sa.Column:
+        if not with_foreign_keys:
+            return sa.Column("customer_id", big)
+        return sa.Column("customer_id", big, sa.ForeignKey("customers.id", name=f"{table}_customer_id_foreign"))
 
     def table(name, *columns):
         return sa.Table(name, meta, sa.Column("id", big, primary_key=True), *columns,
@@ -50,7 +58,7 @@ def laravel_platform(with_called_at: bool = True) -> sa.MetaData:
     table("services", sa.Column("company_id", big), sa.Column("name", sa.String(255)),
           sa.Column("price_cents", sa.Integer))
     call_columns = [
-        sa.Column("company_id", big, index=True), sa.Column("customer_id", big), sa.Column("agent_id", big),
+        sa.Column("company_id", big, index=True), customer_id("calls"), sa.Column("agent_id", big),
         sa.Column("customer_name", sa.String(255)), sa.Column("from_number", sa.String(32)),
         sa.Column("to_number", sa.String(32)), sa.Column("direction", sa.String(16)),
         sa.Column("status", sa.String(32)), sa.Column("call_status", sa.String(32)),
@@ -60,7 +68,7 @@ def laravel_platform(with_called_at: bool = True) -> sa.MetaData:
     if with_called_at:
         call_columns.append(sa.Column("called_at", sa.DateTime))
     table("calls", *call_columns)
-    table("appointments", sa.Column("company_id", big), sa.Column("customer_id", big),
+    table("appointments", sa.Column("company_id", big), customer_id("appointments"),
           sa.Column("service_id", big), sa.Column("starts_at", sa.DateTime), sa.Column("status", sa.String(32)),
           sa.Column("reminder_sent_at", sa.DateTime))
     table("users", sa.Column("email", sa.String(255)), sa.Column("password", sa.String(255)))
@@ -109,10 +117,10 @@ def fingerprint(engine, meta: sa.MetaData) -> dict:
     return result
 
 
-def test_fresh_database_gets_the_platform_tables_and_the_six_indexes(empty_database):
+def test_fresh_database_gets_the_platform_tables_and_the_seven_indexes(empty_database):
     engine = empty_database.writer()
     report = migrate(engine)
-    assert report.applied == ["0001", "0002"] and not report.adopted
+    assert report.applied == ["0001", "0002", "0003"] and not report.adopted
     assert {t.name for t in PLATFORM_TABLES} <= set(sa.inspect(engine).get_table_names())
     assert switchboard_indexes(engine) == SWITCHBOARD_INDEXES
     assert migrate(engine).applied == []  # idempotent
@@ -122,7 +130,10 @@ def test_fresh_database_gets_the_platform_tables_and_the_six_indexes(empty_datab
 def test_rollback_leaves_no_switchboard_index_and_migrate_restores_them(empty_database):
     engine = empty_database.writer()
     migrate(engine)
-    assert rollback(engine) == "0002"
+    assert rollback(engine) == "0003"
+    assert set(switchboard_indexes(engine)) == set(SWITCHBOARD_INDEXES) - {("appointments", "idx_customer_appointments")}
+    assert migrate(engine).applied == ["0003"]  # a database at 0002 gets only the newer index
+    assert [rollback(engine), rollback(engine)] == ["0003", "0002"]
     assert switchboard_indexes(engine) == {}
     assert {t.name for t in PLATFORM_TABLES} <= set(sa.inspect(engine).get_table_names())
     assert rollback(engine) is None  # the platform's tables are never rolled back
@@ -132,25 +143,33 @@ def test_rollback_leaves_no_switchboard_index_and_migrate_restores_them(empty_da
     engine.dispose()
 
 
-@pytest.mark.parametrize("with_called_at", [True, False], ids=["with-called_at", "without-called_at"])
+@pytest.mark.parametrize("with_called_at, with_foreign_keys", [(True, False), (False, False), (True, True)],
+                         ids=["with-called_at", "without-called_at", "with-foreign-keys"])
 def test_existing_platform_database_gets_only_indexes_and_rollback_removes_only_them(empty_database,
-                                                                                     with_called_at):
+                                                                                     with_called_at,
+                                                                                     with_foreign_keys):
+    """With foreign keys, adding idx_customer_calls makes InnoDB drop the key's own index silently; the migration
+    puts it back, so the platform's indexes are the same after migrate and after rollback (which InnoDB would
+    otherwise refuse: error 1553)."""
     engine = empty_database.writer()
-    meta = laravel_platform(with_called_at)
+    meta = laravel_platform(with_called_at, with_foreign_keys)
     meta.create_all(engine)
     fill(engine, meta)
     tables_before = set(sa.inspect(engine).get_table_names())
     before = fingerprint(engine, meta)
 
     report = migrate(engine)
-    assert report.adopted and report.applied == ["0002"]
+    assert report.adopted and report.applied == ["0002", "0003"]
     assert set(sa.inspect(engine).get_table_names()) == tables_before | {VERSION_TABLE}
     assert fingerprint(engine, meta) == before
+    # 0003 adds none where the key's own index leads with customer_id already (InnoDB's, not SQLite's).
+    keyed = with_foreign_keys and engine.dialect.name in {"mysql", "mariadb"}
     expected = {key: columns for key, columns in SWITCHBOARD_INDEXES.items()
-                if with_called_at or key[1] != "idx_called_at"}
+                if (with_called_at or key[1] != "idx_called_at")
+                and not (keyed and key[1] == "idx_customer_appointments")}
     assert switchboard_indexes(engine) == expected
 
-    assert rollback(engine) == "0002"
+    assert [rollback(engine), rollback(engine)] == ["0003", "0002"]
     assert switchboard_indexes(engine) == {}
     assert fingerprint(engine, meta) == before
     assert rollback(engine) is None
@@ -208,4 +227,24 @@ def test_the_tables_and_the_migrations_agree(empty_database):
     url = engine.url.render_as_string(hide_password=False)
     with engine.connect() as connection:
         command.check(alembic_config(url, connection))  # raises AutogenerateDiffsDetected on any difference
+    engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database", ["mariadb"], indirect=True)  # InnoDB's implicit foreign key indexes
+def test_rollback_keeps_a_foreign_key_served_where_an_earlier_migrate_let_innodb_drop_its_index(empty_database):
+    """A database migrated before the key's index was put back: InnoDB dropped `calls_customer_id_foreign` when
+    idx_customer_calls came, and now refuses to drop ours (error 1553). Rollback adds the key's index back in the
+    same statement, so it succeeds and the platform is as it was before Switchboard."""
+    engine = empty_database.writer()
+    meta = laravel_platform(with_foreign_keys=True)
+    meta.create_all(engine)
+    fill(engine, meta)
+    before = fingerprint(engine, meta)
+    with engine.begin() as connection:  # what the earlier migration did: ours only
+        connection.execute(sa.text("ALTER TABLE calls ADD INDEX idx_customer_calls (customer_id, created_at)"))
+    assert "calls_customer_id_foreign" not in {index["name"] for index in sa.inspect(engine).get_indexes("calls")}
+    migrate(engine)
+    assert [rollback(engine), rollback(engine)] == ["0003", "0002"]
+    assert switchboard_indexes(engine) == {}
+    assert fingerprint(engine, meta) == before
     engine.dispose()

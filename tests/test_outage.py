@@ -83,6 +83,9 @@ def gunicorn_behind_a_proxy(seeded_mariadb, tmp_path):
             "ACTIVITY_POLL_SECONDS": str(POLL_SECONDS["activity"]),
             "HEADLINE_STATS_POLL_SECONDS": str(POLL_SECONDS["headline"]),
             "STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS), "MEMORY_SAMPLER": "false",
+            # The alert evaluator probes the database once a period per deployment, whatever the watchers; its
+            # connections would blur the per-watcher counts (it has its own test: test_alert_outage.py).
+            "ALERTS": "false",
             "USERS_DATABASE_URL": f"sqlite:///{tmp_path / 'users.sqlite'}",
             # No planned recycling (max_requests) during the test: any worker replaced is one that died.
             "GUNICORN_CMD_ARGS": "--max-requests 0",

@@ -158,3 +158,14 @@ def test_an_automatic_index_of_sqlite_is_a_full_scan(seeded_sqlite):
     assert [(r.table, r.verdict, r.kinds) for r in rows] == [
         ("calls", Verdict.PASS, "SEARCH"), ("customers", Verdict.WARN, "AUTOMATIC INDEX")]
     assert rows[1].note.startswith("full scan of customers (360 rows): a small table")
+
+
+def test_a_rowid_filter_of_mariadb_is_a_bounded_read_by_its_first_index():
+    """MariaDB 10.4+ adds a rowid filter to an access: type 'ref|filter', key 'a|b', rows '5 (0%)'."""
+    from queries.plans import mysql_accesses
+
+    (access,) = mysql_accesses([{"table": "appointments", "type": "ref|filter", "rows": "5 (0%)",
+                                 "key": "appointments_customer_id_foreign|idx_appointments_starts_date",
+                                 "Extra": "Using where; Using rowid filter"}])
+    assert (access.bounded, access.index, access.rows) == (True, "appointments_customer_id_foreign", 5)
+    assert judge_access(access) == (Verdict.PASS, "")

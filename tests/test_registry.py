@@ -10,13 +10,14 @@ import json
 
 import pytest
 
-from access.roles import ADMIN, OPS, ROLES, SHELL, SUPPORT, role_areas
+from access.roles import ADMIN, OPS, ROLES, SHELL, SUPPORT, WALLBOARD, role_areas
 from queries.plans import Verdict, check_plans
 from tests.conftest import SEED_NOW
 from tests.support import throwaway_widget
 from tests.support.dash_client import DashClient
 from tests.test_access import PASSWORD, add_users
 from widgets import registered
+from widgets.registry import WALL
 from widgets.shell import component_areas
 
 WIDGETS = (*registered(), throwaway_widget.WIDGET)
@@ -38,19 +39,23 @@ def app_with_throwaway(tmp_path, make_dashboard, seeded_sqlite):
 
 def test_every_registered_widget_is_declared_once_with_what_the_page_needs():
     widgets = registered()
-    assert [widget.area for widget in widgets] == ["headline", "ongoing", "activity", "call_details", "memory",
-                                                 "self_cost"]
+    assert [widget.area for widget in widgets] == ["headline", "company_kpis", "ongoing", "activity",
+                                                 "call_details", "customer_history", "alerts", "memory",
+                                                 "self_cost", "wallboard"]
     assert len({widget.area for widget in widgets}) == len(widgets)
     for widget in widgets:
-        assert widget.roles <= set(ROLES) and ADMIN in widget.roles
+        # Admins see every panel of the dashboard; the wallboard is a TV's page of its own (its role's only).
+        assert widget.roles <= set(ROLES) and (ADMIN in widget.roles) == (widget.placement != WALL)
         assert widget.freshness is None or widget.status is not None
 
 
 def test_the_role_table_is_derived_from_the_widgets():
     table = role_areas(registered())
-    assert table[SUPPORT] == {SHELL, "ongoing", "activity", "call_details"}
-    assert table[OPS] == {SHELL, "headline", "memory", "self_cost"}  # no call details for ops
-    assert table[ADMIN] == {SHELL, *(widget.area for widget in registered())}
+    assert table[SUPPORT] == {SHELL, "company_kpis", "ongoing", "activity", "call_details", "customer_history"}
+    # no call details or customer history for ops
+    assert table[OPS] == {SHELL, "headline", "alerts", "memory", "self_cost"}
+    assert table[ADMIN] == {SHELL, *(widget.area for widget in registered() if widget.area != "wallboard")}
+    assert table[WALLBOARD] == {SHELL, "wallboard"}
     assert "throwaway" in role_areas(WIDGETS)[OPS] and "throwaway" not in role_areas(WIDGETS)[SUPPORT]
 
 

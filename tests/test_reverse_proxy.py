@@ -13,11 +13,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import select
 import socket
 import ssl
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ import pytest
 from callback_guard import MAX_BODY_BYTES
 from tests.conftest import _unavailable
 from tests.support.gunicorn import free_port, running_gunicorn
-from tests.support.nginx import NGINX, SERVER_NAME, Nginx, NginxDashClient, running_nginx, site_setting, size_bytes
+from tests.support.nginx import NGINX, SERVER_NAME, SITE_CONF, Nginx, NginxDashClient, running_nginx, site_setting, size_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 ONGOING = ("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
@@ -357,3 +359,39 @@ def test_plain_http_is_sent_to_https(stack):
         assert response.getheader("Location") == f"https://{SERVER_NAME}/?call=7"
     finally:
         connection.close()
+
+
+def test_a_session_flooding_callbacks_is_answered_429_by_nginx_and_other_sessions_are_not(stack):
+    """issue 12, finding 5: beyond its burst, one session's callbacks are refused by nginx itself (they never
+    reach gunicorn), while another session's and the page's other requests pass."""
+    burst = int(re.search(r"limit_req zone=switchboard_callbacks burst=(\d+)", SITE_CONF.read_text()).group(1))
+
+    def callback(cookie: str) -> tuple[int, str]:
+        connection = stack.nginx.connection()
+        try:
+            connection.request("POST", "/_dash-update-component", body=stack.callback_body,
+                               headers={"Content-Type": "application/json",
+                                        "Cookie": f"switchboard_session={cookie}"})
+            response = connection.getresponse()
+            return response.status, response.read().decode()
+        finally:
+            connection.close()
+
+    rate = int(re.search(r"zone=switchboard_callbacks:\S+ rate=(\d+)r/s", SITE_CONF.read_text()).group(1))
+    reached_gunicorn = len(stack.gunicorn_requests())
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:  # as fast as 8 connections go: far over the rate
+        flooding = list(pool.map(lambda _: callback("flooding-session"), range(burst + 200)))
+    elapsed = time.monotonic() - started
+    statuses = [status for status, _ in flooding]
+    assert set(statuses) == {200, 429}, statuses
+    # What nginx let through: the burst, then the rate (one more for the token of the moment it started).
+    assert burst <= statuses.count(200) <= burst + rate * elapsed + 1, (statuses.count(200), elapsed)
+    refused = [answer for status, answer in flooding if status == 429]
+    assert all(json.loads(answer) == {"error": "too many requests: try again in a few seconds"} for answer in refused)
+    assert callback("another-session")[0] == 200
+    assert https_status(stack.nginx, "GET", "/healthz") == 200
+    passed = statuses.count(200) + 1
+    callbacks = [line for line in stack.gunicorn_requests_since(reached_gunicorn, passed)
+                 if '"POST /_dash-update-component"' in line]
+    assert len(callbacks) == passed, (len(callbacks), passed)

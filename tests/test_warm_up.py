@@ -61,6 +61,20 @@ def test_the_warm_up_warms_the_cache_it_fills_with_an_admin_s_results(seeded_sql
     assert services.queries.counters["ongoing_calls"].totals() == (1, 0)
 
 
+def test_the_warm_up_compresses_every_file_of_the_page_once_for_the_workers(seeded_sqlite, tmp_path, make_dashboard):
+    from static_assets import COMPRESSED_KEY, page_file_urls
+
+    app = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False)
+    warm_up.warm_up(app.server)
+    compressed = app.server.extensions[COMPRESSED_KEY]
+    client = app.server.test_client()
+    client.environ_base.update({warm_up.ENVIRON_KEY: warm_up.MARK})
+    urls = page_file_urls(client.get("/").get_data(as_text=True))
+    large = [url for url in urls if len(client.get(url).get_data()) >= 1024]
+    assert any("plotly-basic" in url for url in large) and any("dash_ag_grid" in url for url in large)
+    assert all(compressed.holds(url, encoding) for url in large for encoding in ("br", "gzip"))
+
+
 @pytest.mark.parametrize("claim", [
     {"headers": {"Switchboard-Warm-Up": "1"}},
     {"environ_base": {warm_up.ENVIRON_KEY: "1"}},  # what a WSGI server could at most pass on: text

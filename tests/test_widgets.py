@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 import time
 from datetime import datetime
@@ -127,10 +128,11 @@ def test_a_grid_starts_loading_and_keeps_its_empty_text_for_when_a_load_succeeds
     assert params == {"empty": "No ongoing calls right now", "text": "Loading…", "failed": False}
 
 
-@pytest.mark.parametrize("polls, seconds", [((5, 15, 60, 10), 5), ((1, 1, 2, 10), 1), ((30, 60, 60, 60), 10)])
+@pytest.mark.parametrize("polls, seconds", [((5, 15, 60, 10, 15), 5), ((1, 1, 2, 10, 15), 1),
+                                            ((30, 60, 60, 60, 30), 10)])
 def test_the_connection_is_checked_after_one_poll_of_the_fastest_widget(polls, seconds):
     config = dict(zip(("ONGOING_CALLS_POLL_SECONDS", "ACTIVITY_POLL_SECONDS", "HEADLINE_STATS_POLL_SECONDS",
-                       "MEMORY_POLL_SECONDS"), polls))
+                       "MEMORY_POLL_SECONDS", "COMPANY_KPIS_POLL_SECONDS"), polls))
     assert shell.connection_check_seconds(config) == seconds
 
 
@@ -288,7 +290,7 @@ def test_the_ongoing_response_is_small_and_compact(dashboard):
     body = json.loads(gzip.decompress(response.data))["response"]
     rows = body["ongoing-grid"]["rowData"]
     assert len(rows) == 125 and body["ongoing-badge"]["children"] == "125"
-    assert set().union(*rows) <= {"id", "at", "start", "st", "from", "to", "cust", "agent", "co", "dir"}
+    assert set().union(*rows) <= {"id", "at", "start", "st", "caller", "cust", "agent", "co", "dir", "cid"}
     assert all(isinstance(row["at"], int) for row in rows)
     assert len(response.data) < 20_000, len(response.data)
 
@@ -327,7 +329,9 @@ def test_the_feed_callback_pages_by_cursor_and_reports_bad_filters(dashboard):
     cursor = first["activity-next-cursor.data"]
     second = client.call("activity-grid.rowData", {**base, "activity-pager.data": {"cursors": [None, cursor], "page": 1}},
                          filters)
-    assert second["activity-page.children"] == "Page 2" and second["activity-newer.disabled"] is False
+    # Where the page is among the rows that match (counted by brute force in tests/test_feed_search.py).
+    assert re.fullmatch(r"51–100 of [\d,]+", second["activity-page.children"])
+    assert second["activity-newer.disabled"] is False
     keys = {(r["k"], r["id"]) for r in first["activity-grid.rowData"]}
     assert not keys & {(r["k"], r["id"]) for r in second["activity-grid.rowData"]}
     hostile = client.call("activity-grid.rowData", base, {**filters, "activity-company.value": ["1; DROP TABLE calls"]})
@@ -356,6 +360,22 @@ def test_headline_callback_builds_cards_and_chart(dashboard):
     assert '"125"' in texts and "Ongoing now" in texts
     assert len(result["stats-chart.figure"]["data"][0]["x"]) == 24
     assert result["stats-freshness.data"]["stale"] is False
+
+
+def test_ongoing_now_in_the_headline_is_the_ongoing_calls_badge(dashboard, monkeypatch):
+    """One figure, one value (issue 16, item 3): the card reads the ongoing-calls widget's one cached result,
+    never a count of its own that could disagree with the badge on the same screen."""
+    client = DashClient(dashboard.server)
+    badge = client.call("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1})["ongoing-badge.children"]
+
+    def no_second_count(*args, **kwargs):
+        raise AssertionError("the headline counted the ongoing calls again")
+    monkeypatch.setattr(ongoing_calls, "fetch_ongoing_calls", no_second_count)
+    card = client.call("card-ongoing.children", {"stats-ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
+    cards = client.call("stats-cards.children", {"stats-interval.n_intervals": 1, "refresh-signal.data": 0})
+    assert card["card-ongoing.children"] == badge == "125"
+    ongoing_card = next(card for card in cards["stats-cards.children"] if "Ongoing now" in json.dumps(card))
+    assert ongoing_card["props"]["children"][0]["props"]["children"] == badge
 
 
 FEED_FILTERS = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,

@@ -259,3 +259,105 @@ def test_the_local_demo_viewer_is_one_user():
     with pytest.raises(WorkRefused):
         limits.count_search(LOCAL_DEMO_VIEWER)
     limits.count_search(SAM)
+
+
+# --- every callback request (the flood's surplus) ---------------------------------------------------------------
+
+ONGOING_INPUTS = {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0}
+CALLBACK_REFUSED = re.compile(r"^Too many requests: try again in (\d+) s\.$")
+
+
+def ongoing(client: DashClient):
+    return client.post(client.payload("ongoing-grid.rowData", ONGOING_INPUTS))
+
+
+def test_a_user_over_the_request_rate_gets_429_with_retry_after_before_any_work(limited, storage):
+    app = limited(CALLBACK_RATE_LIMIT="4 per minute", **storage)
+    sam = DashClient(app.server, login=("sam", PASSWORD))
+    assert [ongoing(sam).status_code for _ in range(4)] == [200] * 4
+    statements = statements_of(app)
+    # Over the rate: refused before the body is read, so even a malformed or forbidden body gets the 429.
+    for response in (ongoing(sam), sam.post({"output": "no such callback"}), search_response(sam)):
+        assert response.status_code == 429
+        wait = int(response.headers["Retry-After"])
+        assert 1 <= wait <= 60 and CALLBACK_REFUSED.match(response.get_json()["error"]).group(1) == str(wait)
+    assert statements == []
+    # Another user has a count of their own; the page itself (a GET) is never counted.
+    ada = DashClient(app.server, login=("ada", PASSWORD))
+    assert ongoing(ada).status_code == 200
+    assert sam.client.get("/").status_code == 200
+
+
+def search_response(client: DashClient):
+    return client.post(client.payload("activity-grid.rowData", FEED_INPUTS, filters("zed")))
+
+
+def test_the_request_rate_is_one_count_per_user_across_workers(limited, shared_storage):
+    first, second = (limited(CALLBACK_RATE_LIMIT="3 per minute", **shared_storage) for _ in range(2))
+    on_first, on_second = (DashClient(app.server, login=("sam", PASSWORD)) for app in (first, second))
+    answers = [ongoing(client).status_code for client in (on_first, on_second, on_first, on_second)]
+    assert answers == [200, 200, 200, 429]
+
+
+def test_the_no_user_demo_is_never_counted_but_a_user_called_local_demo_is(make_dashboard, seeded_sqlite):
+    demo = DashClient(make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False,
+                                     CALLBACK_RATE_LIMIT="2 per minute").server)
+    assert {ongoing(demo).status_code for _ in range(6)} == {200}
+    limits = WorkLimits("30 per minute", "6 per minute", 10.0, callback_rate="2 per minute")
+    namesake = Viewer(name=LOCAL_DEMO_VIEWER.name, role="admin", company_ids=None)
+    assert [limits.callback_retry_after(namesake) for _ in range(2)] == [None, None]
+    assert limits.callback_retry_after(namesake) >= 1
+    assert limits.callback_retry_after(LOCAL_DEMO_VIEWER) is None
+
+
+def test_a_request_rate_of_none_means_no_limit(limited):
+    app = limited(CALLBACK_RATE_LIMIT="none")
+    sam = DashClient(app.server, login=("sam", PASSWORD))
+    assert {ongoing(sam).status_code for _ in range(70)} == {200}
+
+
+def test_a_refused_user_is_refused_again_without_asking_redis_until_their_window_ends(shared_storage, monkeypatch):
+    limits = WorkLimits("30 per minute", "6 per minute", 10.0, shared_storage["CACHE_REDIS_URL"],
+                        shared_storage["CACHE_KEY_PREFIX"], callback_rate="2 per minute")
+    assert [limits.callback_retry_after(SAM) for _ in range(2)] == [None, None]
+    first_wait = limits.callback_retry_after(SAM)
+    assert 1 <= first_wait <= 60
+
+    def no_redis(*args):
+        raise AssertionError("asked Redis for a user already refused")
+    monkeypatch.setattr(limits._shared, "hit", no_redis)
+    assert 1 <= limits.callback_retry_after(SAM) <= first_wait
+    # The window ends: the next request is counted in Redis again.
+    monkeypatch.setattr(work_limits.time, "time", lambda real=time.time: real() + 61)
+    with pytest.raises(AssertionError, match="already refused"):
+        limits.callback_retry_after(SAM)
+    limits.close()
+
+
+def test_the_tarpit_holds_a_refusal_a_moment_while_a_slot_is_free_and_never_holds_every_thread():
+    from callback_guard import Tarpit
+
+    tarpit = Tarpit(slots=1, seconds=0.5)
+    started = time.monotonic()
+    tarpit.hold(wait=30)
+    assert 0.45 <= time.monotonic() - started < 2.0  # held, but never past its moment
+    started = time.monotonic()
+    tarpit.hold(wait=0)  # never past the client's own wait
+    assert time.monotonic() - started < 0.2
+    # While the one slot is taken, another refusal is answered at once.
+    holder = threading.Thread(target=tarpit.hold, args=(30,))
+    holder.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    tarpit.hold(wait=30)
+    assert time.monotonic() - started < 0.2
+    holder.join(5)
+
+
+def test_a_flooding_user_is_slowed_by_the_tarpit_and_answered_429(limited):
+    app = limited(CALLBACK_RATE_LIMIT="2 per minute")
+    sam = DashClient(app.server, login=("sam", PASSWORD))
+    assert [ongoing(sam).status_code for _ in range(2)] == [200, 200]
+    started = time.monotonic()
+    assert ongoing(sam).status_code == 429
+    assert time.monotonic() - started >= 0.9  # TARPIT_SECONDS: a spinning client slows to one a second

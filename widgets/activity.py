@@ -5,7 +5,14 @@ so a pasted link shows a colleague the same view. Values in a link that make no
 sense are dropped with a visible notice, never an error page.
 
 Pages come from the database by keyset (see queries/activity.py): "Older" keeps
-the cursor of the page's last row; the first page refreshes on every poll.
+the cursor of the page's last row; the first page refreshes on every poll. The
+pager says how many rows match ("1–50 of 1,204", "… of more than 2,000"), counted
+once per view and interval like the page.
+
+The status choices follow the kind (and an upcoming window, which shows
+appointments only): a status that no longer fits is dropped with a notice.
+Statuses read as people say them ("In progress", "No answer"); the export keeps
+the stored value. A support user of one company gets no company filter or column.
 """
 from __future__ import annotations
 
@@ -19,20 +26,21 @@ from zoneinfo import ZoneInfo
 import dash_ag_grid as dag
 import pandas as pd
 import phonenumbers
-from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update, set_props
 
-from queries.activity import (APPOINTMENT_STATUSES, CALL_STATUSES, DEFAULT_WINDOW, DIRECTIONS, KINDS,
-                              SEARCH_MAX_LENGTH, STATUSES, WINDOWS, ActivityFilter, ActivityPage, Cursor, RecentFeed,
-                              fetch_activity, fetch_company_options, fetch_recent_feed,
-                              page_from_recent)
+from queries.activity import (COUNT_CAP, DEFAULT_WINDOW, DIRECTIONS, KINDS, SEARCH_MAX_LENGTH, STATUSES,
+                              UPCOMING_WINDOWS, WINDOWS, ActivityFilter, ActivityPage, Cursor, RecentFeed,
+                              count_activity, count_from_recent, fetch_activity, fetch_company_options,
+                              fetch_recent_feed, page_from_recent, status_misfit, statuses_of)
 from access.roles import Viewer, mask_phone
 from access.web import current_viewer
 from access.work_limits import WorkRefused
 from services import current_services
 from access.roles import ADMIN, SUPPORT
 from queries import activity as queries
-from widgets.common import (DATABASE_ERRORS, cached_refresh, describe_failure, epoch, grid_options, int_or_none,
-                            log_failure, text_or_none, without_empty)
+from widgets.common import (DATABASE_ERRORS, cached_refresh, describe_failure, epoch, fit_columns, grid_options,
+                            more_columns_button,
+                            int_or_none, log_failure, status_label, text_or_none, without_empty)
 from widgets.registry import REFRESH_SIGNAL, URL, Widget
 from widgets.export_files import TEXT_MARKER, minutes_and_seconds, write_csv
 
@@ -45,7 +53,9 @@ COMPANY = "activity-company"
 WINDOW = "activity-window"
 SEARCH = "activity-search"
 NOTICE = "activity-notice"
+CLEAR = "activity-clear"  # "Clear filters", offered when a filtered result is empty
 PAGER = "activity-pager"
+VIEW = "activity-view"  # the feed's part of the link the grid shows (its filters' query string)
 NEXT_CURSOR = "activity-next-cursor"
 OLDER = "activity-older"
 NEWER = "activity-newer"
@@ -57,7 +67,9 @@ FRESHNESS = "activity-freshness"
 STATUS = "activity-status-line"
 QUERY_NAME = "activity"
 RECENT_QUERY_NAME = "activity_recent"
-RECENT_TITLE = "activity feed, newest rows"
+RECENT_TITLE = "activity feed: shared newest rows (every view reads them)"
+COUNT_QUERY_NAME = "activity_count"
+COUNT_TITLE = "activity feed: rows matching a view (its count)"
 TITLE = "activity feed"
 POLL_SETTING = "ACTIVITY_POLL_SECONDS"
 COMPANY_OPTIONS_SECONDS = 300
@@ -72,22 +84,26 @@ FILTER_IDS = (KIND, STATUS_FILTER, DIRECTION, COMPANY, WINDOW, SEARCH)
 # The filter controls by the names the callbacks give their values (filter_from_controls' arguments).
 FILTER_FIELDS = dict(zip(("kinds", "statuses", "directions", "companies", "window", "search"), FILTER_IDS))
 QUERY_KEYS = ("kind", "status", "direction", "company", "window", "q")
-# Keys of the query string that other panels own (the call details' `?call=`): not filters, kept as they are.
-OTHER_PANELS_KEYS = ("call",)
+# Keys of the query string that other panels own (the call details' `?call=`, the customer history's
+# `?customer=`): not filters, kept as they are.
+OTHER_PANELS_KEYS = ("call", "customer")
 WINDOW_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days",
-                 "90d": "Last 90 days"}
+                 "90d": "Last 90 days", "next24h": "Next 24 hours", "next7d": "Next 7 days",
+                 "next30d": "Next 30 days"}
 
 COLUMN_DEFS = [
     {"field": "k", "headerName": "Kind", "width": 110,
      "valueFormatter": {"function": "params.value === 'a' ? 'Appointment' : 'Call'"},
      "cellClass": {"function": "'kind kind-' + params.value"}},
     {"field": "at", "headerName": "Time", "width": 150, "valueFormatter": {"function": "switchboardDateTime(params.value)"}},
-    {"field": "cust", "headerName": "Customer", "minWidth": 150},
+    {"field": "cust", "headerName": "Customer", "minWidth": 150, "cellRenderer": "CustomerLink"},
     {"field": "ph", "headerName": "Phone", "minWidth": 140},
     {"field": "co", "headerName": "Company", "minWidth": 150},
     {"field": "svc", "headerName": "Service", "minWidth": 130},
     {"field": "dir", "headerName": "Direction", "width": 110},
     {"field": "st", "headerName": "Status", "width": 120},
+    {"field": "bk", "headerName": "Booked", "width": 150, "headerTooltip": "When the appointment was booked",
+     "valueFormatter": {"function": "switchboardDateTime(params.value)"}},
     {"field": "dur", "headerName": "Duration", "width": 100, "cellClass": "numeric",
      "valueFormatter": {"function": "switchboardDuration(params.value)"}},
 ]
@@ -97,15 +113,24 @@ def _options(values, labels=None) -> list[dict[str, str]]:
     return [{"label": (labels or {}).get(v, v.replace("_", " ")), "value": v} for v in values]
 
 
-def layout(poll_seconds: int) -> html.Section:
-    """Return the activity panel."""
-    def labelled(label: str, control):
+def status_options(kinds: Any = None, window: Any = None) -> list[dict[str, str]]:
+    """Return the statuses to choose from for these kinds and window (in_progress stands for ongoing too)."""
+    chosen = tuple(k for k in kinds if k in KINDS) if isinstance(kinds, list) else ()
+    fitting = statuses_of(chosen, window in UPCOMING_WINDOWS)
+    return [{"label": status_label(s), "value": s} for s in fitting if s != "ongoing"]
+
+
+def layout(poll_seconds: int, viewer: Viewer | None = None) -> html.Section:
+    """Return the activity panel (for a viewer of one company, without the company filter and column)."""
+    def labelled(label: str, control, hidden: bool = False):
         if isinstance(control, dcc.Input):
             return html.Label(className="filter", children=[html.Span(label, className="filter-label"), control])
         # Dash's dropdown names itself after its value, so the filter's name goes on a labelled group.
         label_id = f"{control.id}-label"
-        return html.Div(className="filter", role="group", **{"aria-labelledby": label_id}, children=[
+        return html.Div(className="filter", role="group", hidden=hidden, **{"aria-labelledby": label_id}, children=[
             html.Span(label, id=label_id, className="filter-label"), control])
+
+    one_company = viewer is not None and viewer.sees_one_company
 
     return html.Section(className="panel panel-wide", **{"aria-labelledby": "activity-title"}, children=[
         html.Header(className="panel-header", children=[
@@ -117,19 +142,25 @@ def layout(poll_seconds: int) -> html.Section:
             labelled("Search", dcc.Input(className="search",id=SEARCH, type="search", placeholder="Customer name or phone",
                                          debounce=0.4, maxLength=SEARCH_MAX_LENGTH, value="")),
             labelled("Kind", dcc.Dropdown(id=KIND, options=_options(KINDS), multi=True, placeholder="Calls and appointments")),
-            labelled("Status", dcc.Dropdown(id=STATUS_FILTER, options=_options(STATUSES), multi=True, placeholder="Any status")),
+            labelled("Status", dcc.Dropdown(id=STATUS_FILTER, options=status_options(), multi=True, placeholder="Any status")),
             labelled("Direction", dcc.Dropdown(id=DIRECTION, options=_options(DIRECTIONS), multi=True, placeholder="Both")),
-            labelled("Company", dcc.Dropdown(id=COMPANY, options=[], multi=True, placeholder="All companies")),
+            # Kept (hidden) for a viewer of one company: the callbacks read it, and it can only narrow the scope.
+            labelled("Company", dcc.Dropdown(id=COMPANY, options=[], multi=True, placeholder="All companies"),
+                     hidden=one_company),
             labelled("Time", dcc.Dropdown(id=WINDOW, options=_options(WINDOWS, WINDOW_LABELS), value=DEFAULT_WINDOW,
                                           clearable=False)),
             html.Button("Export CSV", id=EXPORT, className="button", title="Download the current filter as CSV"),
             html.Button("Export for Excel", id=EXPORT_EXCEL, className="button",
                         title="Download the current filter as a CSV file for Excel: UTF-8 with a byte order mark, "
                               "agent and m:ss durations"),
+            more_columns_button(GRID, ("at", "cust", "st")),
         ]),
         html.Div(id=NOTICE, className="notice", role="status"),
+        # Shown by the browser when the grid is empty and the link holds a filter (assets/switchboard.js).
+        html.Button("Clear filters", id=CLEAR, className="button clear-filters", n_clicks=0, hidden=True,
+                    title="Show all activity again: every filter back to its default"),
         dag.AgGrid(
-            id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.k + params.data.id",
+            id=GRID, columnDefs=fit_columns(COLUMN_DEFS, viewer), rowData=[], getRowId="params.data.k + params.data.id",
             defaultColDef={"sortable": True, "resizable": True},
             dashGridOptions=grid_options("No activity matches these filters", focusable=True),
             columnSize="responsiveSizeToFit", className="grid", style={"height": "460px"},
@@ -141,6 +172,7 @@ def layout(poll_seconds: int) -> html.Section:
         ]),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
         dcc.Store(id=PAGER, data=first_page()),
+        dcc.Store(id=VIEW),
         dcc.Store(id=NEXT_CURSOR),
         dcc.Store(id=FRESHNESS),
         dcc.Download(id=DOWNLOAD),
@@ -188,7 +220,25 @@ def parse_query_string(search: str | None) -> tuple[dict[str, Any], list[str]]:
                 values["q"] = text
         elif key not in OTHER_PANELS_KEYS:
             notices.append(f"ignored {key[:40]!r}: not a filter")
-    return values, notices
+    # `ongoing` is offered as `in_progress` (the same status to people, and either matches both).
+    values["status"] = list(dict.fromkeys("in_progress" if s == "ongoing" else s for s in values["status"]))
+    return values, notices + fit_to_kind(values)
+
+
+def fit_to_kind(values: dict[str, Any]) -> list[str]:
+    """Drop the window and statuses a link's kind cannot have (calls are never upcoming; a call status never
+    fits appointments), changing `values`; return a notice for each."""
+    notices = []
+    if values["window"] in UPCOMING_WINDOWS and values["kind"] == ["call"]:
+        notices.append(f"ignored window={values['window']}: calls are never upcoming (the upcoming windows show "
+                       "appointments)")
+        values["window"] = DEFAULT_WINDOW
+    fitting = statuses_of(tuple(values["kind"]), values["window"] in UPCOMING_WINDOWS)
+    for status in [s for s in values["status"] if s not in fitting]:
+        notices.append(f"ignored status={status}: "
+                       f"{status_misfit([status], tuple(values['kind']), values['window'] in UPCOMING_WINDOWS)}")
+        values["status"].remove(status)
+    return notices
 
 
 def build_query_string(kinds, statuses, directions, companies, window, search) -> str:
@@ -220,8 +270,10 @@ def filter_values(kinds=None, statuses=None, directions=None, companies=None, wi
 
 
 def sync_url_and_filters(triggered: str | None, search: Any, filters: dict[str, Any]) -> dict[str, Any]:
-    """Keep the query string and the filter controls in step, whichever one changed (`triggered`)."""
-    unchanged = {"search": no_update, "filters": {name: no_update for name in FILTER_FIELDS}}
+    """Keep the query string and the filter controls in step, whichever one changed (`triggered`); the status
+    choices follow the kind and window, and a chosen status that no longer fits is dropped with a notice."""
+    unchanged = {"search": no_update, "filters": {name: no_update for name in FILTER_FIELDS},
+                 "status_options": no_update}
     if triggered in (URL, None):
         values, notices = parse_query_string(search)
         canonical = with_other_panels(build_query_string(values["kind"], values["status"], values["direction"],
@@ -229,14 +281,42 @@ def sync_url_and_filters(triggered: str | None, search: Any, filters: dict[str, 
         return {"search": canonical if canonical != search else no_update,
                 "filters": filter_values(values["kind"], values["status"], values["direction"], values["company"],
                                          values["window"], values["q"]),
+                "status_options": status_options(values["kind"], values["window"]),
                 "notice": "; ".join(notices[:5]) if notices else ""}
+    fitted, notices = _fitted_controls(filters, triggered)
     try:
-        activity = filter_from_controls(**filters)
+        activity = filter_from_controls(**fitted)
     except ValueError as error:
         return {**unchanged, "notice": f"Not applied: {error}"}
     query = with_other_panels(build_query_string(activity.kinds, activity.statuses, activity.directions,
                                                  activity.company_ids, activity.window, activity.search), search)
-    return {**unchanged, "search": query if query != search else no_update, "notice": ""}
+    changed = {name: fitted[name] if fitted[name] != filters.get(name) else no_update for name in FILTER_FIELDS}
+    return {"search": query if query != search else no_update, "filters": changed,
+            "status_options": status_options(fitted.get("kinds"), fitted.get("window"))
+            if triggered in (KIND, WINDOW) else no_update,
+            "notice": "; ".join(notices)}
+
+
+def _fitted_controls(filters: dict[str, Any], triggered: str | None) -> tuple[dict[str, Any], list[str]]:
+    """Return the controls' values with the window and statuses the chosen kind cannot have dropped, and a
+    notice for each (values of the wrong shape are left for filter_from_controls to refuse); choosing an
+    upcoming window while calls are chosen chooses appointments instead."""
+    kinds, statuses, window = filters.get("kinds"), filters.get("statuses"), filters.get("window")
+    if not all(isinstance(v, list) and all(isinstance(i, str) for i in v) or v is None for v in (kinds, statuses)) \
+            or not isinstance(window, str):
+        return filters, []
+    values = {"kind": [k for k in kinds or [] if k in KINDS], "status": [s for s in statuses or []],
+              "window": window}
+    if len(values["kind"]) != len(kinds or []) or any(s not in STATUSES for s in values["status"]):
+        return filters, []
+    notices = []
+    if triggered == WINDOW and window in UPCOMING_WINDOWS and values["kind"] == ["call"]:
+        values["kind"] = ["appointment"]
+        notices.append("the upcoming windows show appointments: kind set to appointments")
+    notices += [notice.replace("ignored ", "dropped ", 1) for notice in fit_to_kind(values)]
+    if not notices:
+        return filters, []
+    return {**filters, "kinds": values["kind"], "statuses": values["status"], "window": values["window"]}, notices
 
 
 # --- filters, cursors and pages ---------------------------------------------------------------------------
@@ -308,6 +388,79 @@ def turn_page(triggered: str | None, pager: Any, next_cursor: Any) -> dict[str, 
     return first_page()
 
 
+def link_from_controls(triggered: str | None, search: Any, filters: dict[str, Any]) -> dict[str, Any]:
+    """A filter control changed (`triggered`): write the link (the view follows it, see show_view), with the
+    controls fitted to each other and a notice for what was dropped or refused."""
+    if triggered not in FILTER_IDS:  # only a control's change writes the link; the link's own change is read
+        return {"search": no_update, "filters": {name: no_update for name in FILTER_FIELDS},
+                "status_options": no_update, "notice": no_update}
+    synced = sync_url_and_filters(triggered, search, filters)
+    # A person's change that writes a new link says what it dropped, or clears an old notice; the link's reader
+    # (show_view) then adds only what the link itself ignored. A change that writes no new link (the controls
+    # set from the link) has nothing to say, and must not clear what show_view said of that link.
+    writes_link = synced["search"] is not no_update
+    return {**synced, "notice": synced["notice"] if synced["notice"] or writes_link else no_update}
+
+
+def _same_control_value(name: str, value: Any, current: Any) -> bool:
+    """Tell whether a control already shows what the link asks for: a multi-choice's None is its empty list,
+    and the search box's spaces around the text are the typist's (the link keeps the text trimmed)."""
+    if name == "search":
+        return isinstance(current, str) and current.strip() == (value or "").strip()
+    if isinstance(value, list) and current is None:
+        return value == []
+    return value == current
+
+
+def show_view(triggered: str | None, search: Any, pager: Any, shown: Any, filters: dict[str, Any],
+              previous_freshness: Any) -> dict[str, Any]:
+    """The feed's rows, read in the page's first round of callbacks: on the first call and whenever the link
+    changes, the filters come from the link on the first page; on a poll or a page turn, the controls' filters on
+    the pager's page. "controls" holds what the browser is to set beside the outputs (see register): the filter
+    controls and status choices the link asks for, and the link as the filters read it (values it ignored left
+    out), each only where it differs.
+
+    Reading the link here, rather than after the controls were set from it and the pager reset (three rounds of
+    callbacks before a row), makes the first rows one round trip after the page (issue 17, item 1). A link whose
+    feed part is the view already shown (another panel's key changed: ?call=, ?customer=) leaves the feed as it
+    is, on its page."""
+    untouched = {"view": no_update, "pager": no_update, "controls": {}}
+    synced = sync_url_and_filters(URL, search, filters)
+    values = synced["filters"]
+    view = build_query_string(**values)
+    # A poll or a page turn whose link is not the view shown (the answer to the link's own call was lost: refused,
+    # timed out, or dropped by Dash for this newer call) reads the link as that call would have.
+    link_unread = isinstance(search, str) and view != shown
+    if triggered not in (URL, None) and not link_unread:
+        return {**untouched, **refresh(triggered, pager, filters, previous_freshness)}
+    if triggered == URL and view == shown:
+        return {**untouched, **{key: no_update for key in ROWS_OUTPUTS}}
+    rows = refresh(triggered, first_page(), values, previous_freshness)
+    controls = {FILTER_FIELDS[name]: {"value": value} for name, value in values.items()
+                if not _same_control_value(name, value, filters.get(name))}
+    if any(FILTER_FIELDS[name] in controls for name in ("kinds", "window")) or triggered is None:
+        controls[STATUS_FILTER] = {**controls.get(STATUS_FILTER, {}), "options": synced["status_options"]}
+    if synced["search"] is not no_update:
+        controls[URL] = {"search": synced["search"]}
+    # The link's own notices (what it ignored); without any, the notice a control's change wrote stays (and the
+    # first call of a page starts with none).
+    notice = rows["notice"] if rows["notice"] is not no_update else \
+        synced["notice"] if synced["notice"] or triggered is None else no_update
+    return {**rows, "notice": notice,
+            "view": view, "pager": first_page() if pager != first_page() else no_update, "controls": controls}
+
+
+def set_controls(result: dict[str, Any]) -> dict[str, Any]:
+    """Set the components `result["controls"]` names through Dash's set_props, and return the outputs.
+
+    set_props, not outputs: the filter controls' values feed the callback that writes the link, so as outputs they
+    would make Dash hold every reader of the link (this callback, the call details, the customer history) until
+    that callback's turn; as side updates they still fire it, after the rows are on their way."""
+    for component, props in result.pop("controls").items():
+        set_props(component, props)
+    return result
+
+
 def compact_rows(page: ActivityPage, database_timezone: str, mask_phones: bool = False) -> list[dict[str, Any]]:
     """Return the feed rows as the browser needs them: short keys, epoch seconds, no empty values."""
     phone = mask_phone if mask_phones else text_or_none
@@ -317,7 +470,10 @@ def compact_rows(page: ActivityPage, database_timezone: str, mask_phones: bool =
                   "at": epoch(row.at, database_timezone), "cust": text_or_none(row.customer_name),
                   "ph": phone(text_or_none(row.phone)), "co": text_or_none(row.company_name),
                   "svc": text_or_none(row.service_name), "dir": text_or_none(row.direction),
-                  "st": text_or_none(row.status), "dur": int_or_none(row.duration_sec)}
+                  "st": status_label(row.status), "dur": int_or_none(row.duration_sec),
+                  "cid": int_or_none(getattr(row, "customer_id", None)),
+                  # getattr: newest rows a worker of the previous release cached (one slot) have no booked_at.
+                  "bk": epoch(getattr(row, "booked_at", None), database_timezone)}
         rows.append(without_empty(record))
     return rows
 
@@ -327,6 +483,9 @@ def _filter_params(activity: ActivityFilter) -> dict[str, Any]:
             "company_ids": activity.company_ids, "customer_id": activity.customer_id, "window": activity.window,
             "search": activity.search, "whole_numbers_only": activity.whole_numbers_only,
             "phone_region": activity.phone_region}
+
+
+ROWS_OUTPUTS = ("rows", "next_cursor", "freshness", "page_label", "older_disabled", "newer_disabled", "notice")
 
 
 def refresh(triggered: str | None, pager: Any, filters: dict[str, Any], previous_freshness: Any) -> dict[str, Any]:
@@ -369,11 +528,11 @@ def refresh(triggered: str | None, pager: Any, filters: dict[str, Any], previous
         # Only a search that reaches the database is counted; a refusal raises through the cache, which
         # stores nothing for it, so the next viewer of this view computes it on their own count.
         services.work_limits.count_search(viewer)
-        page = fetch_activity(services.reader, activity, services.now(), cursor, page_size)
+        # A first page counts its matches in the same statement (a search is one round trip).
+        page = fetch_activity(services.reader, activity, services.now(), cursor, page_size, count_cap=COUNT_CAP)
         return {**page_payload(page, timezone, viewer.masks_phones), "as_of": time.time()}
 
-    unchanged = {"rows": no_update, "next_cursor": no_update, "freshness": no_update, "page_label": no_update,
-                 "older_disabled": no_update, "newer_disabled": no_update, "notice": no_update}
+    unchanged = {key: no_update for key in ROWS_OUTPUTS}
     try:
         result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
             QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size,
@@ -390,10 +549,40 @@ def refresh(triggered: str | None, pager: Any, filters: dict[str, Any], previous
         return {**unchanged, "rows": [], "next_cursor": None, "freshness": result.freshness(None),
                 "page_label": f"Page {page + 1}", "older_disabled": True, "newer_disabled": page == 0}
     payload = result.cached.value
+
+    def count_of_view() -> dict[str, Any]:
+        # Part of the same view's refresh: a search's count is not counted again against the search limit.
+        recent = services.queries.get_or_compute(RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent)
+        matching = count_from_recent(RecentFeed.from_data(recent.value), activity)
+        if matching is None:
+            matching = count_activity(services.reader, activity, services.now(), COUNT_CAP)
+        return {"matching": matching}
+
+    # Counted once per view and interval, for all its pages: by the first page's own statement when it had one
+    # (kept here for the later pages), else from the newest rows when they hold the window, else by a capped count.
+    known = payload.get("matching")
+    counted = cached_refresh(COUNT_TITLE, lambda: services.queries.get_or_compute(
+        COUNT_QUERY_NAME, {**_filter_params(activity), "cap": COUNT_CAP}, lifetime,
+        count_of_view if known is None else lambda: {"matching": known}), services.config["STATEMENT_TIMEOUT_MS"])
+    matching = counted.cached.value["matching"] if counted.cached else known
     return {**unchanged, "rows": payload["rows"], "next_cursor": payload["next_cursor"],
             "freshness": result.freshness(previous_freshness, ok_at=payload["as_of"]),
-            "page_label": f"Page {page + 1}", "older_disabled": payload["next_cursor"] is None,
-            "newer_disabled": page == 0}
+            "page_label": page_caption(page, page_size, len(payload["rows"]), matching),
+            "older_disabled": payload["next_cursor"] is None, "newer_disabled": page == 0}
+
+
+def page_caption(page: int, page_size: int, shown: int, matching: int | None, cap: int = COUNT_CAP) -> str:
+    """Return where the page is among the rows that match: '51–100 of 1,204', '1–50 of more than 2,000', or
+    'Page 3' when the count could not be had."""
+    if matching is None or (shown == 0 and page > 0):
+        return f"Page {page + 1}"
+    if shown == 0:
+        return "No rows match"
+    first = page * page_size + 1
+    last = first + shown - 1
+    # The count and the page may be a moment apart: never fewer than the page shows.
+    total = f"more than {cap:,}" if matching > cap else f"{max(matching, last):,}"
+    return f"{first:,}–{last:,} of {total}"
 
 
 def recent_prefetch_seconds(interval: int) -> float:
@@ -405,8 +594,9 @@ def recent_prefetch_seconds(interval: int) -> float:
 
 def page_payload(result: ActivityPage, database_timezone: str, mask_phones: bool = False) -> dict[str, Any]:
     """Return what the browser is sent for a page: compact rows and the next page's cursor."""
-    return {"rows": compact_rows(result, database_timezone, mask_phones),
-            "next_cursor": cursor_to_data(result.next_cursor)}
+    payload = {"rows": compact_rows(result, database_timezone, mask_phones),
+               "next_cursor": cursor_to_data(result.next_cursor)}
+    return payload if result.matching is None else {**payload, "matching": result.matching}
 
 
 def scoped_filter(activity: ActivityFilter, viewer: Viewer, phone_region: str = "") -> ActivityFilter:
@@ -538,25 +728,37 @@ def register(app: Dash) -> None:
     app.callback(
         output={"search": Output(URL, "search"),
                 "filters": {name: Output(component, "value") for name, component in FILTER_FIELDS.items()},
-                "notice": Output(NOTICE, "children")},
-        inputs={"search": Input(URL, "search"), "filters": filters},
-    )(lambda search, filters: sync_url_and_filters(ctx.triggered_id, search, filters))
+                "status_options": Output(STATUS_FILTER, "options"), "notice": Output(NOTICE, "children")},
+        inputs={"filters": filters}, state={"search": State(URL, "search")}, prevent_initial_call=True,
+    )(lambda filters, search: link_from_controls(ctx.triggered_id, search, filters))
+    app.clientside_callback(
+        ClientsideFunction("switchboard", "offerClearFilters"),
+        Output(CLEAR, "hidden"), Input(GRID, "rowData"), Input(URL, "search"), Input(FRESHNESS, "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction("switchboard", "clearFilters"),
+        Output(URL, "search", allow_duplicate=True), Input(CLEAR, "n_clicks"), State(URL, "search"),
+        prevent_initial_call=True,
+    )
     app.callback(
         output={"pager": Output(PAGER, "data")},
-        inputs={"_older": Input(OLDER, "n_clicks"), "_newer": Input(NEWER, "n_clicks"), "_filters": filters},
-        state={"pager": State(PAGER, "data"), "next_cursor": State(NEXT_CURSOR, "data")},
-    )(lambda _older, _newer, _filters, pager, next_cursor: {"pager": turn_page(ctx.triggered_id, pager, next_cursor)})
+        inputs={"_older": Input(OLDER, "n_clicks"), "_newer": Input(NEWER, "n_clicks")},
+        state={"pager": State(PAGER, "data"), "next_cursor": State(NEXT_CURSOR, "data")}, prevent_initial_call=True,
+    )(lambda _older, _newer, pager, next_cursor: {"pager": turn_page(ctx.triggered_id, pager, next_cursor)})
+    # No input of this callback is written by another callback of the first round, nor downstream of one (the
+    # link's writers all wait for a person; see set_controls), so Dash sends it with the page's first requests.
     app.callback(
         output={"rows": Output(GRID, "rowData"), "next_cursor": Output(NEXT_CURSOR, "data"),
                 "freshness": Output(FRESHNESS, "data"), "page_label": Output(PAGE_LABEL, "children"),
                 "older_disabled": Output(OLDER, "disabled"), "newer_disabled": Output(NEWER, "disabled"),
-                "notice": Output(NOTICE, "children", allow_duplicate=True)},
-        inputs={"_ticks": Input(INTERVAL, "n_intervals"), "_signal": Input(REFRESH_SIGNAL, "data"),
-                "pager": Input(PAGER, "data")},
-        state={"filters": filter_states, "previous_freshness": State(FRESHNESS, "data")},
+                "notice": Output(NOTICE, "children", allow_duplicate=True), "view": Output(VIEW, "data"),
+                "pager": Output(PAGER, "data", allow_duplicate=True)},
+        inputs={"search": Input(URL, "search"), "_ticks": Input(INTERVAL, "n_intervals"),
+                "_signal": Input(REFRESH_SIGNAL, "data"), "pager": Input(PAGER, "data")},
+        state={"shown": State(VIEW, "data"), "filters": filter_states, "previous_freshness": State(FRESHNESS, "data")},
         prevent_initial_call="initial_duplicate",
-    )(lambda _ticks, _signal, pager, filters, previous_freshness:
-      refresh(ctx.triggered_id, pager, filters, previous_freshness))
+    )(lambda search, _ticks, _signal, pager, shown, filters, previous_freshness:
+      set_controls(show_view(ctx.triggered_id, search, pager, shown, filters, previous_freshness)))
     app.callback(
         output={"options": Output(COMPANY, "options")},
         inputs={"_signal": Input(REFRESH_SIGNAL, "data"), "_pathname": Input(URL, "pathname")},
@@ -572,5 +774,5 @@ WIDGET = Widget(
     area="activity", title=TITLE, roles=frozenset({ADMIN, SUPPORT}), layout=layout, register=register,
     poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, grid=GRID,
     response_output=GRID, plan_examples=queries.plan_examples,
-    queries={QUERY_NAME: TITLE, RECENT_QUERY_NAME: RECENT_TITLE},
+    queries={QUERY_NAME: TITLE, RECENT_QUERY_NAME: RECENT_TITLE, COUNT_QUERY_NAME: COUNT_TITLE}, per_viewer=True,
 )

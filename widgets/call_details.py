@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -29,7 +28,8 @@ from queries import call_details as queries
 from queries.call_details import PAYLOAD_COLUMNS, NotFound, fetch_call_details, fetch_payload
 from queries.ongoing_calls import ONGOING_STATUSES
 from services import current_services
-from widgets.common import DATABASE_ERRORS, cached_refresh, describe_failure, log_failure, text_or_none
+from widgets.common import (DATABASE_ERRORS, cached_refresh, describe_failure, drawer, id_from_query_string,
+                            int_or_none, log_failure, status_label, text_or_none)
 from widgets.registry import REFRESH_SIGNAL, URL, Widget
 
 PANEL = "call-panel"
@@ -55,25 +55,20 @@ POLL_SETTING = "ONGOING_CALLS_POLL_SECONDS"
 FALLBACK_REGION = "DE"
 NOT_FOUND = "Call not found."
 
+CUSTOMER_LABEL = "Customer"
 FIELDS = (("status", "Status"), ("call_status", "Call status"), ("direction", "Direction"),
-          ("from_number", "From"), ("to_number", "To"), ("customer_name", "Customer"), ("agent_name", "Agent"),
+          ("from_number", "From"), ("to_number", "To"), ("customer_name", CUSTOMER_LABEL), ("agent_name", "Agent"),
           ("company_name", "Company"), ("duration_sec", "Duration"), ("cost", "Cost"), ("sentiment", "Sentiment"),
           ("recording_url", "Recording"), ("id", "Call id"))
 TIMELINE = (("created_at", "Created"), ("start_timestamp", "Started"), ("called_at", "Called"),
             ("ended", "Ended"), ("updated_at", "Last updated"))
 PHONE_FIELDS = ("from_number", "to_number")
+STATUS_FIELDS = ("status", "call_status")
 
 
 def layout(poll_seconds: int) -> html.Aside:
     """Return the side panel, closed; the link's `?call=` opens it."""
-    return html.Aside(id=PANEL, className="drawer", hidden=True, role="dialog",
-                      **{"aria-labelledby": HEADING}, children=[
-        html.Header(className="panel-header", children=[
-            html.H2("Call", id=HEADING),
-            html.Span("", id=STATUS, className="freshness"),
-            html.Button("Close", id=CLOSE, className="button", title="Close the call's details (Escape)"),
-        ]),
-        html.Div(id=BODY, **{"aria-live": "polite"}),
+    return drawer(PANEL, (HEADING, "Call"), STATUS, (CLOSE, "Close the call's details (Escape)"), BODY, [
         html.Div(className="payload-buttons", children=[
             html.Button(label, id=PAYLOAD_BUTTONS[column], className="button") for column, label in PAYLOAD_COLUMNS.items()]),
         html.Div(id=PAYLOAD_NOTE, className="caption", role="status"),
@@ -89,30 +84,21 @@ def layout(poll_seconds: int) -> html.Aside:
 
 def call_from_query_string(search: Any) -> tuple[int | None, str]:
     """Return the call a link asks for (None: no panel), or a message when its id cannot be one."""
-    if not isinstance(search, str) or QUERY_KEY not in search:
-        return None, ""
-    try:
-        values = parse_qs(search.lstrip("?"), max_num_fields=50).get(QUERY_KEY)
-    except ValueError:
-        return None, ""
-    if not values:
-        return None, ""
-    text = values[-1].strip()
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= queries.LARGEST_ID:
-        return None, f"{text[:40]!r} is not a call id."
-    return int(text), ""
+    return id_from_query_string(search, QUERY_KEY, "call", queries.LARGEST_ID)
 
 
 # --- what is shown ----------------------------------------------------------------------------------------
 
-def _display_time(value: Any, database_timezone: str, display_timezone: str) -> str | None:
+def display_time(value: Any, database_timezone: str, display_timezone: str) -> str | None:
+    """Return a stored naive time as the viewer reads it, in the display timezone (None for no time)."""
     if not isinstance(value, datetime):
         return None
     shown = value.replace(tzinfo=ZoneInfo(database_timezone)).astimezone(ZoneInfo(display_timezone))
     return shown.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _duration(seconds: Any) -> str | None:
+def duration_text(seconds: Any) -> str | None:
+    """Return seconds as m:ss (None for none)."""
     if seconds is None:
         return None
     whole = int(seconds)
@@ -123,17 +109,22 @@ def details_data(fields: dict[str, Any], config: dict[str, Any], mask_phones: bo
     """Return the call's fields as the panel shows them (JSON for the cache): labels, text values, the timeline."""
     zones = config["DATABASE_TIMEZONE"], config["DISPLAY_TIMEZONE"]
     values = {name: text_or_none(fields.get(name)) for name, _ in FIELDS}
-    values["duration_sec"] = _duration(fields.get("duration_sec"))
+    values["duration_sec"] = duration_text(fields.get("duration_sec"))
     for name in PHONE_FIELDS:
         values[name] = mask_phone(values[name]) if mask_phones else values[name]
+    for name in STATUS_FIELDS:  # as the grids read it, with the stored value beside it for whoever checks the data
+        stored, label = values[name], status_label(values[name])
+        if label is not None:
+            values[name] = label if label.lower() == stored.lower() else f"{label} ({stored})"
     start = fields.get("start_timestamp") or fields.get("created_at")
     ended = None
     if fields.get("duration_sec") is not None and isinstance(start, datetime):
         ended = start + timedelta(seconds=int(fields["duration_sec"]))
     moments = {**fields, "ended": ended}
-    timeline = [(label, _display_time(moments.get(name), *zones)) for name, label in TIMELINE]
+    timeline = [(label, display_time(moments.get(name), *zones)) for name, label in TIMELINE]
     ongoing = fields.get("status") in ONGOING_STATUSES and fields.get("call_status") in ONGOING_STATUSES
     return {"found": True, "id": int(fields["id"]), "ongoing": ongoing,
+            "customer_id": int_or_none(fields.get("customer_record")),
             "fields": [(label, values[name]) for name, label in FIELDS if values.get(name) is not None],
             "timeline": [(label, when) for label, when in timeline if when is not None]}
 
@@ -144,7 +135,15 @@ def details_view(data: dict[str, Any]) -> list:
         return [html.P(data.get("message") or NOT_FOUND, className="notice")]
     def listing(pairs):
         return html.Dl(className="details", children=[part for label, value in pairs
-                                                      for part in (html.Dt(label), html.Dd(value))])
+                                                      for part in (html.Dt(label), html.Dd(shown(label, value)))])
+
+    def shown(label, value):
+        # The customer's name opens their history (assets/switchboard.js keeps the rest of the link).
+        customer = data.get("customer_id")
+        if label != CUSTOMER_LABEL or not customer:
+            return value
+        return html.A(value, href=f"?customer={customer}", className="customer-link",
+                      title="Open the customer's history", **{"data-customer": str(customer)})
     return [listing(data["fields"]), html.H3("Timeline"), listing(data["timeline"])]
 
 
@@ -192,10 +191,14 @@ def payload_data(payload: queries.Payload, mask_phones: bool, region: str) -> di
 
 # --- callbacks --------------------------------------------------------------------------------------------
 
-def show(search: Any, previous_freshness: Any) -> dict[str, Any]:
+def show(search: Any, previous_freshness: Any, triggered: Any = None, open_call: Any = None) -> dict[str, Any]:
     """Open, refresh or close the panel for the link's `?call=`."""
     call_id, message = call_from_query_string(search)
     closed = {"hidden": True, "heading": "Call", "body": [], "call": None, "live": False, "freshness": no_update}
+    if triggered == URL and call_id is not None and call_id == open_call:
+        # The link changed elsewhere (a filter, the customer history over it): the open call is drawn as it
+        # is, so the name focus returns to is still there (assets/switchboard.js).
+        return {key: no_update for key in closed}
     if call_id is None and not message:
         return closed
     if call_id is None:
@@ -273,8 +276,9 @@ def register(app: Dash) -> None:
                 "freshness": Output(FRESHNESS, "data")},
         inputs={"search": Input(URL, "search"), "_ticks": Input(INTERVAL, "n_intervals"),
                 "_signal": Input(REFRESH_SIGNAL, "data")},
-        state={"previous_freshness": State(FRESHNESS, "data")},
-    )(lambda search, _ticks, _signal, previous_freshness: show(search, previous_freshness))
+        state={"previous_freshness": State(FRESHNESS, "data"), "open_call": State(CALL, "data")},
+    )(lambda search, _ticks, _signal, previous_freshness, open_call:
+      show(search, previous_freshness, ctx.triggered_id, open_call))
     app.callback(
         output={"payload": Output(PAYLOAD, "data"), "note": Output(PAYLOAD_NOTE, "children")},
         inputs={"_buttons": {column: Input(button, "n_clicks") for column, button in PAYLOAD_BUTTONS.items()}},

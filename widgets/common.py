@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,9 +64,14 @@ def grid_options(empty_text: str, focusable: bool = False) -> dict[str, Any]:
     The overlay starts as "Loading…"; the browser switches it to "Could not load: <reason>" (the freshness
     line's reason) or to `empty_text` as the grid's freshness record changes (assets/switchboard.js).
     A `focusable` grid's cells take keyboard focus, so Enter on a row opens it (the call details).
+
+    Each grid is one Tab stop (issue 17, item 2): Tab and Shift+Tab leave it (AG Grid's `tabToNextCell` and
+    `tabToNextHeader` returning false hand the key to the browser); inside it the arrow keys move between the
+    header and the cells, and coming in from outside lands on the first row (assets/switchboard.js).
     """
     return {"animateRows": False, "suppressCellFocus": not focusable, "noRowsOverlayComponent": "SwitchboardOverlay",
-            "noRowsOverlayComponentParams": {"empty": empty_text, "text": "Loading…", "failed": False}}
+            "noRowsOverlayComponentParams": {"empty": empty_text, "text": "Loading…", "failed": False},
+            "tabToNextCell": {"function": "false"}, "tabToNextHeader": {"function": "false"}}
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,87 @@ def text_or_none(value: Any) -> str | None:
     return str(value)
 
 
+def drawer(panel: str, heading: tuple[str, str], status: str, close: tuple[str, str], body: str, children: list,
+           class_name: str = "drawer"):
+    """Return a side panel, closed: a dialog named by its heading (id, text), a freshness line, a close button
+    (id, title), a live body and then `children`. A link's query string opens it (call details, customer history)."""
+    from dash import html
+
+    return html.Aside(id=panel, className=class_name, hidden=True, role="dialog",
+                      **{"aria-labelledby": heading[0]}, children=[
+        html.Header(className="panel-header", children=[
+            html.H2(heading[1], id=heading[0]), html.Span("", id=status, className="freshness"),
+            html.Button("Close", id=close[0], className="button", title=close[1]),
+        ]),
+        html.Div(id=body), *children,
+    ])
+
+
+def id_from_query_string(search: Any, key: str, noun: str, largest: int = 2 ** 63 - 1) -> tuple[int | None, str]:
+    """Return the id a link's `key` names (None: none), or a message when it cannot be an id of a `noun`."""
+    from urllib.parse import parse_qs
+
+    if not isinstance(search, str) or key not in search:
+        return None, ""
+    try:
+        values = parse_qs(search.lstrip("?"), max_num_fields=50).get(key)
+    except ValueError:
+        return None, ""
+    if not values:
+        return None, ""
+    text = values[-1].strip()
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= largest:
+        return None, f"{text[:40]!r} is not a {noun} id."
+    return int(text), ""
+
+
 def int_or_none(value: Any) -> int | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return int(value)
+
+
+# Statuses as people read them (issue 14, item 4); the export keeps the stored value.
+STATUS_LABELS = {"in_progress": "In progress", "ongoing": "In progress", "completed": "Completed",
+                 "failed": "Failed", "missed": "Missed", "busy": "Busy", "no_answer": "No answer",
+                 "scheduled": "Scheduled", "confirmed": "Confirmed", "cancelled": "Cancelled", "no_show": "No-show"}
+STATUS_LABEL_LENGTH = 40
+NOT_PRINTABLE = re.compile(r"[^\w .,:;/()+&'-]+")
+
+
+def status_label(status: Any) -> str | None:
+    """Return a status as people read it: 'In progress' for in_progress and ongoing alike, and one nobody
+    told Switchboard about made readable ('voicemail_left' -> 'Voicemail left'); None for none."""
+    text = text_or_none(status)
+    if text is None or text.strip() == "":
+        return None
+    if text in STATUS_LABELS:
+        return STATUS_LABELS[text]
+    words = NOT_PRINTABLE.sub(" ", text.replace("_", " ").replace("-", " ")).split()
+    readable = " ".join(words)[:STATUS_LABEL_LENGTH]
+    return readable[:1].upper() + readable[1:].lower() if readable else None
+
+
+def skeleton(height_px: int, label: str = "Loading…"):
+    """Return a placeholder of a panel part's usual height, shown until its data comes (no layout jump)."""
+    from dash import html
+
+    return html.Div(html.Span(label, className="visually-hidden"), className="skeleton",
+                    style={"height": f"{height_px}px"})
+
+
+def more_columns_button(grid: str, key_columns: tuple[str, ...]):
+    """Return the "More columns" toggle of a grid: below 700 px the grid shows only its key columns (by column
+    id) until pressed (assets/switchboard.js; the button shows on small screens only)."""
+    from dash import html
+
+    return html.Button("More columns", className="button more-columns", n_clicks=0, title="Show every column",
+                       **{"aria-pressed": "false", "aria-controls": grid, "data-grid": grid,
+                          "data-keep": ",".join(key_columns)})
+
+
+def fit_columns(column_defs: list[dict[str, Any]], viewer: Any, company_field: str = "co") -> list[dict[str, Any]]:
+    """Return a grid's columns for this viewer: someone who sees one company only gets no company column."""
+    if viewer is None or not viewer.sees_one_company:
+        return column_defs
+    return [{**column, "hide": True} if column.get("field") == company_field else column for column in column_defs]

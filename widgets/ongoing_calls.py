@@ -1,7 +1,10 @@
 """Ongoing calls, for admins: a live table with a count badge and ticking durations.
 
 The server sends compact rows (short keys, epoch seconds) once per poll; the
-browser ticks each call's duration every second between polls.
+browser ticks each call's duration every second between polls. The caller is the
+customer's number: `from_number` of an inbound call, `to_number` of an outbound one
+(whose `from_number` is the company's own line). A support user of one company gets
+no company column.
 """
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from queries.ongoing_calls import OngoingCalls, fetch_ongoing_calls
 from access.roles import ADMIN, SUPPORT, mask_phone
 from access.web import current_viewer
 from services import current_services
-from widgets.common import cached_refresh, epoch, grid_options, register_poll, text_or_none, without_empty
+from widgets.common import (cached_refresh, epoch, fit_columns, grid_options, int_or_none, more_columns_button,
+                            register_poll,
+                            status_label, text_or_none, without_empty)
 from widgets.registry import Widget
 
 GRID = "ongoing-grid"
@@ -29,8 +34,8 @@ TITLE = "ongoing calls"
 POLL_SETTING = "ONGOING_CALLS_POLL_SECONDS"
 
 COLUMN_DEFS = [
-    {"field": "from", "headerName": "Caller", "minWidth": 140},
-    {"field": "cust", "headerName": "Customer", "minWidth": 150},
+    {"field": "caller", "headerName": "Caller", "minWidth": 140},
+    {"field": "cust", "headerName": "Customer", "minWidth": 150, "cellRenderer": "CustomerLink"},
     {"field": "agent", "headerName": "Agent", "minWidth": 130},
     {"field": "co", "headerName": "Company", "minWidth": 150},
     {"field": "dir", "headerName": "Direction", "width": 110,
@@ -44,18 +49,19 @@ COLUMN_DEFS = [
 ]
 
 
-def layout(poll_seconds: int) -> html.Section:
-    """Return the ongoing-calls panel."""
+def layout(poll_seconds: int, viewer=None) -> html.Section:
+    """Return the ongoing-calls panel (for a viewer of one company, without the company column)."""
     return html.Section(className="panel panel-wide", **{"aria-labelledby": "ongoing-title"}, children=[
         html.Header(className="panel-header", children=[
             html.H2("Ongoing calls", id="ongoing-title"),
-            html.Span("–", id=BADGE, className="badge", title="Calls ongoing now", **{"aria-live": "polite"}),
+            html.Span("–", id=BADGE, className="badge", title="Calls ongoing now"),
             html.Span("", id=CAPTION, className="caption"),
             # Not a live region: "updated 4s ago" changes every second (the header announces a lost connection).
             html.Span("", id=STATUS, className="freshness"),
+            more_columns_button(GRID, ("cust", "st", "duration")),
         ]),
         dag.AgGrid(
-            id=GRID, columnDefs=COLUMN_DEFS, rowData=[], getRowId="params.data.id",
+            id=GRID, columnDefs=fit_columns(COLUMN_DEFS, viewer), rowData=[], getRowId="params.data.id",
             defaultColDef={"sortable": True, "resizable": True, "filter": False},
             dashGridOptions=grid_options("No ongoing calls right now", focusable=True),
             columnSize="responsiveSizeToFit", className="grid", style={"height": "420px"},
@@ -70,11 +76,13 @@ def compact_rows(result: OngoingCalls, database_timezone: str, mask_phones: bool
     phone = mask_phone if mask_phones else text_or_none
     rows = []
     for row in result.rows.itertuples(index=False):
+        customer_number = row.to_number if text_or_none(row.direction) == "outbound" else row.from_number
         record = {"id": int(row.id), "at": epoch(row.created_at, database_timezone),
-                  "start": epoch(row.start_timestamp, database_timezone), "st": text_or_none(row.status),
-                  "from": phone(text_or_none(row.from_number)), "to": phone(text_or_none(row.to_number)),
+                  "start": epoch(row.start_timestamp, database_timezone), "st": status_label(row.status),
+                  "caller": phone(text_or_none(customer_number)),
                   "cust": text_or_none(row.customer_name), "agent": text_or_none(row.agent_name),
-                  "co": text_or_none(row.company_name), "dir": text_or_none(row.direction)}
+                  "co": text_or_none(row.company_name), "dir": text_or_none(row.direction),
+                  "cid": int_or_none(row.customer_id)}
         rows.append(without_empty(record))
     return rows
 
@@ -90,21 +98,25 @@ def table_payload(result: OngoingCalls, database_timezone: str, mask_phones: boo
             "caption": caption(result)}
 
 
-def refresh(previous_freshness) -> dict[str, Any]:
-    """Fetch (or take from the cache) the ongoing calls, ready to send; on a failure the last rows stay."""
-    services = current_services()
-    viewer = current_viewer()
+def cached_calls(services, company_ids: tuple[int, ...] | None, masked: bool):
+    """Return the ongoing calls of these companies as sent, from the query cache (computed when due): the
+    badge here and "Ongoing now" in the headline read this one result (issue 16, item 3)."""
     limit = int(services.config["ONGOING_CALLS_ROW_CAP"])
     timezone = services.config["DATABASE_TIMEZONE"]
-    # The viewer's companies, never the browser's, bound into the query; one cache entry per scope.
-    company_ids = viewer.scoped(None)
     # The cache keeps the built payload, so a hit costs no DataFrame work at all.
-    result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
-        QUERY_NAME, {"limit": limit, "company_ids": company_ids, "masked": viewer.masks_phones},
+    return cached_refresh(TITLE, lambda: services.queries.get_or_compute(
+        QUERY_NAME, {"limit": limit, "company_ids": company_ids, "masked": masked},
         services.poll_seconds(POLL_SETTING),
         lambda: table_payload(fetch_ongoing_calls(services.reader, services.now(), company_ids=company_ids,
-                                                  limit=limit), timezone, viewer.masks_phones)),
+                                                  limit=limit), timezone, masked)),
         services.config["STATEMENT_TIMEOUT_MS"])
+
+
+def refresh(previous_freshness) -> dict[str, Any]:
+    """Fetch (or take from the cache) the ongoing calls, ready to send; on a failure the last rows stay."""
+    viewer = current_viewer()
+    # The viewer's companies, never the browser's, bound into the query; one cache entry per scope.
+    result = cached_calls(current_services(), viewer.scoped(None), viewer.masks_phones)
     shown = result.cached.value if result.cached else {}
     return {"rows": shown.get("rows", no_update), "badge": shown.get("badge", no_update),
             "caption": shown.get("caption", no_update), "freshness": result.freshness(previous_freshness)}
@@ -120,5 +132,5 @@ def register(app: Dash) -> None:
 WIDGET = Widget(
     area="ongoing", title=TITLE, roles=frozenset({ADMIN, SUPPORT}), layout=layout, register=register,
     poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, grid=GRID,
-    response_output=GRID, queries={QUERY_NAME: TITLE}, plan_examples=queries.plan_examples,
+    response_output=GRID, queries={QUERY_NAME: TITLE}, plan_examples=queries.plan_examples, per_viewer=True,
 )

@@ -17,9 +17,15 @@ from dash.development.base_component import Component
 # Components of the page itself that every widget's callbacks may read (see widgets/shell.py).
 REFRESH_SIGNAL = "refresh-signal"  # bumped when the page resumes or reconnects: every widget refreshes at once
 URL = "url"  # the page's dcc.Location
+PAUSED = "polling-paused"  # the page's pause switch ...
+VISIBILITY = "page-visibility"  # ... whether its tab is hidden ...
+CONNECTION = "connection"  # ... and whether its server answers: what every interval follows
+TICK = "clock-tick"  # the page's one-second tick
+SETTINGS = "display-settings"  # what the browser needs to show times (DISPLAY_TIMEZONE)
 
 MAIN = "main"  # the page's grid of panels
 OPS = "ops"  # the column of ops panels beside it
+WALL = "wall"  # a page of its own: the wallboard (widgets/wallboard.py)
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,17 @@ class Widget:
     # queries.<module>.plan_examples: realistic statements and the index each table should be read by (verify).
     plan_examples: Callable[..., list[tuple[str, Any, dict[str, tuple[str, ...]]]]] | None = None
     placement: str = MAIN
+    # layout(poll_seconds, viewer) instead: the panel fits who looks (None: everything, as Dash validates it).
+    per_viewer: bool = False
+    # A component the page header shows for the roles that see the widget (the alerts' indicator), written by
+    # the widget's own callbacks.
+    header: Callable[[], Component] | None = None
+    # panel(config) -> the panel, for a widget whose panel needs more settings than its poll interval.
+    build: Callable[[dict[str, Any]], Component] | None = None
 
-    def panel(self, config: dict[str, Any]) -> Component:
-        """Return the widget's panel for these settings."""
-        return self.layout(int(config[self.poll_setting]))
+    def panel(self, config: dict[str, Any], viewer: Any = None) -> Component:
+        """Return the widget's panel for these settings (and, for a per-viewer widget, this viewer)."""
+        if self.build is not None:
+            return self.build(config)
+        poll_seconds = int(config[self.poll_setting])
+        return self.layout(poll_seconds, viewer) if self.per_viewer else self.layout(poll_seconds)

@@ -5,6 +5,7 @@ Figures are this worker's own over the last hour (see monitoring/costs.py).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from dash import Dash, Input, Output, dcc, html
@@ -12,6 +13,7 @@ from dash import Dash, Input, Output, dcc, html
 from access.roles import ADMIN, OPS
 from monitoring.costs import WidgetCost, widget_costs
 from services import current_services
+from widgets.common import skeleton
 from widgets.registry import OPS as OPS_COLUMN, REFRESH_SIGNAL, Widget
 
 INTERVAL = "self-cost-interval"
@@ -19,8 +21,43 @@ TABLE = "self-cost-table"
 CAPTION = "self-cost-caption"
 TITLE = "widget costs"
 POLL_SETTING = "SELF_COST_POLL_SECONDS"
-COLUMNS = ("widget", "refreshes", "statements / refresh", "rows / refresh", "bytes from DB / refresh",
-           "DB ms / refresh", "cache hits (1 h)", "bytes to browser / response", "memory added / refresh")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the cost table: its heading, what it measures, and the budget its figure is held to."""
+    heading: str
+    meaning: str
+    budget: float | None = None  # in the column's unit; None: no budget (more is better, or a count)
+    budget_text: str = ""
+
+
+# The budgets are what Switchboard was built to: one statement per refresh (two for a search outside the shared
+# rows), no more rows than a cap, never a LONGTEXT payload (the ancestor read 2.7 MB per widget load), an
+# indexed read, an answer the browser takes in one small response (the ancestor's fixed widgets sent ~60 KB).
+COLUMNS = (
+    Column("widget", "The widget, or the shared query that several views read."),
+    Column("refreshes", "How many times this worker computed it in the last hour: once per poll interval at most, "
+                        "however many people watch, because every other viewer is answered from the cache."),
+    Column("statements / refresh", "SQL statements sent per computation. 0 when every view was answered from rows "
+                                   "another refresh had already fetched (the feed's filtered pages read its shared "
+                                   "newest rows).", 2, "≤ 2"),
+    Column("rows / refresh", "Rows the database returned per computation; each query is capped.", 2000,
+           "≤ 2,000 (ACTIVITY_RECENT_ROWS)"),
+    Column("bytes from DB / refresh", "Bytes of those rows as the driver received them: named columns only, never a "
+                                      "payload column.", 1024 * 1024, "≤ 1.0 MB"),
+    Column("DB ms / refresh", "Milliseconds spent in the database per computation (through the indexes that "
+                              "`python app.py verify` checks).", 100, "≤ 100 ms"),
+    Column("cache hits (1 h)", "Share of requests answered from the cache in the last hour: with many watchers it "
+                               "approaches 100 %."),
+    Column("bytes to browser / response", "Bytes of one callback answer as sent (compressed).", 60 * 1024,
+           "≤ 60.0 KB"),
+    Column("memory added / refresh", "Resident memory this worker grew by during a computation (often 0: memory "
+                                     "already held is reused).", 1024 * 1024, "≤ 1.0 MB"),
+)
+ZERO_STATEMENTS_NOTE = ("A widget can show 0 statements per refresh: its answer came from rows another refresh "
+                        "fetched, so the database did no work for it.")
+OVER_BUDGET = " (over budget)"
 
 
 def layout(poll_seconds: int) -> html.Section:
@@ -30,7 +67,8 @@ def layout(poll_seconds: int) -> html.Section:
             html.H2("What each widget costs", id="self-cost-title"),
             html.Span("", id=CAPTION, className="caption"),
         ]),
-        html.Div(id=TABLE, className="table-box"),
+        html.Div(id=TABLE, className="table-box", children=skeleton(320)),
+        meanings(),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
     ])
 
@@ -53,19 +91,56 @@ def _bytes(value: float | None) -> str:
     return f"{value:,.0f} B"
 
 
+def cost_values(cost: WidgetCost) -> list[float | None]:
+    """Return the figures of one widget's costs, in the columns' order and units (None for the name cell)."""
+    return [None, cost.refreshes, cost.statements_per_refresh, cost.rows_per_refresh, cost.db_bytes_per_refresh,
+            cost.db_ms_per_refresh, cost.cache_hit_ratio, cost.browser_bytes_per_response,
+            cost.memory_added_per_refresh]
+
+
 def cost_cells(cost: WidgetCost) -> list[str]:
-    """Return the table cells of one widget's costs."""
+    """Return the table cells of one widget's costs, each over its budget saying so in words."""
     ratio = "–" if cost.cache_hit_ratio is None else f"{cost.cache_hit_ratio:.0%}"
-    return [cost.widget, f"{cost.refreshes:,}", _number(cost.statements_per_refresh, 1),
-            _number(cost.rows_per_refresh, 0), _bytes(cost.db_bytes_per_refresh), _number(cost.db_ms_per_refresh, 1),
-            ratio, _bytes(cost.browser_bytes_per_response), _bytes(cost.memory_added_per_refresh)]
+    cells = [cost.widget, f"{cost.refreshes:,}", _number(cost.statements_per_refresh, 1),
+             _number(cost.rows_per_refresh, 0), _bytes(cost.db_bytes_per_refresh), _number(cost.db_ms_per_refresh, 1),
+             ratio, _bytes(cost.browser_bytes_per_response), _bytes(cost.memory_added_per_refresh)]
+    return [cell + OVER_BUDGET if over else cell for cell, over in zip(cells, over_budget(cost))]
+
+
+def over_budget(cost: WidgetCost) -> list[bool]:
+    """Tell, per column, whether the widget's figure is over the column's budget."""
+    return [column.budget is not None and value is not None and value > column.budget
+            for column, value in zip(COLUMNS, cost_values(cost))]
+
+
+def _heading(index: int, column: Column) -> html.Th:
+    # The meaning shows on hover (title) and, for the keyboard and screen readers, in the list under the table,
+    # which each heading points to.
+    return html.Th(column.heading, scope="col", title=column.meaning + (f" Budget: {column.budget_text}."
+                                                                        if column.budget_text else ""),
+                   **{"aria-describedby": f"self-cost-meaning-{index}"})
+
+
+def meanings() -> html.Details:
+    """Return the columns' meanings and budgets, as a list a keyboard or screen-reader user can open."""
+    items = []
+    for index, column in enumerate(COLUMNS):
+        items += [html.Dt(column.heading),
+                  html.Dd(column.meaning + (f" Budget: {column.budget_text}." if column.budget_text else ""),
+                          id=f"self-cost-meaning-{index}")]
+    return html.Details(className="cost-meanings", children=[
+        html.Summary("What the columns mean, and their budgets"), html.P(ZERO_STATEMENTS_NOTE), html.Dl(items)])
 
 
 def cost_table(costs: list[WidgetCost]) -> html.Table:
-    body = [html.Tr([html.Td(cell, className="numeric" if index else "") for index, cell in enumerate(cost_cells(c))])
-            for c in costs]
+    body = []
+    for cost in costs:
+        over = over_budget(cost)
+        body.append(html.Tr([html.Td(cell, className=("numeric" if index else "") + (" over-budget" if over[index]
+                                                                                    else ""))
+                             for index, cell in enumerate(cost_cells(cost))]))
     return html.Table(className="data-table", children=[
-        html.Thead(html.Tr([html.Th(column) for column in COLUMNS])), html.Tbody(body)])
+        html.Thead(html.Tr([_heading(index, column) for index, column in enumerate(COLUMNS)])), html.Tbody(body)])
 
 
 def refresh() -> dict[str, Any]:

@@ -20,20 +20,17 @@ from dash.development.base_component import Component
 
 from access.roles import SHELL
 from widgets import registered
-from widgets.registry import OPS, REFRESH_SIGNAL, URL, Widget
+from widgets.registry import (CONNECTION, OPS, PAUSED, REFRESH_SIGNAL, SETTINGS, TICK, URL, VISIBILITY, WALL,
+                              Widget)
 
-VISIBILITY = "page-visibility"
-PAUSED = "polling-paused"
 PAUSE_BUTTON = "pause-button"
 POLLING_STATE = "polling-state"
 THEME = "theme"
 THEME_BUTTON = "theme-button"
-TICK = "clock-tick"
 OPS_SLOT = "ops-slot"
-SETTINGS = "display-settings"
 LOCAL_DEMO_BANNER = "local-demo-banner"
 ACCOUNT = "account"
-CONNECTION = "connection"
+ANNOUNCER = "announcer"
 MAX_CONNECTION_CHECK_SECONDS = 10
 
 
@@ -88,22 +85,36 @@ def _header_right(account: Account | None) -> list[Component]:
     ]
 
 
+def skip_links(panels: list[Component]) -> html.Nav:
+    """Return a link to each panel's heading (out of sight until focused): the first Tab stops of the page."""
+    links = []
+    for panel in (panel for panel in panels if not getattr(panel, "hidden", False)):  # not the closed drawers
+        heading_id = getattr(panel, "aria-labelledby", None)
+        heading = next((c for c in [panel, *panel._traverse()] if getattr(c, "id", None) == heading_id), None)
+        if heading is not None and isinstance(heading.children, str):
+            links.append(html.A(f"Skip to {heading.children}", href=f"#{heading_id}", className="skip-link"))
+    return html.Nav(links, className="skip-links", **{"aria-label": "Skip to a panel"})
+
+
 def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Account | None = None,
-           local_demo: bool = False) -> html.Div:
-    """Return the page with the panels of these widgets (a viewer's: those of their role)."""
-    main = [widget.panel(config) for widget in widgets if widget.placement != OPS]
-    ops = [widget.panel(config) for widget in widgets if widget.placement == OPS]
+           local_demo: bool = False, viewer=None) -> html.Div:
+    """Return the page with the panels of these widgets (a viewer's: those of their role, fitted to them)."""
+    main = [widget.panel(config, viewer) for widget in widgets if widget.placement not in (OPS, WALL)]
+    walls = [widget.panel(config, viewer) for widget in widgets if widget.placement == WALL]
+    ops = [widget.panel(config, viewer) for widget in widgets if widget.placement == OPS]
     banner = html.Div(
         "Local demo, no login: this Switchboard answers this machine only. "
         "Add a user (python app.py add-user NAME --role admin) to require logins and serve a team.",
         id=LOCAL_DEMO_BANNER, className="banner", role="note") if local_demo else None
     return html.Div(className="page", children=[
         dcc.Location(id=URL, refresh=False),
+        skip_links(main + ops),
         *([banner] if banner else []),
         html.Header(className="topbar", children=[
             html.H1(["Switchboard", html.Span(" live operations", className="subtitle")]),
             html.Span("Demo data" if demo else "", className="demo-flag" if demo else ""),
-            html.Span("Live", id=POLLING_STATE, className="polling-state", **{"aria-live": "polite"}),
+            *[widget.header() for widget in widgets if widget.header],
+            html.Span("Live", id=POLLING_STATE, className="polling-state"),
             html.Button("Pause", id=PAUSE_BUTTON, className="button", n_clicks=0,
                         title="Stop polling the database until resumed", **{"aria-pressed": "false"}),
             html.Button("Dark theme", id=THEME_BUTTON, className="button", n_clicks=0,
@@ -113,7 +124,15 @@ def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Accou
         html.Main(className="grid-layout", children=[
             *main,
             *([html.Div(id=OPS_SLOT, className="ops-slot", children=ops)] if ops else []),
+            *walls,  # the validation layout's only: a wallboard's page is wall_layout
         ]),
+        *page_stores(config, widgets),
+    ])
+
+
+def page_stores(config: dict, widgets: tuple[Widget, ...]) -> list[Component]:
+    """Return the page's own stores and tick, which every widget's callbacks may read."""
+    return [
         dcc.Store(id=REFRESH_SIGNAL, data=0),
         dcc.Store(id=VISIBILITY, data={"hidden": False}),
         dcc.Store(id=PAUSED, data=False),
@@ -122,6 +141,25 @@ def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Accou
                                      "connectionCheckSeconds": connection_check_seconds(config, widgets)}),
         dcc.Store(id=CONNECTION, data={"lost": False}),
         dcc.Interval(id=TICK, interval=1000),
+        # The page's one live region: state changes only (a panel gone stale or recovered, the connection lost or
+        # back, polling paused, an alert firing), never the "updated 4s ago" lines (assets/switchboard.js).
+        html.Div(id=ANNOUNCER, className="visually-hidden", role="status", **{"aria-live": "polite"}),
+    ]
+
+
+def wall_layout(config: dict, demo: bool, widgets: tuple[Widget, ...]) -> html.Div:
+    """Return a wallboard's page: its panel on all of the screen, large type, nothing to click (no pause, theme
+    or sign-out button: a TV has nobody to press them); the live state still says when the server is gone."""
+    return html.Div(className="page wall-page", children=[
+        dcc.Location(id=URL, refresh=False),
+        html.Main(className="wall-main", children=[
+            *[widget.panel(config) for widget in widgets if widget.placement == WALL],
+            html.Div(className="wall-state", children=[
+                html.Span("Demo data" if demo else "", className="demo-flag" if demo else ""),
+                html.Span("Live", id=POLLING_STATE, className="polling-state"),  # the announcer says changes
+            ]),
+        ]),
+        *page_stores(config, widgets),
     ])
 
 

@@ -37,3 +37,25 @@ def test_a_row_opens_the_call_its_payload_opens_on_request_and_escape_closes_it(
     page.click("#call-close")
     page.wait_for_selector("#call-panel", state="hidden", timeout=WAIT_MS)
     assert page.console_errors == []
+
+
+def test_the_open_call_takes_the_focus_once_and_leaves_it_where_the_person_puts_it(page, demo_site):
+    """A row's call takes the focus when it opens; a person who then moves on keeps it there. The panel's polling
+    switch runs on every change of the page's polling (pause, a hidden tab, the connection, each refresh of an
+    ongoing call): it used to pull the focus back to Close each time, so the Pause button could not be reached."""
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    page.locator("#ongoing-grid .ag-center-cols-container .ag-row").first.locator(".ag-cell").first.click()
+    page.wait_for_selector("#call-panel:not([hidden]) .details", timeout=WAIT_MS)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'call-close'", timeout=WAIT_MS)
+    page.focus("#pause-button")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#pause-button').getAttribute('aria-pressed') === 'true'",
+                           timeout=WAIT_MS)
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#pause-button').getAttribute('aria-pressed') === 'false'",
+                           timeout=WAIT_MS)
+    page.wait_for_timeout(1_500)  # the refresh that follows a resume, and the callbacks after its answer
+    assert page.evaluate("document.activeElement.id") == "pause-button"
+    assert page.is_visible("#call-panel")
+    assert page.console_errors == []

@@ -83,7 +83,8 @@ def test_a_database_on_a_closed_port_is_a_failure_in_the_grid_not_an_empty_one(p
         assert page.inner_text(overlay) == "⚠ Could not load: database unreachable"
         assert page.inner_text("#polling-state") == "Live"  # the server answers: only the database is gone
         # The connection's state is announced politely; lines that tick every second are no live regions.
-        assert page.get_attribute("#polling-state", "aria-live") == "polite"
+        assert page.get_attribute("#announcer", "aria-live") == "polite"
+        assert page.eval_on_selector("#polling-state", "e => e.closest('[aria-live]')") is None
         for status in ("#ongoing-status", "#activity-status-line", "#stats-status", "#memory-status"):
             assert page.eval_on_selector(status, "e => e.closest('[aria-live], [role=status], [role=log]')") is None
         assert page.console_errors == []

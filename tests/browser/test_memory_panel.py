@@ -18,7 +18,11 @@ def test_the_memory_panel_draws_its_lines_and_colours_its_badge(page, seeded_sql
         page.goto(server.url)
         page.wait_for_selector(f"#memory-badge.{state}", timeout=WAIT_MS)
         chart = "#memory-workers-chart"
-        page.wait_for_selector(f"{chart} .scatterlayer .trace, {chart} canvas", timeout=WAIT_MS)
+        # A line drawn: a path with a segment in it. A worker with one sample so far has a trace but no segment, and a
+        # flat line (green, amber: 200 MB of RSS on a 200,000 MB axis) has a box of no height, so ':visible' never holds.
+        page.wait_for_function(
+            """chart => [...document.querySelectorAll(chart + ' .scatterlayer .trace path.js-line')]
+                   .some(path => (path.getAttribute('d') || '').includes('L'))""", arg=chart, timeout=WAIT_MS)
         page.wait_for_selector(f"{chart} text:has-text('limit {limit_mb} MB')", timeout=WAIT_MS)
         page.wait_for_selector(f"{chart} text:has-text('warning {warning_mb} MB')", timeout=WAIT_MS)
         page.wait_for_selector("#memory-top td", timeout=WAIT_MS)

@@ -48,9 +48,12 @@ def test_support_signs_in_to_its_own_panels_with_masked_phones(page, site_with_u
     assert page.url.endswith("/?kind=call")  # back to the link asked for
     assert page.locator("#memory-badge").count() == 0 and page.locator("#stats-cards").count() == 0
     assert page.inner_text("#account") == "sam · support"
-    callers = page.eval_on_selector_all("#ongoing-grid .ag-center-cols-container [col-id=from]",
+    callers = page.eval_on_selector_all("#ongoing-grid .ag-center-cols-container [col-id=caller]",
                                         "cells => cells.map(c => c.textContent)")
     assert callers and all(sum(ch.isdigit() for ch in caller) <= 3 and "•" in caller for caller in callers)
+    # One company: no company filter, no company column in either grid (issue 14, item 6).
+    assert not page.is_visible("#activity-company")
+    assert page.locator("#ongoing-grid [col-id=co], #activity-grid [col-id=co]").count() == 0
     page.wait_for_function("document.querySelector('#ongoing-status').textContent.startsWith('updated')",
                            timeout=WAIT_MS)
     assert page.console_errors == []  # nothing refused by the CSP, no callback error

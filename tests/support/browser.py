@@ -52,9 +52,9 @@ class ServerHandle:
 
 
 @contextmanager
-def serve_in_thread(wsgi_app) -> Iterator[ServerHandle]:
-    """Serve the app on an OS-chosen port until the block ends, then shut the server down."""
-    server = make_server("127.0.0.1", 0, wsgi_app, threaded=True, request_handler=_QuietHandler)
+def serve_in_thread(wsgi_app, port: int = 0) -> Iterator[ServerHandle]:
+    """Serve the app on `port` (by default one the OS chooses) until the block ends, then shut the server down."""
+    server = make_server("127.0.0.1", port, wsgi_app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name=f"wsgi-{server.server_port}", daemon=True)
     thread.start()

@@ -1,0 +1,190 @@
+"""The rules: built-in ones tuned by settings, and a TOML file (ALERT_RULES_FILE) that adds or overrides.
+
+A rule is a state-machine Rule (alerts/state.py) plus the source that observes its value (alerts/probes.py),
+how often it is evaluated and whether it reads the business database (such rules are held, neither judged
+nor notified, while the database itself is unreachable: one page at 3 am says "database unreachable", not
+five).
+
+The rules file, e.g.:
+
+    [rules.call_storm]          # a built-in rule, tuned
+    threshold = 350
+    for_seconds = 120
+
+    [rules.php_fpm_heavy]       # a rule of its own, from one of the sources
+    source = "memory_group"
+    group = "php-fpm"
+    title = "php-fpm over 1 GB"
+    threshold = 1024            # MB
+    for_seconds = 300
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, time as clock_time
+from pathlib import Path
+from typing import Any
+
+from alerts.state import ABOVE, BELOW, Rule
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOURS_ENTRY = re.compile(r"^(?P<first>[a-z]{3})(?:-(?P<last>[a-z]{3}))?\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
+# Sources whose value comes from the business database (held while it is unreachable).
+DATABASE_SOURCES = frozenset({"widget_failing", "widget_stale", "ongoing_calls", "calls_drop", "agent_silent"})
+SOURCES = frozenset({"database", "memory_limit", "memory_warning", "memory_group", "host_available",
+                     "host_swapping", "rule_errors"}) | DATABASE_SOURCES
+RULE_KEYS = {f.name for f in fields(Rule)} - {"name"}
+FILE_KEYS = RULE_KEYS | {"source", "group", "every_seconds"}
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    rule: Rule
+    source: str
+    params: dict[str, Any] = field(default_factory=dict)
+    every_seconds: float = 0.0  # evaluated at most this often (0: every period)
+
+    @property
+    def needs_database(self) -> bool:
+        return self.source in DATABASE_SOURCES
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+
+def parse_business_hours(text: str) -> tuple[tuple[int, clock_time, clock_time], ...]:
+    """Parse "Mon-Fri 08:00-18:00; Sat 09:00-13:00" into (weekday, start, end) entries (Monday = 0)."""
+    entries = []
+    for part in (piece.strip().lower() for piece in text.split(";") if piece.strip()):
+        match = HOURS_ENTRY.match(part)
+        if not match or match["first"] not in DAYS or (match["last"] and match["last"] not in DAYS):
+            raise ValueError(f"expected days and hours such as 'Mon-Fri 08:00-18:00', got {part!r}")
+        start, end = (_hhmm(match[key]) for key in ("start", "end"))
+        if end <= start:
+            raise ValueError(f"business hours must end after they start, got {part!r}")
+        first, last = DAYS.index(match["first"]), DAYS.index(match["last"] or match["first"])
+        entries += [(day, start, end) for day in range(7) if first <= day <= last or (last < first and
+                                                                                       (day >= first or day <= last))]
+    return tuple(entries)
+
+
+def _hhmm(text: str) -> clock_time:
+    hours, minutes = (int(part) for part in text.split(":"))
+    if hours == 24 and minutes == 0:
+        return clock_time(23, 59, 59)
+    return clock_time(hours, minutes)
+
+
+def in_business_hours(hours: tuple[tuple[int, clock_time, clock_time], ...], local: datetime) -> bool:
+    """Tell whether a local time falls within the business hours."""
+    return any(day == local.weekday() and start <= local.time() < end for day, start, end in hours)
+
+
+def built_in(config: dict[str, Any]) -> list[RuleSpec]:
+    """Return the built-in rules, tuned by the settings."""
+    clear = float(config["ALERT_CLEAR_SECONDS"])
+    memory_for = float(config["ALERT_MEMORY_SECONDS"])
+    repeat = max(0.0, float(config["ALERT_REPEAT_SECONDS"]))
+    return [replace(spec, rule=replace(spec.rule, repeat_seconds=repeat)) for spec in _built_in(config, clear, memory_for)]
+
+
+def _built_in(config: dict[str, Any], clear: float, memory_for: float) -> list[RuleSpec]:
+    return [
+        RuleSpec(Rule("database_down", "database unreachable", threshold=1, unit="",
+                      for_seconds=float(config["ALERT_DATABASE_DOWN_SECONDS"]), clear_seconds=0,
+                      resolved_title="database reachable again", view="/"), "database"),
+        RuleSpec(Rule("widget_failing", "widget refreshes failing",
+                      threshold=float(config["ALERT_WIDGET_FAILING_SECONDS"]), unit="s", clear_seconds=clear,
+                      resolved_title="widget refreshes succeed again", view="/"), "widget_failing"),
+        RuleSpec(Rule("widget_stale", "widget stale", threshold=int(config["ALERT_WIDGET_STALE_POLLS"]),
+                      unit=" failed refreshes in a row", clear_seconds=clear, resolved_title="widget fresh again",
+                      view="/"), "widget_stale"),
+        RuleSpec(Rule("memory_limit", "memory over its limit", threshold=100, clear=95, unit="% of its limit",
+                      for_seconds=memory_for, clear_seconds=clear, resolved_title="memory back under its limit",
+                      view="/#memory-title"), "memory_limit"),
+        RuleSpec(Rule("memory_warning", "memory over its warning level", threshold=100, clear=95,
+                      unit="% of its warning level", for_seconds=memory_for, clear_seconds=clear,
+                      resolved_title="memory back under its warning level", view="/#memory-title"), "memory_warning"),
+        RuleSpec(Rule("host_memory_low", "host low on available memory", direction=BELOW,
+                      threshold=int(config["ALERT_HOST_AVAILABLE_MB"]), clear=int(config["ALERT_HOST_AVAILABLE_MB"]) * 1.2,
+                      unit=" MB available", for_seconds=memory_for, clear_seconds=clear,
+                      resolved_title="host memory available again", view="/#memory-title"), "host_available"),
+        RuleSpec(Rule("host_swapping", "host swapping", threshold=int(config["ALERT_HOST_SWAP_MB"]),
+                      unit=" MB swapped out in 5 min", for_seconds=0, clear_seconds=max(clear, 300),
+                      resolved_title="host no longer swapping", view="/#memory-title"), "host_swapping"),
+        RuleSpec(Rule("call_storm", "ongoing calls above the ceiling", threshold=int(config["ALERT_ONGOING_CALLS_MAX"]),
+                      clear=int(config["ALERT_ONGOING_CALLS_MAX"]) * 0.9, unit=" ongoing calls", for_seconds=60,
+                      clear_seconds=clear, resolved_title="ongoing calls below the ceiling again", view="/"),
+                 "ongoing_calls"),
+        RuleSpec(Rule("calls_drop", "calls far below last week", direction=BELOW,
+                      threshold=int(config["ALERT_CALLS_DROP_PERCENT"]),
+                      clear=min(100, int(config["ALERT_CALLS_DROP_PERCENT"]) * 1.5), unit="% of the same hour last week",
+                      for_seconds=900, clear_seconds=max(clear, 600), resolved_title="calls back to last week's level",
+                      view="/"), "calls_drop",
+                 {"min_calls": int(config["ALERT_CALLS_DROP_MIN_CALLS"])}, every_seconds=60),
+        RuleSpec(Rule("agent_silent", "AI agent silent", threshold=1, unit=" silent agents", clear_seconds=clear,
+                      resolved_title="AI agents taking calls again", view="/"), "agent_silent",
+                 {"minutes": int(config["ALERT_AGENT_SILENT_MINUTES"]), "min_calls": float(config["ALERT_AGENT_MIN_CALLS"])},
+                 every_seconds=60),
+        # Judged last, from the others' states: a rule that cannot judge must not stay silent for ever.
+        RuleSpec(Rule("rules_failing", "alert rules cannot be evaluated", threshold=1, unit=" rules in error",
+                      clear_seconds=clear, resolved_title="alert rules evaluated again", view="/#alerts-title"),
+                 "rule_errors", {"seconds": float(config["ALERT_RULE_ERROR_SECONDS"])}),
+    ]
+
+
+class RulesFileError(ValueError):
+    """The rules file cannot be used (named, with the rule and the key at fault)."""
+
+
+def load_rules(config: dict[str, Any]) -> list[RuleSpec]:
+    """Return the rules in force: the built-in ones, the file's overrides and additions, less the disabled."""
+    specs = {spec.name: spec for spec in built_in(config)}
+    path = config.get("ALERT_RULES_FILE")
+    if path:
+        for name, entry in read_rules_file(Path(path)).items():
+            specs[name] = _from_file(name, entry, specs.get(name), path)
+    disabled = {name.strip() for name in str(config.get("ALERT_DISABLED_RULES") or "").split(",") if name.strip()}
+    return [spec for spec in specs.values() if spec.rule.enabled and spec.name not in disabled]
+
+
+def read_rules_file(path: Path) -> dict[str, dict[str, Any]]:
+    """Return the [rules.<name>] tables of a TOML rules file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise RulesFileError(f"ALERT_RULES_FILE {path}: {error}") from None
+    rules = data.get("rules", {})
+    if not isinstance(rules, dict) or set(data) - {"rules"}:
+        raise RulesFileError(f"ALERT_RULES_FILE {path}: expected only [rules.<name>] tables")
+    return rules
+
+
+def _from_file(name: str, entry: Any, base: RuleSpec | None, path: str) -> RuleSpec:
+    """Return a rule from its file entry: an override of a built-in rule, or a new rule of a known source."""
+    where = f"ALERT_RULES_FILE {path}, rule {name!r}"
+    if not re.fullmatch(r"[a-z0-9_]+", name) or not isinstance(entry, dict):
+        raise RulesFileError(f"{where}: a rule is a [rules.<name>] table, its name of a-z, 0-9 and _")
+    unknown = set(entry) - FILE_KEYS
+    if unknown:
+        raise RulesFileError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(FILE_KEYS)})")
+    if base is None:
+        source = entry.get("source")
+        if source not in SOURCES or "threshold" not in entry:
+            raise RulesFileError(f"{where}: a new rule needs a threshold and a source, one of {sorted(SOURCES)}")
+        if source == "memory_group" and not isinstance(entry.get("group"), str):
+            raise RulesFileError(f"{where}: source memory_group needs group = \"<process group name>\"")
+        base = RuleSpec(Rule(name, str(entry.get("title") or name), threshold=float(entry["threshold"])), source,
+                        {"group": entry.get("group")} if source == "memory_group" else {})
+    elif "source" in entry and entry["source"] != base.source:
+        raise RulesFileError(f"{where}: a built-in rule keeps its source ({base.source})")
+    try:
+        rule = replace(base.rule, **{key: value for key, value in entry.items() if key in RULE_KEYS})
+    except (TypeError, ValueError) as error:
+        raise RulesFileError(f"{where}: {error}") from None
+    if rule.direction not in (ABOVE, BELOW):
+        raise RulesFileError(f"{where}: direction must be 'above' or 'below'")
+    return replace(base, rule=rule, every_seconds=float(entry.get("every_seconds", base.every_seconds)))

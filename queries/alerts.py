@@ -1,0 +1,120 @@
+"""The call rules' statements (issue 15): cheap counts through the calls indexes, named columns, capped.
+
+- ongoing calls now (a call storm): one count through `idx_ongoing_calls`;
+- the last hour's calls against the same hour on the same weekday a week before: two counts, each one range
+  of `idx_calls_created_date`;
+- AI agents silent: calls per agent in the last N minutes and in the same N minutes of each of the 7 days
+  before (eight ranges of `idx_calls_created_date`), for the agents that normally have calls then; their names
+  by primary key, a second statement only when there are any.
+
+Soft-deleted calls are never counted and a soft-deleted (or missing) agent is never reported
+(queries/platform.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from queries.ongoing_calls import ongoing_condition
+from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, platform_schema
+from queries.runner import run
+from schema.tables import agents, calls, idx_calls_created_date, idx_ongoing_calls
+
+BASELINE_DAYS = 7
+SILENT_AGENTS_CAP = 200
+
+
+def ongoing_count_statement(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
+    """Return the count of calls ongoing at `now`."""
+    return sa.select(sa.func.count().label("ongoing_calls")).select_from(calls).where(
+        ongoing_condition(now, None, platform))
+
+
+def _count_between(start: datetime, end: datetime, platform: PlatformSchema) -> sa.ScalarSelect:
+    return (sa.select(sa.func.count()).select_from(calls)
+            .where(calls.c.created_at >= start, calls.c.created_at < end, *platform.live(calls)).scalar_subquery())
+
+
+def week_over_week_statement(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
+    """Return the calls of the last hour and of the same hour one week before."""
+    week = timedelta(days=7)
+    hour = timedelta(hours=1)
+    return sa.select(_count_between(now - hour, now, platform).label("last_hour"),
+                     _count_between(now - week - hour, now - week, platform).label("week_before"))
+
+
+def silent_agents_statement(now: datetime, minutes: int, min_calls: float,
+                            platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
+    """Return the agents with no call in the last `minutes` that had at least `min_calls` on average in the same
+    minutes of the 7 days before (calls only: names are looked up by primary key after); capped."""
+    window = timedelta(minutes=minutes)
+    ends = [now - timedelta(days=day) for day in range(BASELINE_DAYS + 1)]
+    ranges = [sa.and_(calls.c.created_at >= end - window, calls.c.created_at < end) for end in ends]
+    recent = sa.func.sum(sa.case((calls.c.created_at >= now - window, 1), else_=0))
+    baseline = sa.func.count() - recent
+    return (sa.select(calls.c.agent_id, baseline.label("baseline_calls"))
+            .where(calls.c.agent_id.is_not(None), sa.or_(*ranges), *platform.live(calls))
+            .group_by(calls.c.agent_id)
+            .having(sa.and_(recent == 0, baseline >= min_calls * BASELINE_DAYS))
+            .order_by(baseline.desc(), calls.c.agent_id)
+            .limit(SILENT_AGENTS_CAP))
+
+
+def agent_names_statement(agent_ids: list[int], platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
+    """Return the names and companies of these agents (soft-deleted ones left out), by primary key."""
+    return (sa.select(agents.c.id, as_result_text(agents.c.name).label("agent_name"), agents.c.company_id)
+            .where(agents.c.id.in_(agent_ids), *platform.live(agents)).limit(len(agent_ids)))
+
+
+def count_ongoing(engine: Engine, now: datetime) -> int:
+    frame = run(engine, ongoing_count_statement(now, platform_schema(engine)), max_rows=1)
+    return int(frame["ongoing_calls"].iloc[0])
+
+
+@dataclass(frozen=True)
+class WeekOverWeek:
+    last_hour: int
+    week_before: int
+
+
+def week_over_week(engine: Engine, now: datetime) -> WeekOverWeek:
+    frame = run(engine, week_over_week_statement(now, platform_schema(engine)), max_rows=1)
+    return WeekOverWeek(int(frame["last_hour"].iloc[0]), int(frame["week_before"].iloc[0]))
+
+
+@dataclass(frozen=True)
+class SilentAgent:
+    agent_id: int
+    name: str
+    company_id: int | None
+    baseline_calls: int  # in the same minutes of the 7 days before, all together
+
+
+def silent_agents(engine: Engine, now: datetime, minutes: int, min_calls: float) -> list[SilentAgent]:
+    """Return the silent agents, busiest first; an agent that is missing or soft-deleted is not one."""
+    platform = platform_schema(engine)
+    quiet = run(engine, silent_agents_statement(now, minutes, min_calls, platform), max_rows=SILENT_AGENTS_CAP)
+    if quiet.empty:
+        return []
+    ids = [int(agent) for agent in quiet["agent_id"]]
+    names = {int(row.id): row for row in run(engine, agent_names_statement(ids, platform), max_rows=len(ids)).itertuples()}
+    return [SilentAgent(agent, str(names[agent].agent_name), _int(names[agent].company_id), int(calls_before))
+            for agent, calls_before in zip(ids, quiet["baseline_calls"]) if agent in names]
+
+
+def _int(value) -> int | None:
+    return None if value is None or value != value else int(value)  # NULL, or NaN from pandas
+
+
+def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
+                  ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
+    """Return the alert rules' statements and the index each table must use."""
+    return [
+        ("alert: ongoing calls", ongoing_count_statement(now, platform), {"calls": (idx_ongoing_calls.name,)}),
+        ("alert: week over week", week_over_week_statement(now, platform), {"calls": (idx_calls_created_date.name,)}),
+        ("alert: silent agents", silent_agents_statement(now, 30, 3, platform),
+         {"calls": (idx_calls_created_date.name,)}),
+    ]

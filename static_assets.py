@@ -1,0 +1,389 @@
+"""The static files the page loads: content-hashed URLs, a year of caching, and only what the viewer's page uses.
+
+- assets/ files (the page's CSS and JS, the favicon) and the partial plotly.js bundle (npm package
+  plotly.js-basic-dist-min, installed by `npm ci` from package-lock.json) are served at
+  /static-assets/<sha256 of the content>/<name> with `Cache-Control: public, max-age=31536000, immutable`,
+  compressed once (brotli 11, kept on disk by content in COMPRESSED_FILES_FOLDER; gzip 9 per process). Dash's
+  own `?m=<mtime>` asset links are turned off (assets_ignore): an mtime is not the content, so a checkout or a
+  copy could serve a stale file for a year.
+- Dash's component suites carry a version-and-mtime fingerprint in their file names: those get the same
+  immutable caching; the few it requests unfingerprinted, and Dash's unhashed /assets/ URLs (the login page's
+  CSS), are revalidated (`no-cache`, with an ETag). The HTML page, the layout, the callback list and every
+  callback answer are never stored (`no-store`).
+- The page lists the scripts its viewer's components need and no others (`PageAssetsDash`): a library none
+  of the page's components comes from is left off (ops, with no grid, loads no AG Grid), and the code
+  chunks Dash would fetch later, one after another (the grid's, the graph's, the dropdown's), are listed
+  in the page so they download in parallel with the rest. Charts use the partial plotly.js: dcc.Graph
+  takes a `window.Plotly` already on the page instead of loading Dash's full bundle; its loader
+  (assets/plotly_async.js) preloads it after the page's own code and runs it once the first callback requests
+  are on their way, and until it has, window.Plotly is the promise of it, so the grids fill meanwhile. Without
+  node_modules the app still starts, serves Dash's full bundle and logs a warning.
+- Dash's babel polyfill gives way to regenerator-runtime (npm), what current browsers lack of it.
+- The layout and the callback list are preloaded from the page's head, so they download with the scripts
+  instead of after them.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from html import escape
+from pathlib import Path
+from dash import Dash
+from dash.fingerprint import check_fingerprint
+from flask import Flask, Response, abort, g, redirect, request
+
+try:  # Brotli (requirements.txt) makes files about a tenth smaller than gzip; without it, gzip
+    import brotli
+except ImportError:  # pragma: no cover - installed with the app
+    brotli = None
+
+log = logging.getLogger("switchboard.static")
+
+ROOT = Path(__file__).resolve().parent
+NODE_MODULES = ROOT / "node_modules"
+PLOTLY_BUNDLE = Path("plotly.js-basic-dist-min") / "plotly-basic.min.js"  # bar, pie, scatter: what the charts draw
+# What Dash's babel polyfill (polyfill@7, 97 KB: core-js 2 and regenerator-runtime) gives a current browser:
+# only `regeneratorRuntime`, which the renderer's and dcc's transpiled async code call (what core-js 2 adds is
+# native in current, evergreen browsers). It takes the polyfill's place, 25 KB.
+REGENERATOR = Path("regenerator-runtime") / "runtime.js"
+REGENERATOR_NAME = "regenerator-runtime.js"
+DASH_POLYFILL = re.compile(r"/_dash-component-suites/dash/deps/polyfill@[^\"]*\.js")
+STATIC_PATH = "/static-assets"
+COMPONENT_SUITES = "/_dash-component-suites/"
+DASH_ASSETS = "/assets/"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+NOT_STORED = "no-store"
+FAVICON = "favicon.svg"
+PLOTLY_LOADER = "plotly_async.js"
+# assets/ files the dashboard page does not load itself (the login page links its stylesheet on its own).
+NOT_ON_THE_PAGE = frozenset({"login.css", FAVICON, PLOTLY_LOADER})  # the loader: on pages with a chart only
+DIGEST_CHARS = 16
+MIN_COMPRESS_BYTES = 1024
+# Brotli's best (11) makes the page's large scripts 8% smaller than 9 (admin: about 80 KiB) but takes 2-4 s a
+# file: it is done once per file content and kept on disk (COMPRESSED_FILES_FOLDER), so only a release's first
+# start pays it. Without a folder to keep it in, 9 (a tenth of a second), once a process.
+BROTLI_QUALITY = 9
+BROTLI_KEPT_QUALITY = 11
+GZIP_LEVEL = 9
+COMPRESSED_KEY = "switchboard.compressed"  # the app's Compressed, in its extensions
+INDEX_STRING = """<!DOCTYPE html>
+<html lang="en">
+    <head>
+        {%metas%}
+        <title>{%title%}</title>
+        {%favicon%}
+        {%css%}
+    </head>
+    <body>
+        {%app_entry%}
+        <footer>
+            {%config%}
+            {%scripts%}
+            {%renderer%}
+        </footer>
+    </body>
+</html>"""
+
+# The code chunks Dash's libraries load on demand, by the component types that need them. A chunk listed here is
+# put in the page when one of its components is on it; any other (the date picker's, AG Grid Enterprise's) is
+# left to be fetched on demand, as Dash does.
+CHUNKS = {
+    ("dash_core_components", "async-graph.js"): {"Graph"},
+    ("dash_core_components", "async-dropdown.js"): {"Dropdown"},
+    ("dash_core_components", "async-slider.js"): {"Slider", "RangeSlider"},
+    ("dash_ag_grid", "async-community.js"): {"AgGrid"},
+}
+# Dash's own package serves several libraries; the folder of a script says which.
+DASH_FOLDERS = {"dcc": "dash_core_components", "html": "dash_html_components", "dash_table": "dash_table"}
+ALWAYS = frozenset({"dash-renderer", "deps"})  # the renderer and React
+SCRIPT_TAG = re.compile(r'<script src="([^"]+)"></script>')
+
+
+@dataclass
+class StaticFile:
+    """One file served at a URL naming its content."""
+
+    name: str
+    path: Path
+
+    @cached_property
+    def data(self) -> bytes:
+        return self.path.read_bytes()
+
+    @cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()[:DIGEST_CHARS]
+
+    @property
+    def url(self) -> str:
+        return f"{STATIC_PATH}/{self.digest}/{self.name}"
+
+    def response(self, compressed: Compressed) -> Response:
+        response = Response(self.data, mimetype=mimetypes.guess_type(self.name)[0] or "application/octet-stream")
+        compressed.apply(self.url, response)
+        response.headers["Cache-Control"] = IMMUTABLE
+        response.set_etag(self.digest)
+        return response.make_conditional(request)
+
+
+@dataclass
+class Compressed:
+    """Files that never change under their URL, compressed once and kept, by file and encoding: in this process,
+    and, for brotli at its best, on disk in `folder` by the content's digest (shared by processes and restarts).
+
+    A component suite is kept by its path without Dash's fingerprint: Dash serves it under any fingerprint a client
+    makes up, and the whole URL would keep (and compress) one more copy for each."""
+
+    kept: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    folder: Path | None = None
+
+    def apply(self, url: str, response: Response) -> None:
+        """Compress the response's body as the request accepts (brotli, else gzip), from what is kept."""
+        response.vary.add("Accept-Encoding")
+        data = response.get_data()
+        offered = {part.split(";", 1)[0].strip() for part in request.headers.get("Accept-Encoding", "").split(",")}
+        encoding = "br" if brotli is not None and "br" in offered else "gzip" if "gzip" in offered else None
+        if encoding is None or len(data) < MIN_COMPRESS_BYTES:
+            return
+        key = file_key(url)
+        if (key, encoding) not in self.kept:  # two requests at once may both compress it: the same bytes
+            self.kept[key, encoding] = self._brotli(data) if encoding == "br" \
+                else gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+        response.set_data(self.kept[key, encoding])
+        response.headers["Content-Encoding"] = encoding
+
+    def holds(self, url: str, encoding: str) -> bool:
+        """Tell whether the file at this URL is kept compressed in this encoding."""
+        return (file_key(url), encoding) in self.kept
+
+    def _brotli(self, data: bytes) -> bytes:
+        if self.folder is None:
+            return brotli.compress(data, quality=BROTLI_QUALITY)
+        path = self.folder / f"{hashlib.sha256(data).hexdigest()}.br"
+        try:
+            kept = path.read_bytes()
+            # Checked once a process (a few ms): a file damaged on disk is never served.
+            if brotli.decompress(kept) == data:
+                return kept
+            log.warning("the compressed file %s does not hold its content: compressing anew", path)
+        except FileNotFoundError:
+            pass
+        except (OSError, brotli.error) as error:
+            log.warning("cannot read the compressed file %s (%s): compressing anew", path, error)
+        compressed = brotli.compress(data, quality=BROTLI_KEPT_QUALITY)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        try:  # written whole under a name of its own, then renamed: a reader never sees half a file
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as file:
+                file.write(compressed)
+                file.flush()
+                os.fsync(file.fileno())  # on disk before the name: a power cut leaves no empty file by that name
+            os.replace(partial, path)
+        except OSError as error:
+            if partial.parent.is_dir():
+                partial.unlink(missing_ok=True)
+            # Nowhere to keep it: this process compresses the rest at 9 (a tenth of a second each), as without a
+            # folder, instead of paying brotli 11 again in every process.
+            log.warning("cannot keep the compressed file in %s (%s): this process compresses in memory, at %d",
+                        self.folder, error, BROTLI_QUALITY)
+            self.folder = None
+        return compressed
+
+
+def file_key(url: str) -> str:
+    """Return what names a file's content among the URLs it is served at: a component suite's path without Dash's
+    fingerprint (the same file under every one); any other URL as it is (a static asset's names its digest)."""
+    if url.startswith(COMPONENT_SUITES):
+        path, _ = check_fingerprint(url[len(COMPONENT_SUITES):])
+        return COMPONENT_SUITES + path
+    return url
+
+
+@dataclass
+class StaticFiles:
+    """The files served with content-hashed URLs, by name."""
+
+    files: dict[str, StaticFile] = field(default_factory=dict)
+
+    @classmethod
+    def find(cls, assets_folder: Path, node_modules: Path | None = None) -> StaticFiles:
+        """Find the assets and the partial plotly.js bundle (in NODE_MODULES unless told another folder)."""
+        node_modules = NODE_MODULES if node_modules is None else node_modules
+        files = {path.name: StaticFile(path.name, path) for path in sorted(assets_folder.iterdir())
+                 if path.is_file() and not path.name.startswith(".")}
+        bundle = node_modules / PLOTLY_BUNDLE
+        if bundle.is_file():
+            files[bundle.name] = StaticFile(bundle.name, bundle)
+        else:
+            log.warning("the partial plotly.js bundle %s is missing (run `npm ci`): charts load Dash's full "
+                        "plotly.js instead, about 1.4 MB compressed", bundle)
+        runtime = node_modules / REGENERATOR
+        if runtime.is_file():
+            files[REGENERATOR_NAME] = StaticFile(REGENERATOR_NAME, runtime)
+        else:
+            log.warning("%s is missing (run `npm ci`): pages load Dash's babel polyfill instead (about 30 KB more "
+                        "compressed)", runtime)
+        return cls(files)
+
+    @property
+    def regenerator(self) -> StaticFile | None:
+        """Return regenerator-runtime, which takes the place of Dash's babel polyfill, if it is here."""
+        return self.files.get(REGENERATOR_NAME)
+
+    @property
+    def plotly(self) -> StaticFile | None:
+        """Return the partial plotly.js bundle, if it and its loader are here."""
+        return self.files.get(PLOTLY_BUNDLE.name) if PLOTLY_LOADER in self.files else None
+
+    def page_files(self, suffix: str) -> list[StaticFile]:
+        """Return the assets the dashboard page loads itself (by name, as Dash orders them), of one kind."""
+        return [file for name, file in self.files.items()
+                if name.endswith(suffix) and name not in NOT_ON_THE_PAGE and name not in (PLOTLY_BUNDLE.name,
+                                                                                            REGENERATOR_NAME)]
+
+
+def library_of(url: str) -> tuple[str | None, str]:
+    """Return the component library a component-suites script belongs to (None: the renderer and React, always
+    needed), and its file name without Dash's fingerprint."""
+    path = url.split(COMPONENT_SUITES, 1)[1].split("?", 1)[0]
+    package, _, inner = path.partition("/")
+    inner, _ = check_fingerprint(inner)
+    folder, _, name = inner.rpartition("/")
+    if package == "dash":
+        top = inner.split("/", 1)[0]
+        return (None if top in ALWAYS else DASH_FOLDERS.get(top, top)), name
+    return package, name
+
+
+def needed(url: str, components: frozenset[tuple[str, str]], partial_plotly: bool) -> bool:
+    """Tell whether a page with these (library, component type) pairs needs this script."""
+    if COMPONENT_SUITES not in url:
+        return True
+    library, name = library_of(url)
+    if library is None:
+        return True
+    if library == "plotly":  # Dash's full plotly.js: for a page with a chart when the partial bundle is missing
+        return not partial_plotly and ("dash_core_components", "Graph") in components
+    if library not in {used for used, _ in components}:
+        return False
+    if name.startswith("async-"):
+        return bool(CHUNKS.get((library, name), set()) & {kind for used, kind in components if used == library})
+    return True
+
+
+def components_of(layout) -> frozenset[tuple[str, str]]:
+    """Return the (library, component type) pairs of a layout."""
+    return frozenset((component._namespace, component._type)
+                     for component in [layout, *layout._traverse()] if hasattr(component, "_namespace"))
+
+
+class PageAssetsDash(Dash):
+    """Dash, serving each page the scripts its components need, with content-hashed assets and favicon."""
+
+    def __init__(self, *args, static_files: StaticFiles, **kwargs) -> None:
+        # Dash's eager loading lists every library's on-demand chunks in the page (fingerprinted); the page keeps
+        # those its components use. Its own asset links (?m=mtime) are replaced by content-hashed ones.
+        super().__init__(*args, eager_loading=True, assets_ignore=".*", **kwargs)
+        self.static_files = static_files
+        self.index_string = INDEX_STRING
+        self._components_by_role: dict[str | None, frozenset[tuple[str, str]]] = {}
+
+    def page_components(self) -> frozenset[tuple[str, str]]:
+        """Return the component types of this viewer's page (the same for everyone of one role)."""
+        viewer = g.get("viewer")
+        role = getattr(viewer, "role", None)
+        if role not in self._components_by_role:
+            self._components_by_role[role] = components_of(self._layout_value())
+        return self._components_by_role[role]
+
+    def _config(self) -> dict:
+        # The renderer checks the callbacks it is given against the page's validation layout, and needs the
+        # library of every component in it: the viewer's own page, not every role's (app.validation_layout,
+        # which the server checks every callback against at start-up), so a page without a grid needs no grid
+        # code, and no page describes the panels of another role.
+        config = super()._config()
+        if "validation_layout" in config:
+            config["validation_layout"] = self._layout_value()
+        return config
+
+    def interpolate_index(self, **kwargs) -> str:
+        components = self.page_components()
+        files = self.static_files
+        prefix = self.config.requests_pathname_prefix
+        partial_chart = files.plotly is not None and ("dash_core_components", "Graph") in components
+        kept = [line for line in kwargs["scripts"].split("\n")
+                if not (match := SCRIPT_TAG.fullmatch(line.strip()))
+                or needed(match.group(1), components, files.plotly is not None)]
+        if files.regenerator is not None:  # in the polyfill's place: before the renderer and React
+            kept = [script_tag(files.regenerator.url) if (match := SCRIPT_TAG.fullmatch(line.strip()))
+                    and DASH_POLYFILL.search(match.group(1)) else line for line in kept]
+        head = [f'<link rel="preload" href="{escape(prefix)}{path}" as="fetch" crossorigin="anonymous">'
+                for path in ("_dash-layout", "_dash-dependencies")]
+        head += [kwargs["css"], *(f'<link rel="stylesheet" href="{escape(file.url)}">'
+                                  for file in files.page_files(".css"))]
+        # The partial plotly.js is fetched by its loader (run before the renderer), which makes dcc.Graph wait for it.
+        loader = [f'<script src="{escape(files.files[PLOTLY_LOADER].url)}" data-plotly="{escape(files.plotly.url)}">'
+                  '</script>'] if partial_chart else []
+        scripts = [*kept, *loader,
+                   *(script_tag(file.url) for file in files.page_files(".js"))]
+        favicon = files.files.get(FAVICON)
+        kwargs.update(
+            scripts="\n".join(scripts), css="\n".join(head),
+            favicon=f'<link rel="icon" type="image/svg+xml" href="{escape(favicon.url)}">' if favicon else
+            kwargs["favicon"])
+        return super().interpolate_index(**kwargs)
+
+
+def page_file_urls(html: str) -> list[str]:
+    """Return the URLs of the files a page loads: scripts (and the one the plotly.js loader fetches), stylesheets,
+    icon."""
+    return [*re.findall(r'<script[^>]* src="([^"]+)"', html), *re.findall(r'<script[^>]* data-plotly="([^"]+)"', html),
+            *re.findall(r'<link rel="(?:stylesheet|icon)"[^>]* href="([^"]+)"', html)]
+
+
+def script_tag(url: str) -> str:
+    return f'<script src="{escape(url)}"></script>'
+
+
+def install_static_files(server: Flask, static_files: StaticFiles, compressed_folder: Path | None = None) -> None:
+    """Serve the content-hashed files and give every response its caching rule; compress what never changes once
+    (brotli's best kept in `compressed_folder`)."""
+    compressed = server.extensions[COMPRESSED_KEY] = Compressed(folder=compressed_folder)
+
+    @server.route(f"{STATIC_PATH}/<digest>/<name>")
+    def static_file(digest: str, name: str) -> Response:
+        file = static_files.files.get(name)
+        if file is None:
+            abort(404)
+        if digest != file.digest:  # a page from before the file changed: the current one, found anew each time
+            return redirect(file.url, 302)
+        return file.response(compressed)
+
+    # Registered after Dash's Flask-Compress, so it runs before it: what it compresses, Flask-Compress leaves.
+    @server.after_request
+    def caching(response: Response) -> Response:
+        response.headers["Cache-Control"] = cache_control(request.path, response)
+        if response.headers["Cache-Control"] == IMMUTABLE and response.status_code == 200 \
+                and "Content-Encoding" not in response.headers and not response.is_streamed:
+            compressed.apply(request.path, response)
+        return response
+
+
+def cache_control(path: str, response: Response) -> str:
+    """Return how long a browser may keep this response: fingerprinted files for a year, nothing else."""
+    if path.startswith(STATIC_PATH + "/") and response.status_code in (200, 304) and "Cache-Control" in response.headers:
+        return response.headers["Cache-Control"]
+    if path.startswith(COMPONENT_SUITES) and response.status_code in (200, 304):
+        _, fingerprinted = check_fingerprint(path[len(COMPONENT_SUITES):])
+        return IMMUTABLE if fingerprinted else REVALIDATE
+    if path.startswith(DASH_ASSETS) and response.status_code in (200, 304):
+        return REVALIDATE
+    return NOT_STORED

@@ -1,0 +1,147 @@
+"""The wallboard in a real browser: a TV's page at 1920x1080 and 1280x720, one screen high, large type, nothing
+to click, a page of companies at a time, and back by itself after a server restart.
+
+`SWITCHBOARD_SCREENSHOT_DIR=docs` writes docs/wallboard-1920x1080.png and docs/wallboard-1280x720.png (the
+README's pictures); without it the run writes nothing into the tree."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from access.users import UserStore, default_users_url
+from app import create_app
+from demo.generator import SeedPlan, seed_database
+from schema.migrate import migrate
+from services import EXTENSION_KEY
+from tests.conftest import SEED_NOW, create_test_database
+from tests.support.browser import screenshot, serve_in_thread
+
+PASSWORD = "correct horse battery staple"
+WAIT_MS = 20_000
+# A floor of 20 companies, more than fit on a TV at once, with two weeks of the demo's load profile behind them.
+FLOOR_PLAN = SeedPlan(calls=40_000, appointments=9_000, companies=20, customers_per_company=60, agents_per_company=2,
+                      services_per_company=4, raw_bytes=200, days=14, ongoing=None)
+SETTINGS = {"COMPANY_KPIS_POLL_SECONDS": 2, "WALLBOARD_ROTATE_SECONDS": 2, "MEMORY_SAMPLER": False,
+            "DISPLAY_TIMEZONE": "Europe/Berlin"}
+
+
+@pytest.fixture(scope="module")
+def floor(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """A seeded floor of 20 companies and a user store with a wallboard user: (database URL, instance folder)."""
+    folder = tmp_path_factory.mktemp("wallboard")
+    database = create_test_database("sqlite", folder)
+    writer = database.writer()
+    migrate(writer)
+    seed_database(writer, FLOOR_PLAN, SEED_NOW)
+    writer.dispose()
+    store = UserStore(default_users_url(folder))
+    store.add("wally", "wallboard", (), PASSWORD)
+    store.dispose()
+    yield database.url, folder
+
+
+def _app(floor):
+    url, folder = floor
+    app = create_app({"DATABASE_URL": url, **SETTINGS}, instance_path=folder)
+    services = app.server.extensions[EXTENSION_KEY]
+    services.now = lambda: SEED_NOW
+    return app, services
+
+
+@pytest.fixture(scope="module")
+def wall_site(floor) -> Iterator[str]:
+    app, services = _app(floor)
+    with serve_in_thread(app.server) as server:
+        yield server.url
+    services.shutdown()
+
+
+def _open_wall(browser, site: str, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    from tests.support.browser import watch_console
+    watch_console(page)
+    page.goto(site + "/")
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.fill("#login-name", "wally")
+    page.fill("#login-password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/wall$"), timeout=WAIT_MS)
+    page.wait_for_selector("#wall-grid .ag-center-cols-container .ag-row", timeout=WAIT_MS)
+    page.wait_for_function("document.querySelector('#wall-card-calls_today').textContent !== '–' && "
+                           "document.querySelector('#wall-card-ongoing').textContent !== '–'", timeout=WAIT_MS)
+    return context, page
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (1280, 720)])
+def test_the_wallboard_fills_one_screen_in_large_type_with_nothing_to_click(browser, wall_site, width, height):
+    context, page = _open_wall(browser, wall_site, width, height)
+    try:
+        page.wait_for_function("document.querySelector('#wall-page').textContent.includes('page 1 of')",
+                               timeout=WAIT_MS)
+        page.wait_for_timeout(500)  # the row height follows the screen: let the grid settle
+        folder = os.environ.get("SWITCHBOARD_SCREENSHOT_DIR")
+        if folder:  # the README's pictures of the wallboard
+            screenshot(page, Path(folder) / f"wallboard-{width}x{height}.png")
+        sizes = page.evaluate("""() => ({
+            scroll: document.documentElement.scrollHeight, inner: window.innerHeight,
+            scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+            cell: parseFloat(getComputedStyle(document.querySelector('#wall-grid .ag-cell')).fontSize),
+            value: parseFloat(getComputedStyle(document.querySelector('#wall-card-calls_today')).fontSize),
+            clickable: document.querySelectorAll('button, a[href], input, select, textarea').length,
+            gridBottom: document.querySelector('#wall-grid').getBoundingClientRect().bottom,
+        })""")
+        assert sizes["scroll"] <= sizes["inner"] and sizes["scrollWidth"] <= sizes["innerWidth"], sizes
+        assert sizes["gridBottom"] <= height, sizes
+        assert sizes["clickable"] == 0, sizes
+        # Readable from across the room: the table's text is at least 1.4 % of the width, a figure 3.5 %.
+        assert sizes["cell"] >= 0.014 * width and sizes["value"] >= 0.035 * width, sizes
+        text = page.inner_text("#wall-grid")
+        assert re.search(r"\d+ % (ok|watch|⚠ alert)", text)  # a level in words, not colour alone
+        assert re.search(r"\b12:\d\d:\d\d\b", text)  # the last calls at 12:2x Berlin time (11:2x UTC)
+        assert "vs yesterday at" in page.inner_text("#wall-cards")
+        assert page.console_errors == []
+    finally:
+        context.close()
+
+
+def test_the_wallboard_turns_a_page_of_companies_at_a_time(browser, wall_site):
+    context, page = _open_wall(browser, wall_site, 1280, 720)
+    try:
+        page.wait_for_function("document.querySelector('#wall-page').textContent.includes('page 1 of')",
+                               timeout=WAIT_MS)
+        first = page.inner_text("#wall-grid .ag-center-cols-container")
+        page.wait_for_function("document.querySelector('#wall-page').textContent.includes('page 2 of')",
+                               timeout=WAIT_MS)
+        assert page.inner_text("#wall-grid .ag-center-cols-container") != first
+        label = page.inner_text("#wall-page")
+        assert re.fullmatch(r"companies \d+–\d+ of 20 · page 2 of \d+", label), label
+        assert page.console_errors == []
+    finally:
+        context.close()
+
+
+def test_the_wallboard_comes_back_by_itself_after_the_server_restarts(browser, floor):
+    app, services = _app(floor)
+    with serve_in_thread(app.server) as server:
+        port, site = server.port, server.url
+        context, page = _open_wall(browser, site, 1280, 720)
+        page.evaluate("window.__beforeRestart = true")
+    services.shutdown()
+    try:
+        page.wait_for_function("document.querySelector('#polling-state').textContent.toLowerCase()"
+                               ".includes('lost')", timeout=WAIT_MS)
+        again, services_again = _app(floor)  # a new process would build a new app, from the same settings
+        with serve_in_thread(again.server, port=port):
+            # Reloaded (the marker is gone) and showing figures again, without anybody touching the TV.
+            page.wait_for_function("window.__beforeRestart === undefined && "
+                                   "!!document.querySelector('#wall-grid .ag-center-cols-container .ag-row')",
+                                   timeout=60_000)
+            assert page.url.endswith("/wall")
+        services_again.shutdown()
+    finally:
+        context.close()
