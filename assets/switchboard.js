@@ -493,6 +493,41 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     if (api) { api.clearFocusedCell(); }
   });
 
+  // A refresh draws the open call's details and the customer's history again as new elements (Dash replaces a
+  // component's children rather than patching them), so a link or button focused inside would drop the focus
+  // to <body> at every poll. The focus moves to the new element that stands where the old one stood.
+  const REDRAWN_BODIES = "#call-body, #customer-body";
+  let focusedInBody = null;
+
+  function placeInBody(element, body) {
+    // The element's kind, classes and text, and which of its like it is: what a redraw keeps.
+    const like = Array.prototype.filter.call(body.querySelectorAll(element.tagName), function (other) {
+      return other.className === element.className && other.textContent === element.textContent;
+    });
+    return {body: body.id, tag: element.tagName, className: element.className, text: element.textContent,
+            index: like.indexOf(element)};
+  }
+
+  document.addEventListener("focusin", function (event) {
+    const body = event.target.closest && event.target.closest(REDRAWN_BODIES);
+    focusedInBody = body ? {element: event.target, place: placeInBody(event.target, body)} : null;
+  });
+  document.addEventListener("focusout", function (event) {
+    const focused = focusedInBody;
+    if (!focused || event.target !== focused.element || event.relatedTarget) { return; }
+    window.setTimeout(function () {  // after the redraw has put the new elements in
+      const active = document.activeElement;
+      if (document.contains(focused.element) || (active && active !== document.body)) { return; }
+      const body = document.getElementById(focused.place.body);
+      if (!body) { return; }
+      const like = Array.prototype.filter.call(body.querySelectorAll(focused.place.tag), function (other) {
+        return other.className === focused.place.className && other.textContent === focused.place.text;
+      });
+      const again = like[Math.max(0, Math.min(focused.place.index, like.length - 1))];
+      if (again) { again.focus({preventScroll: true}); }
+    }, 0);
+  });
+
   function gridApiOf(wrapper) {
     const host = wrapper.closest(".grid[id]") || wrapper.closest("[id]");
     try { return host ? window.dash_ag_grid.getApi(host.id) : null; } catch (error) { return null; }

@@ -59,3 +59,30 @@ def test_the_open_call_takes_the_focus_once_and_leaves_it_where_the_person_puts_
     assert page.evaluate("document.activeElement.id") == "pause-button"
     assert page.is_visible("#call-panel")
     assert page.console_errors == []
+
+
+def test_a_poll_that_redraws_the_call_leaves_the_focus_on_the_same_link(page, demo_site):
+    """An ongoing call's details are drawn again at every refresh, as new elements (Dash replaces a component's
+    children). A keyboard user on the customer's name used to drop to <body> at each one, and a name focused
+    back after the history closed was lost the same way a moment later."""
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    page.wait_for_selector("#ongoing-grid .ag-center-cols-container .ag-row a.customer-link", timeout=WAIT_MS)
+    row = page.locator("#ongoing-grid .ag-center-cols-container .ag-row:has(a.customer-link)").first
+    row.locator("[col-id=caller]").click()
+    page.wait_for_selector("#call-panel:not([hidden]) .details a.customer-link", timeout=WAIT_MS)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'call-close'", timeout=WAIT_MS)
+    page.focus("#call-panel a.customer-link")
+    page.evaluate("""() => {
+        window.__bodyRedraws = 0;
+        const first = document.querySelector('#call-panel a.customer-link');
+        new MutationObserver(() => {
+            const link = document.querySelector('#call-panel a.customer-link');
+            if (link && link !== first) { window.__bodyRedraws += 1; }
+        }).observe(document.getElementById('call-body'), {childList: true, subtree: true});
+    }""")
+    page.wait_for_function("window.__bodyRedraws >= 2", timeout=WAIT_MS)  # two refreshes drew a new link
+    page.wait_for_timeout(300)
+    assert page.evaluate("!!document.activeElement.closest('#call-panel a.customer-link')"), \
+        page.evaluate("document.activeElement.outerHTML.slice(0, 200)")
+    assert page.console_errors == []
