@@ -499,13 +499,17 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   const REDRAWN_BODIES = "#call-body, #customer-body";
   let focusedInBody = null;
 
-  function placeInBody(element, body) {
-    // The element's kind, classes and text, and which of its like it is: what a redraw keeps.
-    const like = Array.prototype.filter.call(body.querySelectorAll(element.tagName), function (other) {
-      return other.className === element.className && other.textContent === element.textContent;
+  function alike(body, place) {
+    // The elements of the body with the same kind, classes and text: what a redraw keeps.
+    return Array.prototype.filter.call(body.querySelectorAll(place.tag), function (other) {
+      return other.className === place.className && other.textContent === place.text;
     });
-    return {body: body.id, tag: element.tagName, className: element.className, text: element.textContent,
-            index: like.indexOf(element)};
+  }
+
+  function placeInBody(element, body) {
+    const place = {body: body.id, tag: element.tagName, className: element.className, text: element.textContent};
+    place.index = alike(body, place).indexOf(element);
+    return place;
   }
 
   document.addEventListener("focusin", function (event) {
@@ -520,9 +524,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       if (document.contains(focused.element) || (active && active !== document.body)) { return; }
       const body = document.getElementById(focused.place.body);
       if (!body) { return; }
-      const like = Array.prototype.filter.call(body.querySelectorAll(focused.place.tag), function (other) {
-        return other.className === focused.place.className && other.textContent === focused.place.text;
-      });
+      const like = alike(body, focused.place);
       const again = like[Math.max(0, Math.min(focused.place.index, like.length - 1))];
       if (again) { again.focus({preventScroll: true}); }
     }, 0);
