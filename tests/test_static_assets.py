@@ -121,7 +121,14 @@ def test_each_role_loads_only_the_code_of_its_own_components(app):
     assert [url for url in ops if "plotly-basic" in url]
     for files in (admin, support, ops):
         assert not [url for url in files if "dash_table" in url or "async-enterprise" in url or "datepicker" in url]
-    # The renderer's validation layout is the viewer's own page: ops is not told of the grid's panels.
+    # The renderer checks the callbacks against the viewer's own layout: the page carries no second copy of it
+    # (nor, for ops, any word of the grids' panels).
+    for role in ("admin", "support", "ops"):
+        page = index(signed_in(app, role))
+        config = json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page,
+                                      re.S).group(1))
+        assert "validation_layout" not in config and not config["suppress_callback_exceptions"], role
+        assert len(page.encode()) < 8_000, role
     ops_page = index(signed_in(app, "ops"))
     assert "\"namespace\":\"dash_ag_grid\"" not in ops_page and "ongoing-grid" not in ops_page
 
