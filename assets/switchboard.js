@@ -744,6 +744,13 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
           api.setGridOption("headerHeight", Math.round(rowHeight * 0.85));
           api.resetRowHeights();
         }
+        // A page is as many rows as the grid's body holds at that height. AG Grid's own automatic page size kept
+        // the count it took from the first, smaller rows: the last two of 13 hung below the screen, never seen.
+        const body = document.querySelector("#wall-grid .ag-body-viewport");
+        const fit = body && body.clientHeight ? Math.max(1, Math.floor(body.clientHeight / rowHeight)) : null;
+        if (fit && api.getGridOption("paginationPageSize") !== fit) {
+          api.setGridOption("paginationPageSize", fit);
+        }
         const pages = api.paginationGetTotalPages();
         const triggered = (window.dash_clientside.callback_context.triggered || [])[0] || {};
         if (pages > 1 && String(triggered.prop_id || "").indexOf("wall-rotate") === 0) {

@@ -73,7 +73,7 @@ def layout(poll_seconds: int, rotate_seconds: int = 10) -> html.Section:
                 id=GRID, columnDefs=wall_columns(), rowData=[], getRowId="params.data.id",
                 defaultColDef={"sortable": False, "resizable": False, "filter": False, "suppressMovable": True},
                 dashGridOptions={**grid_options("No companies"), "pagination": True,
-                                 "paginationAutoPageSize": True, "suppressPaginationPanel": True,
+                                 "suppressPaginationPanel": True,
                                  "suppressHorizontalScroll": True},
                 className="grid wall-grid", style={"height": "100%"},
             ),

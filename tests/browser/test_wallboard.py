@@ -104,6 +104,18 @@ def test_the_wallboard_fills_one_screen_in_large_type_with_nothing_to_click(brow
         assert re.search(r"\d+ % (ok|watch|⚠ alert)", text)  # a level in words, not colour alone
         assert re.search(r"\b12:\d\d:\d\d\b", text)  # the last calls at 12:2x Berlin time (11:2x UTC)
         assert "vs yesterday at" in page.inner_text("#wall-cards")
+        # Every company the page label counts is on the screen, whole: none hidden below the grid's bottom edge
+        # (the page size once followed the grid's first, smaller rows, and the last two of 13 were never seen).
+        label = page.inner_text("#wall-page")
+        first, last = map(int, re.search(r"companies (\d+)–(\d+) of", label).groups())
+        shown = page.evaluate("""() => {
+            const body = document.querySelector('#wall-grid .ag-body-viewport').getBoundingClientRect();
+            return Array.from(document.querySelectorAll('#wall-grid .ag-center-cols-container .ag-row'))
+                .filter(row => { const box = row.getBoundingClientRect();
+                                 return box.height > 0 && box.top >= body.top - 1 && box.bottom <= body.bottom + 1; })
+                .length;
+        }""")
+        assert shown == last - first + 1, (label, shown)
         assert page.console_errors == []
     finally:
         context.close()
