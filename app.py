@@ -95,7 +95,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     shell.register(app, widgets)
     for widget in widgets:
         widget.register(app)
-    init_access(server, app, services.users, config, callback_roles(app, config, widgets))
+    init_access(server, app, services.users, config, callback_pages(app, config, widgets), shell.role_pages(widgets))
     install_callback_guard(server, app, may_call,
                            retry_after=partial(_callback_retry_after, services.work_limits),
                            # All of a worker's threads but one: that one stays free for everyone else.
@@ -111,11 +111,12 @@ def _callback_retry_after(work_limits) -> int | None:
     return None if viewer is None else work_limits.callback_retry_after(viewer)
 
 
-def callback_roles(app, config: dict, widgets: tuple) -> dict[str, frozenset[str]]:
-    """Return the roles that may run each callback: those of the one widget whose components it writes to
-    (the page's own components, such as the URL, may be written too), or, writing to the page's only, those
-    of every widget whose components it reads (the grids' clicks that open a call in the URL: not for a role
-    without those grids, whose page lacks the components); every role's for the page shell's own."""
+def callback_pages(app, config: dict, widgets: tuple) -> dict[str, frozenset[tuple[str, str]]]:
+    """Return the pages, as (role, page) pairs, whose viewers may run each callback: of the roles of the one
+    widget whose components it writes to (the page's own components, such as the URL, may be written too), or,
+    writing to the page's only, those of every widget whose components it reads (the grids' clicks that open a
+    call in the URL: not for a role without those grids, whose page lacks the components); every role's for the
+    page shell's own. A viewer may run the callbacks of each of its role's pages, and each page learns of its own."""
     from access.roles import ROLES, SHELL
     from widgets.shell import component_areas
 
@@ -131,38 +132,40 @@ def callback_roles(app, config: dict, widgets: tuple) -> dict[str, frozenset[str
         if not areas:
             areas = {owners.get(item["id"]) for item in [*callback["inputs"], *callback["state"]]} - {SHELL, None}
         allowed[key] = frozenset.intersection(*(roles[area] for area in areas)) if areas else frozenset(ROLES)
-    # And only for a role whose page has every component the callback names: the renderer checks each callback
-    # against the viewer's own page (static_assets.py), and a wallboard's page has no pause or theme button.
-    on_page = _component_ids_by_role(config, widgets)
+    # And only on a page that has every component the callback names: the renderer checks each callback against
+    # the page it shows (static_assets.py), and a wallboard's page has no pause or theme button.
+    on_page = _component_ids_by_page(config, widgets)
+    pages = {}
     for key, callback in app.callback_map.items():
         named = {output.rsplit(".", 1)[0] for output in key.strip(".").split("...")} | \
             {item["id"] for item in [*callback["inputs"], *callback["state"]]}
-        allowed[key] = frozenset(role for role in allowed[key] if named <= on_page[role])
-    return allowed
-
-
-def _component_ids_by_role(config: dict, widgets: tuple) -> dict[str, set[str]]:
-    """Return the ids of the components on each role's page (as _page_for_viewer builds it)."""
-    from access.roles import ROLES, WALLBOARD
-    from widgets.shell import Account, layout, wall_layout
-
-    pages = {}
-    for role in ROLES:
-        mine = tuple(widget for widget in widgets if role in widget.roles)
-        page = wall_layout(config, False, mine) if role == WALLBOARD else \
-            layout(config, False, mine, Account(name="", role=role, csrf_token=""))
-        pages[role] = {component.id for component in [page, *page._traverse()]
-                       if isinstance(getattr(component, "id", None), str)}
+        pages[key] = frozenset((role, page) for (role, page), ids in on_page.items()
+                               if role in allowed[key] and named <= ids)
     return pages
 
 
+def _component_ids_by_page(config: dict, widgets: tuple) -> dict[tuple[str, str], set[str]]:
+    """Return the ids of the components on each page of each role, (role, page), as _page_for_viewer builds it."""
+    from widgets.shell import Account, page_of, role_pages
+
+    ids = {}
+    for role, pages in role_pages(widgets).items():
+        mine = tuple(widget for widget in widgets if role in widget.roles)
+        for page in pages:
+            built = page_of(config, False, mine, page, Account(name="", role=role, csrf_token=""))
+            ids[role, page] = {component.id for component in [built, *built._traverse()]
+                               if isinstance(getattr(component, "id", None), str)}
+    return ids
+
+
 def _page_for_viewer(config: dict, services):
-    """Return the page for whoever asks: the panels of their role, their name and a sign-out button."""
+    """Return the page for whoever asks: the panels of their role, their name and a sign-out button; or the
+    wallboard, for a wallboard user and for a role that has it too when it asks for /wall (access/web.py)."""
     from flask import g
 
-    from access.roles import LOCAL_DEMO_VIEWER, WALLBOARD
+    from access.roles import LOCAL_DEMO_VIEWER, MAIN_PAGE
     from access.web import csrf_token
-    from widgets.shell import Account, layout, wall_layout
+    from widgets.shell import Account, layout, page_of
 
     viewer = g.get("viewer")
     if viewer is None:  # Dash checking the layout outside any viewer's request: no account, every panel
@@ -170,9 +173,8 @@ def _page_for_viewer(config: dict, services):
     local_demo = viewer is LOCAL_DEMO_VIEWER  # the access check's answer when no user exists
     account = None if local_demo else Account(name=viewer.name, role=viewer.role, csrf_token=csrf_token())
     mine = tuple(widget for widget in services.widgets if viewer.role in widget.roles)
-    if viewer.role == WALLBOARD:  # a TV: the wallboard, whatever the path
-        return wall_layout(config, services.demo, mine)
-    return layout(config, services.demo, mine, account, local_demo=local_demo, viewer=viewer)
+    return page_of(config, services.demo, mine, g.get("page", MAIN_PAGE), account, local_demo=local_demo,
+                   viewer=viewer)
 
 
 def _memory_monitoring(config: dict, instance_path: str) -> tuple[MemoryStore, MemorySampler | None]:

@@ -294,15 +294,15 @@ class PageAssetsDash(Dash):
         super().__init__(*args, eager_loading=True, assets_ignore=".*", **kwargs)
         self.static_files = static_files
         self.index_string = INDEX_STRING
-        self._components_by_role: dict[str | None, frozenset[tuple[str, str]]] = {}
+        self._components_by_page: dict[tuple[str | None, str | None], frozenset[tuple[str, str]]] = {}
 
     def page_components(self) -> frozenset[tuple[str, str]]:
-        """Return the component types of this viewer's page (the same for everyone of one role)."""
-        viewer = g.get("viewer")
-        role = getattr(viewer, "role", None)
-        if role not in self._components_by_role:
-            self._components_by_role[role] = components_of(self._layout_value())
-        return self._components_by_role[role]
+        """Return the component types of this viewer's page (the same for everyone of one role and page: the
+        access check says which page, g.page)."""
+        page = (getattr(g.get("viewer"), "role", None), g.get("page"))
+        if page not in self._components_by_page:
+            self._components_by_page[page] = components_of(self._layout_value())
+        return self._components_by_page[page]
 
     def _config(self) -> dict:
         # The renderer checks the callbacks it is given against the page's validation layout when the config has

@@ -5,7 +5,7 @@ names the roles that see it (widgets/registry.py); the role table is derived fro
 them (`role_areas`), and the page, the callbacks the browser learns of and every
 callback request are all checked against it on the server.
 
-- admin: everything;
+- admin: everything, the wallboard too (at /wall, to see what the floor sees);
 - support: ongoing calls and the activity feed of their own companies, phone
   numbers masked but for the last 3 digits;
 - ops: headline counts, memory and what each widget costs; no names or numbers;
@@ -24,6 +24,11 @@ WALLBOARD = "wallboard"
 ROLES = (ADMIN, SUPPORT, OPS, WALLBOARD)
 
 SHELL = "shell"  # the page around the widgets: every role's
+# The pages a viewer may open (widgets/shell.py `role_pages` says whose): the dashboard, at / (and at any other
+# path), and the wallboard, at /wall, a wallboard user's only page.
+MAIN_PAGE = "main"
+WALL_PAGE = "wall"
+WALL_PATH = "/wall"
 METRICS_ROLES = frozenset({ADMIN, OPS})
 VISIBLE_PHONE_DIGITS = 3
 MASK = "•"

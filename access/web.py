@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session,
                    url_for)
@@ -41,7 +42,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from access.exposure import is_loopback_address
 from access.gate import HEALTH_PATH
 from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
-from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, WALLBOARD, Viewer
+from access.roles import LOCAL_DEMO_VIEWER, MAIN_PAGE, METRICS_ROLES, WALL_PAGE, WALL_PATH, WALLBOARD, Viewer
 from access.users import UserStore
 from callback_guard import json_error
 from warm_up import VIEWER as WARM_UP_VIEWER, is_warm_up
@@ -54,6 +55,7 @@ LOGIN_STYLESHEET = "/assets/login.css"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
 DEPENDENCIES_PATH = "/_dash-dependencies"
+LAYOUT_PATH = "/_dash-layout"
 LIMITS_DOWN_RETRY_SECONDS = 30
 CSRF_FIELD = "csrf_token"
 HSTS = f"max-age={ONE_YEAR_IN_SECS}; includeSubDomains"  # Talisman's default
@@ -61,7 +63,6 @@ SECRET_KEY_FILE = "secret_key"
 
 
 LIFETIME_KEY = "lifetime_seconds"  # a session's own lifetime, when its role's differs (a wallboard's)
-WALL_PATH = "/wall"  # where a wallboard user lands (widgets/wallboard.py)
 
 
 class SessionCookies(SecureCookieSessionInterface):
@@ -176,12 +177,16 @@ class Access:
     users: UserStore
     login_limits: LoginLimits
     metrics_token: str
-    callback_roles: Mapping[str, frozenset[str]]  # who may run each callback, by its output key
+    # On which pages of which roles each callback is (by its output key), as (role, page) pairs: a role may run
+    # a callback of any of its pages, and each page learns of its own.
+    callback_pages: Mapping[str, frozenset[tuple[str, str]]]
+    role_pages: Mapping[str, tuple[str, ...]]  # the pages each role has, the one it lands on first
     wallboard_session_days: float = 30.0
 
 
 def init_access(server: Flask, dash_app, users: UserStore, config: dict,
-                callback_roles: Mapping[str, frozenset[str]]) -> None:
+                callback_pages: Mapping[str, frozenset[tuple[str, str]]],
+                role_pages: Mapping[str, tuple[str, ...]]) -> None:
     """Put every request behind the access check; callback requests are checked further with `may_call`."""
     _init_sessions(server, config)
     # One Talisman per app, not an unbound one: its init_app keeps the options and the app on the instance,
@@ -193,7 +198,7 @@ def init_access(server: Flask, dash_app, users: UserStore, config: dict,
              content_security_policy=content_security_policy(dash_app.csp_hashes()))
     login_manager.init_app(server)
     server.extensions[ACCESS_KEY] = Access(users, install_login_limits(server, config), config["METRICS_TOKEN"],
-                                           callback_roles, config["WALLBOARD_SESSION_DAYS"])
+                                           callback_pages, role_pages, config["WALLBOARD_SESSION_DAYS"])
     server.register_blueprint(blueprint)
 
 
@@ -224,7 +229,7 @@ def load_user(session_key: str):
 def may_call(output_key: str) -> bool:
     """Tell whether this request's viewer may run the callback that writes output_key."""
     viewer = g.get("viewer")
-    return viewer is not None and viewer.role in _access().callback_roles.get(output_key, ())
+    return viewer is not None and any(role == viewer.role for role, _ in _access().callback_pages.get(output_key, ()))
 
 
 @blueprint.after_app_request
@@ -321,7 +326,26 @@ def check_access() -> Response | None:
         return response
     if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
         return json_error(403, "metrics are for ops and admins")
+    g.page = viewer_page(g.viewer.role)
     return None
+
+
+def viewer_page(role: str) -> str:
+    """Return the page this request is for, of the pages the role has: the wallboard when it asks for /wall
+    (or has no other page), else the dashboard (at / and any other path).
+
+    The page's own requests for its layout and its callbacks carry no path of the page: they are answered for the
+    page they come from, as their Referer says (the page's Referrer-Policy, same-origin, sends it). A request
+    without one gets the role's first page. A forged Referer gains nothing: only the role's own pages are given."""
+    pages = _access().role_pages.get(role, (MAIN_PAGE,))
+    path = request.path
+    if path in (LAYOUT_PATH, DEPENDENCIES_PATH):
+        path = urlsplit(request.referrer or "").path
+        root = request.script_root
+        if root and path.startswith(root):
+            path = path[len(root):]
+    asked = WALL_PAGE if path.rstrip("/") == WALL_PATH else MAIN_PAGE
+    return asked if asked in pages else pages[0]
 
 
 @blueprint.after_app_request
@@ -329,8 +353,9 @@ def only_the_viewers_callbacks(response: Response) -> Response:
     viewer = g.get("viewer")
     if request.path != DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
         return response
-    callback_roles = _access().callback_roles
+    callback_pages = _access().callback_pages
+    page = (viewer.role, g.get("page", MAIN_PAGE))
     callbacks = json.loads(response.get_data())
-    allowed = [entry for entry in callbacks if viewer.role in callback_roles.get(entry.get("output"), ())]
+    allowed = [entry for entry in callbacks if page in callback_pages.get(entry.get("output"), ())]
     response.set_data(json.dumps(allowed))
     return response

@@ -280,6 +280,61 @@ def test_a_wallboard_lands_on_the_wall_for_weeks_and_is_refused_everything_else(
     assert "Expires=" in people.headers["Set-Cookie"] and people.headers["Location"] == "/"
 
 
+FROM_THE_WALL = {"Referer": "http://localhost/wall"}  # the page's own requests, sent from /wall
+
+
+def _wall_and_desk(client, headers=None) -> tuple[str, set[str]]:
+    """Return the layout and the server callbacks a page learns of, asked from the page the headers say."""
+    layout = client.get("/_dash-layout", headers=headers or {}).get_data(as_text=True)
+    dependencies = json.loads(client.get("/_dash-dependencies", headers=headers or {}).data)
+    return layout, {d["output"].strip(".").split("...")[0] for d in dependencies if not d.get("clientside_function")}
+
+
+def test_an_admin_opens_the_wallboard_at_wall_and_the_dashboard_anywhere_else(app_on_sqlite):
+    admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
+    wall_page = admin.client.get("/wall")
+    assert wall_page.status_code == 200
+    # The wall's page loads no chart code: it has no chart.
+    assert "data-plotly" not in wall_page.get_data(as_text=True) and "data-plotly" in admin.client.get("/").get_data(as_text=True)
+    layout, callbacks = _wall_and_desk(admin.client, FROM_THE_WALL)
+    assert "wall-grid" in layout and "Dashboard" in layout and "ongoing-grid" not in layout
+    assert "pause-button" not in layout and "Sign out" not in layout
+    assert callbacks == {"wall-grid.rowData"}  # the wall's page learns of the wall's callbacks only
+    for headers in (None, {"Referer": "http://localhost/"}, {"Referer": "http://localhost/?call=5"},
+                    {"Referer": "http://localhost/wall-street"}):
+        layout, callbacks = _wall_and_desk(admin.client, headers)
+        assert "ongoing-grid" in layout and "wall-grid" not in layout and '"href":"\\u002fwall"' in layout, headers
+        assert "wall-grid.rowData" not in callbacks and "ongoing-grid.rowData" in callbacks, headers
+    desk = admin.call("kpi-grid.rowData", {"kpi-interval.n_intervals": 1})["kpi-grid.rowData"]
+    admin.dependencies = json.loads(admin.client.get("/_dash-dependencies", headers=FROM_THE_WALL).data)
+    shown = admin.call("wall-grid.rowData", {"wall-interval.n_intervals": 1})["wall-grid.rowData"]
+    assert shown and shown == desk  # the desk's table's rows: one result
+
+
+@pytest.mark.parametrize("name", ["sam", "olga"])
+def test_support_and_ops_asking_for_the_wall_get_their_own_page(app_on_sqlite, name):
+    client = DashClient(app_on_sqlite.server, login=(name, PASSWORD)).client
+    assert client.get("/wall").status_code == 200
+    assert _wall_and_desk(client, FROM_THE_WALL) == _wall_and_desk(client)
+    layout, callbacks = _wall_and_desk(client, FROM_THE_WALL)
+    assert "wall-grid" not in layout and '"href":"\\u002fwall"' not in layout and "wall-grid.rowData" not in callbacks
+
+
+def test_a_wallboard_has_the_wall_only_whatever_page_it_says_it_comes_from(app_on_sqlite):
+    client = DashClient(app_on_sqlite.server, login=("wally", PASSWORD)).client
+    for headers in (None, {"Referer": "http://localhost/"}, FROM_THE_WALL):
+        layout, callbacks = _wall_and_desk(client, headers)
+        assert "wall-grid" in layout and "Dashboard" not in layout and callbacks == {"wall-grid.rowData"}, headers
+
+
+def test_the_local_demo_opens_the_wallboard_too(make_dashboard, seeded_sqlite):
+    client = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False).server.test_client()
+    layout, callbacks = _wall_and_desk(client, FROM_THE_WALL)
+    assert "wall-grid" in layout and "Dashboard" in layout and callbacks == {"wall-grid.rowData"}
+    layout, _ = _wall_and_desk(client)
+    assert "Local demo, no login" in layout and '"href":"\\u002fwall"' in layout
+
+
 def test_the_wallboard_shows_figures_but_no_customer_names_or_numbers(app_on_sqlite, seeded_sqlite):
     wall = DashClient(app_on_sqlite.server, login=("wally", PASSWORD))
     shown = wall.call("wall-grid.rowData", {"wall-interval.n_intervals": 1})

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
-from access.roles import SHELL
+from access.roles import MAIN_PAGE, ROLES, SHELL, WALL_PAGE, WALL_PATH
 from widgets import registered
 from widgets.registry import (CONNECTION, OPS, PAUSED, REFRESH_SIGNAL, SETTINGS, TICK, URL, VISIBILITY, WALL,
                               Widget)
@@ -61,7 +61,28 @@ def component_areas(config: dict, widgets: tuple[Widget, ...] | None = None) -> 
 
 def full_page(config: dict, widgets: tuple[Widget, ...]) -> html.Div:
     """Return the page with every widget: what Dash checks every callback against (its validation layout)."""
-    return layout(config, demo=False, widgets=widgets, account=None, local_demo=False)
+    return layout(config, demo=False, widgets=widgets, account=None, local_demo=False, with_wall=True)
+
+
+def role_pages(widgets: tuple[Widget, ...]) -> dict[str, tuple[str, ...]]:
+    """Return the pages of each role, its first the one it lands on: the dashboard for a role that sees one of
+    its panels, the wallboard for a role that sees the wallboard widget (a wallboard user: that one only)."""
+    pages = {}
+    for role in ROLES:
+        mine = [widget for widget in widgets if role in widget.roles]
+        pages[role] = tuple(page for page, shown in (
+            (MAIN_PAGE, any(widget.placement != WALL for widget in mine)),
+            (WALL_PAGE, any(widget.placement == WALL for widget in mine))) if shown) or (MAIN_PAGE,)
+    return pages
+
+
+def page_of(config: dict, demo: bool, widgets: tuple[Widget, ...], page: str, account: Account | None = None,
+            local_demo: bool = False, viewer=None) -> html.Div:
+    """Return one page of a role, given the widgets that role sees: the wallboard (with a link back to the
+    dashboard for a role that has one) or the dashboard."""
+    if page == WALL_PAGE:
+        return wall_layout(config, demo, widgets, back=any(widget.placement != WALL for widget in widgets))
+    return layout(config, demo, widgets, account, local_demo=local_demo, viewer=viewer)
 
 
 def connection_check_seconds(config: dict, widgets: tuple[Widget, ...] | None = None) -> int:
@@ -97,10 +118,12 @@ def skip_links(panels: list[Component]) -> html.Nav:
 
 
 def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Account | None = None,
-           local_demo: bool = False, viewer=None) -> html.Div:
-    """Return the page with the panels of these widgets (a viewer's: those of their role, fitted to them)."""
+           local_demo: bool = False, viewer=None, with_wall: bool = False) -> html.Div:
+    """Return the page with the panels of these widgets (a viewer's: those of their role, fitted to them); the
+    wallboard is a page of its own (wall_layout), here only with_wall (the validation layout)."""
     main = [widget.panel(config, viewer) for widget in widgets if widget.placement not in (OPS, WALL)]
-    walls = [widget.panel(config, viewer) for widget in widgets if widget.placement == WALL]
+    walls = [widget.panel(config, viewer) for widget in widgets if widget.placement == WALL] if with_wall else []
+    has_wall = any(widget.placement == WALL for widget in widgets)
     ops = [widget.panel(config, viewer) for widget in widgets if widget.placement == OPS]
     banner = html.Div(
         "Local demo, no login: this Switchboard answers this machine only. "
@@ -119,12 +142,14 @@ def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Accou
                         title="Stop polling the database until resumed", **{"aria-pressed": "false"}),
             html.Button("Dark theme", id=THEME_BUTTON, className="button", n_clicks=0,
                         title="Switch between light and dark"),
+            *([html.A("Wallboard", href=WALL_PATH, className="button wall-link",
+                      title="The wallboard the floor's TV shows")] if has_wall and not with_wall else []),
             *_header_right(account),
         ]),
         html.Main(className="grid-layout", children=[
             *main,
             *([html.Div(id=OPS_SLOT, className="ops-slot", children=ops)] if ops else []),
-            *walls,  # the validation layout's only: a wallboard's page is wall_layout
+            *walls,
         ]),
         *page_stores(config, widgets),
     ])
@@ -147,17 +172,20 @@ def page_stores(config: dict, widgets: tuple[Widget, ...]) -> list[Component]:
     ]
 
 
-def wall_layout(config: dict, demo: bool, widgets: tuple[Widget, ...]) -> html.Div:
+def wall_layout(config: dict, demo: bool, widgets: tuple[Widget, ...], back: bool = False) -> html.Div:
     """Return a wallboard's page: its panel on all of the screen, large type, nothing to click (no pause, theme
-    or sign-out button: a TV has nobody to press them); the live state still says when the server is gone."""
+    or sign-out button: a TV has nobody to press them); the live state still says when the server is gone.
+    A person who has a dashboard too (an admin, the local demo) gets a link back to it (`back`)."""
     return html.Div(className="page wall-page", children=[
         dcc.Location(id=URL, refresh=False),
         html.Main(className="wall-main", children=[
-            *[widget.panel(config) for widget in widgets if widget.placement == WALL],
+            # In the top right corner; first in the page, so the way back is the first Tab stop.
             html.Div(className="wall-state", children=[
+                *([html.A("← Dashboard", href="/", className="button wall-back")] if back else []),
                 html.Span("Demo data" if demo else "", className="demo-flag" if demo else ""),
                 html.Span("Live", id=POLLING_STATE, className="polling-state"),  # the announcer says changes
             ]),
+            *[widget.panel(config) for widget in widgets if widget.placement == WALL],
         ]),
         *page_stores(config, widgets),
     ])

@@ -1,4 +1,5 @@
-"""The wallboard: a TV on the call-center floor, signed in as a `wallboard` user (issue 16, item 4).
+"""The wallboard: a TV on the call-center floor, signed in as a `wallboard` user (issue 16, item 4); an admin,
+and the local demo, open it at /wall to see what the floor sees.
 
 Large type, the headline figures with their comparisons and the per-company table, nothing to click. The
 figures are the panels' own cached results (widgets/headline_stats.py, widgets/company_kpis.py and the
@@ -15,7 +16,7 @@ from typing import Any
 import dash_ag_grid as dag
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
-from access.roles import WALLBOARD
+from access.roles import ADMIN, WALLBOARD
 from services import current_services
 from widgets import company_kpis, headline_stats
 from widgets.common import grid_options, register_poll
@@ -120,7 +121,7 @@ def register(app: Dash) -> None:
 
 
 WIDGET = Widget(
-    area="wallboard", title=TITLE, roles=frozenset({WALLBOARD}), layout=layout, register=register,
+    area="wallboard", title=TITLE, roles=frozenset({WALLBOARD, ADMIN}), layout=layout, register=register,
     poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, grid=GRID,
     placement=WALL, build=panel,
 )

@@ -128,6 +128,19 @@ def test_axe_finds_nothing_serious_on_each_role_s_page(browser, site, role, them
         page.context.close()
 
 
+def test_axe_finds_nothing_serious_on_the_wallboard_an_admin_opens(browser, site):
+    page = open_as(browser, site, "admin")
+    try:
+        page.goto(site + "/wall")
+        page.wait_for_selector("#wall-grid .ag-center-cols-container .ag-row", timeout=WAIT_MS)
+        page.wait_for_timeout(500)
+        assert page.is_visible("a.wall-back")  # the way back to the dashboard, checked with the rest
+        violations = blocking_violations(page)
+        assert not violations, "\n".join(violations)
+    finally:
+        page.context.close()
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_axe_finds_nothing_serious_on_the_sign_in_page(browser, site, theme):
     context = browser.new_context(color_scheme=theme)
