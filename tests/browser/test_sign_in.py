@@ -59,6 +59,42 @@ def test_support_signs_in_to_its_own_panels_with_masked_phones(page, site_with_u
     assert page.console_errors == []  # nothing refused by the CSP, no callback error
 
 
+def _call_ids(database_url: str) -> tuple[int, int]:
+    """Return a call of company 1 and one of another company, from the seeded database."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            own = connection.execute(sa.text("SELECT id FROM calls WHERE company_id = 1 ORDER BY id LIMIT 1")).scalar_one()
+            other = connection.execute(sa.text("SELECT id FROM calls WHERE company_id <> 1 ORDER BY id LIMIT 1")).scalar_one()
+    finally:
+        engine.dispose()
+    return own, other
+
+
+def test_a_shared_call_link_opens_the_call_after_sign_in_and_another_company_s_reads_not_found(
+        page, site_with_users, seeded_sqlite):
+    own, other = _call_ids(seeded_sqlite.url)
+    for call_id, found in ((own, True), (other, False)):
+        page.goto(f"{site_with_users}/?call={call_id}")
+        page.wait_for_url(re.compile(r"/login\?next="))
+        page.fill("#login-name", "sam")
+        page.fill("#login-password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(rf"/\?call={call_id}$"), timeout=WAIT_MS)
+        page.wait_for_selector("#call-panel:not([hidden])", timeout=WAIT_MS)
+        if found:
+            page.wait_for_selector("#call-panel .details", timeout=WAIT_MS)
+            assert page.inner_text("#call-heading") == f"Call {call_id}"
+        else:  # another company's call: the same answer as a missing one, nothing of it shown
+            page.wait_for_function("document.querySelector('#call-panel').textContent.includes('Call not found.')",
+                                   timeout=WAIT_MS)
+            assert page.locator("#call-panel .details").count() == 0
+        page.context.clear_cookies()  # signed out: the next link goes through the form again
+    assert page.console_errors == []
+
+
 def test_ops_sees_counts_and_memory_but_no_customers(page, site_with_users):
     sign_in(page, site_with_users, "olga")
     page.wait_for_selector("#memory-badge", timeout=WAIT_MS)

@@ -68,12 +68,12 @@ def _open_wall(browser, site: str, width: int, height: int):
     return context, page
 
 
-def _sign_in(browser, site: str, width: int, height: int, name: str):
+def _sign_in(browser, site: str, width: int, height: int, name: str, path: str = "/"):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     from tests.support.browser import watch_console
     watch_console(page)
-    page.goto(site + "/")
+    page.goto(site + path)
     page.wait_for_url(re.compile(r"/login\?next="))
     page.fill("#login-name", name)
     page.fill("#login-password", PASSWORD)
@@ -131,32 +131,35 @@ def test_the_wallboard_fills_one_screen_in_large_type_with_nothing_to_click(brow
         context.close()
 
 
-def test_an_admin_opens_the_wallboard_from_the_header_and_comes_back_with_the_keyboard(browser, wall_site):
-    context, page = _sign_in(browser, wall_site, 1280, 720, "ada")
+def _the_admins_wall(page) -> None:
+    _wait_for_figures(page)
+    page.wait_for_function("document.querySelector('#wall-page').textContent.includes('page 1 of')", timeout=WAIT_MS)
+    # The TV's page, with one thing to press: the way back. Nothing of the desk's page is on it.
+    sizes = page.evaluate("""() => ({
+        scroll: document.documentElement.scrollHeight, inner: window.innerHeight,
+        scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+        clickable: Array.from(document.querySelectorAll('button, a[href], input, select, textarea'))
+            .map(element => element.textContent),
+        desk: !!document.querySelector('#ongoing-grid, #pause-button, #memory-host-chart'),
+    })""")
+    assert sizes["scroll"] <= sizes["inner"] and sizes["scrollWidth"] <= sizes["innerWidth"], sizes
+    assert sizes["clickable"] == ["← Dashboard"] and not sizes["desk"], sizes
+
+
+def test_an_admin_opens_the_wallboard_from_a_link_or_the_header_and_comes_back_with_the_keyboard(browser, wall_site):
+    context, page = _sign_in(browser, wall_site, 1280, 720, "ada", path="/wall")  # a link sent to an admin
     try:
-        page.wait_for_url(re.compile(r"/$"), timeout=WAIT_MS)
-        page.wait_for_selector("#ongoing-grid", timeout=WAIT_MS)
-        page.focus("a.wall-link")
-        page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r"/wall$"), timeout=WAIT_MS)
-        _wait_for_figures(page)
-        page.wait_for_function("document.querySelector('#wall-page').textContent.includes('page 1 of')",
-                               timeout=WAIT_MS)
-        # The TV's page, with one thing to press: the way back. Nothing of the desk's page is on it.
-        sizes = page.evaluate("""() => ({
-            scroll: document.documentElement.scrollHeight, inner: window.innerHeight,
-            scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
-            clickable: Array.from(document.querySelectorAll('button, a[href], input, select, textarea'))
-                .map(element => element.textContent),
-            desk: !!document.querySelector('#ongoing-grid, #pause-button, #memory-host-chart'),
-        })""")
-        assert sizes["scroll"] <= sizes["inner"] and sizes["scrollWidth"] <= sizes["innerWidth"], sizes
-        assert sizes["clickable"] == ["← Dashboard"] and not sizes["desk"], sizes
+        _the_admins_wall(page)
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.textContent") == "← Dashboard"
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r"/$"), timeout=WAIT_MS)
         page.wait_for_selector("#ongoing-grid .ag-center-cols-container .ag-row", timeout=WAIT_MS)
+        page.focus("a.wall-link")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/wall$"), timeout=WAIT_MS)
+        _the_admins_wall(page)
         assert page.console_errors == []
     finally:
         context.close()
