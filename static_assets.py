@@ -39,6 +39,8 @@ from dash import Dash
 from dash.fingerprint import check_fingerprint
 from flask import Flask, Response, abort, g, redirect, request
 
+from access.roles import WALL_PAGE, WALL_PATH
+
 try:  # Brotli (requirements.txt) makes files about a tenth smaller than gzip; without it, gzip
     import brotli
 except ImportError:  # pragma: no cover - installed with the app
@@ -313,12 +315,19 @@ class PageAssetsDash(Dash):
         # the same layout a second time in the page.
         config = super()._config()
         config.pop("validation_layout", None)
+        # The wall's page asks for its layout and callbacks under /wall/ (access/web.py, WallPageRequests).
+        config["requests_pathname_prefix"] = self.page_requests_prefix()
         return config
+
+    def page_requests_prefix(self) -> str:
+        """Return where this page's renderer asks for its layout, callbacks and their answers."""
+        prefix = self.config.requests_pathname_prefix
+        return f"{prefix}{WALL_PATH.strip('/')}/" if g.get("page") == WALL_PAGE else prefix
 
     def interpolate_index(self, **kwargs) -> str:
         components = self.page_components()
         files = self.static_files
-        prefix = self.config.requests_pathname_prefix
+        prefix = self.page_requests_prefix()
         partial_chart = files.plotly is not None and ("dash_core_components", "Graph") in components
         kept = [line for line in kwargs["scripts"].split("\n")
                 if not (match := SCRIPT_TAG.fullmatch(line.strip()))

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlsplit
 
 from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session,
                    url_for)
@@ -56,6 +55,9 @@ PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
 DEPENDENCIES_PATH = "/_dash-dependencies"
 LAYOUT_PATH = "/_dash-layout"
+UPDATE_PATH = "/_dash-update-component"
+WALL_PAGE_REQUESTS = (LAYOUT_PATH, DEPENDENCIES_PATH, UPDATE_PATH)
+PAGE_ENVIRON_KEY = "switchboard.page"  # set by WallPageRequests for the wall page's own requests
 LIMITS_DOWN_RETRY_SECONDS = 30
 CSRF_FIELD = "csrf_token"
 HSTS = f"max-age={ONE_YEAR_IN_SECS}; includeSubDomains"  # Talisman's default
@@ -197,6 +199,7 @@ def init_access(server: Flask, dash_app, users: UserStore, config: dict,
              referrer_policy="same-origin", strict_transport_security=False,
              content_security_policy=content_security_policy(dash_app.csp_hashes()))
     login_manager.init_app(server)
+    server.wsgi_app = WallPageRequests(server.wsgi_app)
     server.extensions[ACCESS_KEY] = Access(users, install_login_limits(server, config), config["METRICS_TOKEN"],
                                            callback_pages, role_pages, config["WALLBOARD_SESSION_DAYS"])
     server.register_blueprint(blueprint)
@@ -307,6 +310,7 @@ def check_access() -> Response | None:
         return None
     if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see warm_up.py)
         g.viewer = WARM_UP_VIEWER
+        g.page = MAIN_PAGE
         return None
     if path == METRICS_PATH and _bearer_ok():
         return None
@@ -332,20 +336,34 @@ def check_access() -> Response | None:
 
 def viewer_page(role: str) -> str:
     """Return the page this request is for, of the pages the role has: the wallboard when it asks for /wall
-    (or has no other page), else the dashboard (at / and any other path).
-
-    The page's own requests for its layout and its callbacks carry no path of the page: they are answered for the
-    page they come from, as their Referer says (the page's Referrer-Policy, same-origin, sends it). A request
-    without one gets the role's first page. A forged Referer gains nothing: only the role's own pages are given."""
+    (or has no other page), else the dashboard (at / and any other path). The wallboard page's own requests, for
+    its layout, its callbacks and their answers, come under /wall/ (WallPageRequests), so they are the wall's
+    too; asked for another page than the role has, a request gets the role's first page."""
     pages = _access().role_pages.get(role, (MAIN_PAGE,))
-    path = request.path
-    if path in (LAYOUT_PATH, DEPENDENCIES_PATH):
-        path = urlsplit(request.referrer or "").path
-        root = request.script_root
-        if root and path.startswith(root):
-            path = path[len(root):]
-    asked = WALL_PAGE if path.rstrip("/") == WALL_PATH else MAIN_PAGE
+    asked = WALL_PAGE if request.environ.get(PAGE_ENVIRON_KEY) == WALL_PAGE or \
+        request.path.rstrip("/") == WALL_PATH else MAIN_PAGE
     return asked if asked in pages else pages[0]
+
+
+class WallPageRequests:
+    """Serve the wallboard page's own requests, /wall/_dash-layout, /wall/_dash-dependencies and
+    /wall/_dash-update-component, as Dash's at /_dash-…, marked as the wall's (PAGE_ENVIRON_KEY).
+
+    Dash asks for a page's layout and callbacks at fixed paths that do not say which page they are for; the wall's
+    page tells its renderer to ask under /wall/ instead (its requests_pathname_prefix, static_assets.py), so the
+    server gives it the wall's layout and callbacks whatever the browser sends or strips. Everything past this
+    sees Dash's own paths: the access check, the callback guard and the limits hold for the wall's requests as
+    for any other."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(WALL_PATH + "/") and path[len(WALL_PATH):] in WALL_PAGE_REQUESTS:
+            # A copy: the server's own record of the request (gunicorn's access log) keeps the path asked for.
+            environ = {**environ, "PATH_INFO": path[len(WALL_PATH):], PAGE_ENVIRON_KEY: WALL_PAGE}
+        return self.wsgi_app(environ, start_response)
 
 
 @blueprint.after_app_request

@@ -280,59 +280,82 @@ def test_a_wallboard_lands_on_the_wall_for_weeks_and_is_refused_everything_else(
     assert "Expires=" in people.headers["Set-Cookie"] and people.headers["Location"] == "/"
 
 
-FROM_THE_WALL = {"Referer": "http://localhost/wall"}  # the page's own requests, sent from /wall
-
-
-def _wall_and_desk(client, headers=None) -> tuple[str, set[str]]:
-    """Return the layout and the server callbacks a page learns of, asked from the page the headers say."""
-    layout = client.get("/_dash-layout", headers=headers or {}).get_data(as_text=True)
-    dependencies = json.loads(client.get("/_dash-dependencies", headers=headers or {}).data)
+def _page(client, prefix: str = "", headers: dict | None = None) -> tuple[str, set[str]]:
+    """Return the layout and the server callbacks a page's renderer learns of, asked under its prefix."""
+    layout = client.get(f"{prefix}/_dash-layout", headers=headers or {}).get_data(as_text=True)
+    dependencies = json.loads(client.get(f"{prefix}/_dash-dependencies", headers=headers or {}).data)
     return layout, {d["output"].strip(".").split("...")[0] for d in dependencies if not d.get("clientside_function")}
+
+
+def _renderer_prefix(page_html: str) -> str:
+    return json.loads(re.search(r'<script id="_dash-config" type="application/json">(.*?)</script>', page_html,
+                                re.S).group(1))["requests_pathname_prefix"]
 
 
 def test_an_admin_opens_the_wallboard_at_wall_and_the_dashboard_anywhere_else(app_on_sqlite):
     admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
-    wall_page = admin.client.get("/wall")
+    wall_page, desk_page = admin.client.get("/wall"), admin.client.get("/")
     assert wall_page.status_code == 200
-    # The wall's page loads no chart code: it has no chart.
-    assert "data-plotly" not in wall_page.get_data(as_text=True) and "data-plotly" in admin.client.get("/").get_data(as_text=True)
-    layout, callbacks = _wall_and_desk(admin.client, FROM_THE_WALL)
+    # The wall's renderer asks under /wall/, and the page loads no chart code: it has no chart.
+    wall_html, desk_html = wall_page.get_data(as_text=True), desk_page.get_data(as_text=True)
+    assert _renderer_prefix(wall_html) == "/wall/" and _renderer_prefix(desk_html) == "/"
+    assert admin.client.get("/wall/").status_code == 200 and _renderer_prefix(admin.client.get("/wall/").get_data(as_text=True)) == "/wall/"
+    assert "data-plotly" not in wall_html and "data-plotly" in desk_html
+    layout, callbacks = _page(admin.client, "/wall")
     assert "wall-grid" in layout and "Dashboard" in layout and "ongoing-grid" not in layout
     assert "pause-button" not in layout and "Sign out" not in layout
     assert callbacks == {"wall-grid.rowData"}  # the wall's page learns of the wall's callbacks only
-    for headers in (None, {"Referer": "http://localhost/"}, {"Referer": "http://localhost/?call=5"},
-                    {"Referer": "http://localhost/wall-street"}):
-        layout, callbacks = _wall_and_desk(admin.client, headers)
+    # Whatever else asks, and whatever page a Referer names, the dashboard's requests get the dashboard.
+    for headers in (None, {"Referer": "http://localhost/wall"}, {"Referer": "http://localhost/?call=5"}):
+        layout, callbacks = _page(admin.client, "", headers)
         assert "ongoing-grid" in layout and "wall-grid" not in layout and '"href":"\\u002fwall"' in layout, headers
         assert "wall-grid.rowData" not in callbacks and "ongoing-grid.rowData" in callbacks, headers
+    for prefix in ("/wall-street", "/WALL", "/wall/wall", "/x/wall"):  # not the wall's requests: Dash's index
+        response = admin.client.get(f"{prefix}/_dash-layout")
+        assert "wall-grid" not in response.get_data(as_text=True), prefix
     desk = admin.call("kpi-grid.rowData", {"kpi-interval.n_intervals": 1})["kpi-grid.rowData"]
-    admin.dependencies = json.loads(admin.client.get("/_dash-dependencies", headers=FROM_THE_WALL).data)
-    shown = admin.call("wall-grid.rowData", {"wall-interval.n_intervals": 1})["wall-grid.rowData"]
+    shown = admin.from_page("/wall").call("wall-grid.rowData", {"wall-interval.n_intervals": 1})["wall-grid.rowData"]
     assert shown and shown == desk  # the desk's table's rows: one result
 
 
 @pytest.mark.parametrize("name", ["sam", "olga"])
 def test_support_and_ops_asking_for_the_wall_get_their_own_page(app_on_sqlite, name):
-    client = DashClient(app_on_sqlite.server, login=(name, PASSWORD)).client
-    assert client.get("/wall").status_code == 200
-    assert _wall_and_desk(client, FROM_THE_WALL) == _wall_and_desk(client)
-    layout, callbacks = _wall_and_desk(client, FROM_THE_WALL)
+    viewer = DashClient(app_on_sqlite.server, login=(name, PASSWORD))
+    client = viewer.client
+    assert client.get("/wall").status_code == 200 and _renderer_prefix(client.get("/wall").get_data(as_text=True)) == "/"
+    assert _page(client, "/wall") == _page(client)
+    layout, callbacks = _page(client, "/wall")
     assert "wall-grid" not in layout and '"href":"\\u002fwall"' not in layout and "wall-grid.rowData" not in callbacks
+    # Posting the wall's callback under the wall's prefix is refused as anywhere else.
+    admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD)).from_page("/wall")
+    payload = admin.payload("wall-grid.rowData", {"wall-interval.n_intervals": 1})
+    for prefix in ("", "/wall"):
+        response = viewer.from_page(prefix).post(payload)
+        assert response.status_code == 403 and "rowData" not in response.get_data(as_text=True), prefix
 
 
-def test_a_wallboard_has_the_wall_only_whatever_page_it_says_it_comes_from(app_on_sqlite):
+def test_a_wallboard_has_the_wall_only_whatever_page_it_asks_from(app_on_sqlite):
     client = DashClient(app_on_sqlite.server, login=("wally", PASSWORD)).client
-    for headers in (None, {"Referer": "http://localhost/"}, FROM_THE_WALL):
-        layout, callbacks = _wall_and_desk(client, headers)
-        assert "wall-grid" in layout and "Dashboard" not in layout and callbacks == {"wall-grid.rowData"}, headers
+    assert _renderer_prefix(client.get("/").get_data(as_text=True)) == "/wall/"
+    for prefix in ("", "/wall"):
+        layout, callbacks = _page(client, prefix)
+        assert "wall-grid" in layout and "Dashboard" not in layout and callbacks == {"wall-grid.rowData"}, prefix
 
 
 def test_the_local_demo_opens_the_wallboard_too(make_dashboard, seeded_sqlite):
     client = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False).server.test_client()
-    layout, callbacks = _wall_and_desk(client, FROM_THE_WALL)
+    layout, callbacks = _page(client, "/wall")
     assert "wall-grid" in layout and "Dashboard" in layout and callbacks == {"wall-grid.rowData"}
-    layout, _ = _wall_and_desk(client)
+    layout, _ = _page(client)
     assert "Local demo, no login" in layout and '"href":"\\u002fwall"' in layout
+
+
+def test_the_wall_s_own_requests_are_behind_the_access_check(app_on_sqlite):
+    client = app_on_sqlite.server.test_client()
+    for path in ("/wall/_dash-layout", "/wall/_dash-dependencies"):
+        assert client.get(path).status_code == 401, path
+    assert client.post("/wall/_dash-update-component", data="{}", content_type="application/json").status_code == 401
+    assert client.get("/wall").status_code == 302  # the page itself: to the sign-in form
 
 
 def test_the_wallboard_shows_figures_but_no_customer_names_or_numbers(app_on_sqlite, seeded_sqlite):

@@ -361,15 +361,18 @@ def test_plain_http_is_sent_to_https(stack):
         connection.close()
 
 
+WALL_CALLBACK = "/wall/_dash-update-component"
+
+
 def test_a_session_flooding_callbacks_is_answered_429_by_nginx_and_other_sessions_are_not(stack):
     """issue 12, finding 5: beyond its burst, one session's callbacks are refused by nginx itself (they never
     reach gunicorn), while another session's and the page's other requests pass."""
     burst = int(re.search(r"limit_req zone=switchboard_callbacks burst=(\d+)", SITE_CONF.read_text()).group(1))
 
-    def callback(cookie: str) -> tuple[int, str]:
+    def callback(cookie: str, path: str = "/_dash-update-component") -> tuple[int, str]:
         connection = stack.nginx.connection()
         try:
-            connection.request("POST", "/_dash-update-component", body=stack.callback_body,
+            connection.request("POST", path, body=stack.callback_body,
                                headers={"Content-Type": "application/json",
                                         "Cookie": f"switchboard_session={cookie}"})
             response = connection.getresponse()
@@ -381,7 +384,9 @@ def test_a_session_flooding_callbacks_is_answered_429_by_nginx_and_other_session
     reached_gunicorn = len(stack.gunicorn_requests())
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:  # as fast as 8 connections go: far over the rate
-        flooding = list(pool.map(lambda _: callback("flooding-session"), range(burst + 200)))
+        # Half of them the wallboard page's (under /wall/): one limit for the session's callbacks, whichever page.
+        flooding = list(pool.map(lambda n: callback("flooding-session", WALL_CALLBACK if n % 2 else
+                                                    "/_dash-update-component"), range(burst + 200)))
     elapsed = time.monotonic() - started
     statuses = [status for status, _ in flooding]
     assert set(statuses) == {200, 429}, statuses
@@ -393,5 +398,6 @@ def test_a_session_flooding_callbacks_is_answered_429_by_nginx_and_other_session
     assert https_status(stack.nginx, "GET", "/healthz") == 200
     passed = statuses.count(200) + 1
     callbacks = [line for line in stack.gunicorn_requests_since(reached_gunicorn, passed)
-                 if '"POST /_dash-update-component"' in line]
+                 if '"POST /_dash-update-component"' in line or f'"POST {WALL_CALLBACK}"' in line]
     assert len(callbacks) == passed, (len(callbacks), passed)
+    assert any(WALL_CALLBACK in line for line in callbacks)

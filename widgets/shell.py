@@ -187,7 +187,7 @@ def wall_layout(config: dict, demo: bool, widgets: tuple[Widget, ...], back: boo
             ]),
             *[widget.panel(config) for widget in widgets if widget.placement == WALL],
         ]),
-        *page_stores(config, widgets),
+        *page_stores(config, tuple(widget for widget in widgets if widget.placement == WALL)),
     ])
 
 

@@ -165,6 +165,30 @@ def test_an_admin_opens_the_wallboard_from_a_link_or_the_header_and_comes_back_w
         context.close()
 
 
+def test_the_admins_wall_does_not_need_the_browser_to_send_a_referer(browser, wall_site):
+    """A browser (or a proxy) that sends no Referer at all still gets the wall at /wall: its page's requests say
+    which page they are for by their path (/wall/_dash-…), not by a header the browser may strip."""
+    context, page = _sign_in(browser, wall_site, 1280, 720, "ada", path="/wall")
+    try:
+        page.wait_for_url(re.compile(r"/wall$"), timeout=WAIT_MS)
+        _wait_for_figures(page)
+        def no_referrer(route):  # the page as a browser that never sends one would have it
+            response = route.fetch()
+            route.fulfill(response=response, body=response.text().replace(
+                "<head>", '<head><meta name="referrer" content="no-referrer">', 1))
+
+        page.route(re.compile(r"/wall$"), no_referrer)
+        sent = []
+        page.on("request", lambda request: sent.append((request.url, request.header_value("referer"))))
+        page.reload()
+        _the_admins_wall(page)
+        asked = [(url, referer) for url, referer in sent if "/_dash-" in url and "component-suites" not in url]
+        assert asked and all("/wall/_dash-" in url and referer is None for url, referer in asked), asked
+        assert page.console_errors == []
+    finally:
+        context.close()
+
+
 def test_the_wallboard_turns_a_page_of_companies_at_a_time(browser, wall_site):
     context, page = _open_wall(browser, wall_site, 1280, 720)
     try:

@@ -35,10 +35,18 @@ class DashClient(CallbackPayloads):
         if login is not None:
             response = sign_in(self.client, *login)
             assert response.status_code == 302, response.status_code
+        self.prefix = ""
         self.dependencies = json.loads(self.client.get("/_dash-dependencies").data)
 
+    def from_page(self, prefix: str) -> "DashClient":
+        """Ask as the renderer of the page whose requests come under this prefix does ("/wall": the wallboard's
+        page), from now on: its callbacks, posted there."""
+        self.prefix = prefix
+        self.dependencies = json.loads(self.client.get(f"{prefix}/_dash-dependencies").data)
+        return self
+
     def post(self, payload: dict, headers: dict | None = None):
-        return self.client.post("/_dash-update-component", data=json.dumps(payload),
+        return self.client.post(f"{self.prefix}/_dash-update-component", data=json.dumps(payload),
                                 content_type="application/json", headers=headers or {})
 
     def call(self, first_output: str, inputs: dict[str, Any], state: dict[str, Any] | None = None,
