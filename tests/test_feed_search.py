@@ -557,6 +557,8 @@ def test_a_link_sets_the_controls_and_shows_its_first_page_in_one_answer(databas
     side = answer["sideUpdate"]
     assert side["activity-kind"] == {"value": ["call"]} and side["activity-window"] == {"value": "24h"}
     assert side["url"] == {"search": "?kind=call&window=24h"}
+    # The notice goes with the cleaned link too: Dash applies side updates of an answer it drops for a newer call.
+    assert "ignored 'zap'" in side["activity-notice"]["children"]
     assert {option["value"] for option in side["activity-status"]["options"]} <= set(feed.STATUSES)
 
 

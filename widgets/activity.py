@@ -446,6 +446,11 @@ def show_view(triggered: str | None, search: Any, pager: Any, shown: Any, filter
     # first call of a page starts with none).
     notice = rows["notice"] if rows["notice"] is not no_update else \
         synced["notice"] if synced["notice"] or triggered is None else no_update
+    if notice is not no_update and notice and notice == synced["notice"] and URL in controls:
+        # The link's notice goes with the link as read, a side update too: Dash applies those even when it drops
+        # this answer for a newer call of this callback (a poll that fired before the answer came), and that call
+        # reads the cleaned link, which has nothing left to say. Without it the notice was lost on such pages.
+        controls[NOTICE] = {"children": notice}
     return {**rows, "notice": notice,
             "view": view, "pager": first_page() if pager != first_page() else no_update, "controls": controls}
 
