@@ -43,7 +43,7 @@ from access.gate import HEALTH_PATH
 from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
 from access.roles import LOCAL_DEMO_VIEWER, MAIN_PAGE, METRICS_ROLES, WALL_PAGE, WALL_PATH, WALLBOARD, Viewer
 from access.users import UserStore
-from callback_guard import json_error
+from callback_guard import DASH_UPDATE_PATH, json_error
 from warm_up import VIEWER as WARM_UP_VIEWER, is_warm_up
 
 log = logging.getLogger("switchboard.access")
@@ -55,8 +55,7 @@ PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
 DEPENDENCIES_PATH = "/_dash-dependencies"
 LAYOUT_PATH = "/_dash-layout"
-UPDATE_PATH = "/_dash-update-component"
-WALL_PAGE_REQUESTS = (LAYOUT_PATH, DEPENDENCIES_PATH, UPDATE_PATH)
+WALL_PAGE_REQUESTS = (LAYOUT_PATH, DEPENDENCIES_PATH, DASH_UPDATE_PATH)
 PAGE_ENVIRON_KEY = "switchboard.page"  # set by WallPageRequests for the wall page's own requests
 LIMITS_DOWN_RETRY_SECONDS = 30
 CSRF_FIELD = "csrf_token"

@@ -244,7 +244,11 @@ def test_each_role_learns_only_its_own_callbacks_and_panels(app_on_sqlite, role,
 
 
 def _server_callbacks(client: DashClient) -> set[str]:
-    return {dependency["output"].strip(".").split("...")[0] for dependency in client.dependencies
+    return _server_outputs(client.dependencies)
+
+
+def _server_outputs(dependencies: list[dict]) -> set[str]:
+    return {dependency["output"].strip(".").split("...")[0] for dependency in dependencies
             if not dependency.get("clientside_function")}
 
 
@@ -284,7 +288,7 @@ def _page(client, prefix: str = "", headers: dict | None = None) -> tuple[str, s
     """Return the layout and the server callbacks a page's renderer learns of, asked under its prefix."""
     layout = client.get(f"{prefix}/_dash-layout", headers=headers or {}).get_data(as_text=True)
     dependencies = json.loads(client.get(f"{prefix}/_dash-dependencies", headers=headers or {}).data)
-    return layout, {d["output"].strip(".").split("...")[0] for d in dependencies if not d.get("clientside_function")}
+    return layout, _server_outputs(dependencies)
 
 
 def _renderer_prefix(page_html: str) -> str:

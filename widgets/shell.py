@@ -67,13 +67,16 @@ def full_page(config: dict, widgets: tuple[Widget, ...]) -> html.Div:
 def role_pages(widgets: tuple[Widget, ...]) -> dict[str, tuple[str, ...]]:
     """Return the pages of each role, its first the one it lands on: the dashboard for a role that sees one of
     its panels, the wallboard for a role that sees the wallboard widget (a wallboard user: that one only)."""
-    pages = {}
-    for role in ROLES:
-        mine = [widget for widget in widgets if role in widget.roles]
-        pages[role] = tuple(page for page, shown in (
-            (MAIN_PAGE, any(widget.placement != WALL for widget in mine)),
-            (WALL_PAGE, any(widget.placement == WALL for widget in mine))) if shown) or (MAIN_PAGE,)
-    return pages
+    return {role: pages_of(tuple(widget for widget in widgets if role in widget.roles)) for role in ROLES}
+
+
+def pages_of(widgets: tuple[Widget, ...]) -> tuple[str, ...]:
+    """Return the pages these widgets (one role's) make: the dashboard for any panel of it, the wall for the
+    wallboard; the dashboard when there are none at all."""
+    pages = tuple(page for page, shown in (
+        (MAIN_PAGE, any(widget.placement != WALL for widget in widgets)),
+        (WALL_PAGE, any(widget.placement == WALL for widget in widgets))) if shown)
+    return pages or (MAIN_PAGE,)
 
 
 def page_of(config: dict, demo: bool, widgets: tuple[Widget, ...], page: str, account: Account | None = None,
@@ -81,7 +84,7 @@ def page_of(config: dict, demo: bool, widgets: tuple[Widget, ...], page: str, ac
     """Return one page of a role, given the widgets that role sees: the wallboard (with a link back to the
     dashboard for a role that has one) or the dashboard."""
     if page == WALL_PAGE:
-        return wall_layout(config, demo, widgets, back=any(widget.placement != WALL for widget in widgets))
+        return wall_layout(config, demo, widgets, back=MAIN_PAGE in pages_of(widgets))
     return layout(config, demo, widgets, account, local_demo=local_demo, viewer=viewer)
 
 
@@ -176,6 +179,7 @@ def wall_layout(config: dict, demo: bool, widgets: tuple[Widget, ...], back: boo
     """Return a wallboard's page: its panel on all of the screen, large type, nothing to click (no pause, theme
     or sign-out button: a TV has nobody to press them); the live state still says when the server is gone.
     A person who has a dashboard too (an admin, the local demo) gets a link back to it (`back`)."""
+    walls = tuple(widget for widget in widgets if widget.placement == WALL)
     return html.Div(className="page wall-page", children=[
         dcc.Location(id=URL, refresh=False),
         html.Main(className="wall-main", children=[
@@ -185,9 +189,9 @@ def wall_layout(config: dict, demo: bool, widgets: tuple[Widget, ...], back: boo
                 html.Span("Demo data" if demo else "", className="demo-flag" if demo else ""),
                 html.Span("Live", id=POLLING_STATE, className="polling-state"),  # the announcer says changes
             ]),
-            *[widget.panel(config) for widget in widgets if widget.placement == WALL],
+            *[widget.panel(config) for widget in walls],
         ]),
-        *page_stores(config, tuple(widget for widget in widgets if widget.placement == WALL)),
+        *page_stores(config, walls),
     ])
 
 

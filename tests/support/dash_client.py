@@ -35,8 +35,7 @@ class DashClient(CallbackPayloads):
         if login is not None:
             response = sign_in(self.client, *login)
             assert response.status_code == 302, response.status_code
-        self.prefix = ""
-        self.dependencies = json.loads(self.client.get("/_dash-dependencies").data)
+        self.from_page("")
 
     def from_page(self, prefix: str) -> "DashClient":
         """Ask as the renderer of the page whose requests come under this prefix does ("/wall": the wallboard's
