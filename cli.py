@@ -6,6 +6,7 @@ by `disposed()`, however the command ends.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from typing import Iterator, Protocol, TypeVar
@@ -14,6 +15,8 @@ import click
 
 from access.roles import ROLES
 from config import ConfigError, load_config
+
+log = logging.getLogger("switchboard.start")
 
 
 class Disposable(Protocol):
@@ -34,14 +37,14 @@ def disposed(resource: D) -> Iterator[D]:
 
 def writer_engine(url: str):
     """Open the writer engine (migrations, seeding) on the database at `url`, for a `with` block."""
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     return disposed(create_writer_engine(url))
 
 
 def user_store(config: dict):
     """Open the user store USERS_DATABASE_URL names (or the instance folder's), for a `with` block."""
     from access.users import open_user_store
-    from app import INSTANCE_PATH
+    from config import INSTANCE_PATH
     return disposed(open_user_store(config, INSTANCE_PATH))
 
 
@@ -53,47 +56,113 @@ def _load_config_or_exit(overrides: dict | None = None) -> dict:
 
 
 def _database_url(config: dict) -> str:
-    from app import INSTANCE_PATH
-    from db import resolve_database_url
+    from config import INSTANCE_PATH
+    from database.engines import resolve_database_url
     return resolve_database_url(config, INSTANCE_PATH)
 
 
+# serve's options, taken by the group too: `python app.py --port 8061` is the first command a newcomer adapts.
+SERVE_FLAGS = {"host": "--host", "port": "--port", "simulate": "--simulate/--no-simulate"}
+
+
 @click.group(invoke_without_command=True)
+@click.option("--host", default=None, help="With no command (or serve): the address to listen on [127.0.0.1].")
+@click.option("--port", default=None, type=click.IntRange(1, 65535),
+              help="With no command (or serve): the port to listen on [8050].")
+@click.option("--simulate/--no-simulate", default=None, help="With no command (or serve): as serve's.")
 @click.pass_context
-def cli(context: click.Context) -> None:
-    """Switchboard, the live operations dashboard."""
+def cli(context: click.Context, host: str | None, port: int | None, simulate: bool | None) -> None:
+    """Switchboard, the live operations dashboard. With no command it serves: `python app.py --port 8061`."""
+    given = {name: value for name, value in (("host", host), ("port", port), ("simulate", simulate))
+             if value is not None}
     if context.invoked_subcommand is None:
-        context.invoke(serve)
+        context.invoke(serve, **given)
+    elif given and context.invoked_subcommand != "serve":
+        flags = " and ".join(SERVE_FLAGS[name] for name in given)
+        raise click.UsageError(f"{flags} {'go' if len(given) > 1 else 'goes'} with serve, not with "
+                               f"{context.invoked_subcommand}: give no command (python app.py --port 8061) "
+                               "or put the options after serve")
+    elif given:  # `python app.py --port 8061 serve`: serve's own options still win
+        context.default_map = {**(context.default_map or {}), "serve": given}
 
 
 @cli.command()
 @click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it (for a DBA).")
 def migrate(as_sql: bool) -> None:
-    """Apply migrations up to head (creates the schema on an empty database, else adds indexes only)."""
+    """Add the indexes the database lacks and record them (on an empty database, create the schema first)."""
     from schema.migrate import MigrationError, migrate as run_migrations, migration_sql
 
-    with writer_engine(_database_url(_load_config_or_exit())) as engine:
+    config = _load_config_or_exit()
+    wanted = _wanted_indexes(config)
+    with writer_engine(_database_url(config)) as engine:
         try:
             if as_sql:
-                migration_sql(engine, sys.stdout)
+                migration_sql(engine, sys.stdout, wanted)
                 return
-            report = run_migrations(engine)
+            report = run_migrations(engine, wanted)
         except MigrationError as error:
             raise click.ClickException(str(error)) from None
     for message in report.messages:
         click.echo(message)
     for revision in report.applied:
         click.echo(f"applied {revision}")
+    for index in report.created:
+        click.echo(f"created {index.table}.{index.name} ({', '.join(index.columns)}) in batch {report.batch}")
+
+
+def _wanted_indexes(config: dict):
+    """Return the indexes Switchboard's reads need, on the columns SCHEMA_MAP_FILE names."""
+    from queries.schema_map import SchemaMapError, check_schema_map, load_schema_map
+    from schema.indexes import mapped_wanted
+
+    try:
+        mapped = load_schema_map(config.get("SCHEMA_MAP_FILE"))
+        check_schema_map(mapped)
+    except SchemaMapError as error:
+        raise click.ClickException(str(error)) from None
+    return mapped_wanted(mapped)
 
 
 @cli.command()
-def rollback() -> None:
-    """Undo the last migration (Switchboard's indexes; never the platform's tables)."""
+@click.option("--all", "everything", is_flag=True, help="Undo every batch: everything Switchboard ever added.")
+def rollback(everything: bool) -> None:
+    """Undo the last migrate (its batch of indexes); never an index or table of the platform's."""
     from schema.migrate import rollback as run_rollback
 
     with writer_engine(_database_url(_load_config_or_exit())) as engine:
-        undone = run_rollback(engine)
-    click.echo(f"rolled back {undone}" if undone else "nothing to roll back: no Switchboard migration is applied")
+        report = run_rollback(engine, everything=everything)
+    if report is None:
+        click.echo("nothing to roll back: Switchboard has recorded no index it created")
+        return
+    for message in report.messages:
+        click.echo(message)
+    for index in report.dropped:
+        click.echo(f"dropped {index}")
+    if report.unadopted:
+        click.echo("removed Switchboard's own tables (switchboard_migrations, switchboard_alembic_version)")
+    click.echo(f"rolled back batch {', '.join(map(str, report.batches))}")
+
+
+@cli.command()
+def inspect() -> None:
+    """Print a schema map proposed from the platform's catalog (TOML, a reason per line); write nothing."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from database.engines import create_reader_engine
+    from queries.plans import error_reason
+    from queries.propose_map import propose_map
+
+    config = _load_config_or_exit()
+    try:
+        engine = create_reader_engine(_database_url(config), config["STATEMENT_TIMEOUT_MS"])
+    except (SQLAlchemyError, ImportError) as error:
+        raise click.ClickException(f"cannot use DATABASE_URL: {error}") from None
+    with disposed(engine):
+        try:
+            proposal = propose_map(engine)
+        except SQLAlchemyError as error:
+            raise click.ClickException(f"cannot read the catalog: {error_reason(error)}") from None
+    click.echo(proposal.toml(), nl=False)
 
 
 @cli.command()
@@ -101,8 +170,11 @@ def verify() -> None:
     """Judge every widget query's plan from the server's EXPLAIN; exit 1 when one fails."""
     from queries.plans import Verdict, format_checks, summary
 
-    rows = _judged_plans(_load_config_or_exit())
+    rows, notes = _judged_plans(_load_config_or_exit())
     click.echo(format_checks(rows))
+    click.echo("")  # the notes apart from the table, which a reader cuts at its first blank line
+    for note in notes:
+        click.echo(note)
     verdict, message = summary(rows)
     if verdict is Verdict.FAIL:
         raise click.ClickException(message)
@@ -110,12 +182,14 @@ def verify() -> None:
 
 
 def _judged_plans(config: dict) -> list:
-    """Return verify's rows; a database that cannot be used at all is one clear message, not a traceback."""
+    """Return verify's rows and its notes (the features the platform lacks, the statuses the map does not
+    place); a database or a map that cannot be used at all is one clear message, not a traceback."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from db import create_reader_engine
-    from queries.plans import check_plans, error_reason
+    from database.engines import create_reader_engine
+    from queries.plans import check_plans, data_spans, error_reason, unplaced_statuses
+    from queries.schema_map import SchemaMapError, prepare_schema_map, schema_of
     from queries.timeutil import database_now
     from widgets import registered
 
@@ -126,8 +200,19 @@ def _judged_plans(config: dict) -> list:
         raise click.ClickException(f"cannot use DATABASE_URL: {error}") from None
     with disposed(engine):
         try:
-            return check_plans(engine, database_now(config["DATABASE_TIMEZONE"]),
-                               [widget.plan_examples for widget in registered() if widget.plan_examples])
+            schema = prepare_schema_map(config, engine)
+            now = database_now(config["DATABASE_TIMEZONE"])
+            rows = check_plans(engine, now, [widget.plan_examples for widget in registered() if widget.plan_examples])
+            # What "per week of data" is measured against: a bounded plan's figure falls as the history grows.
+            notes = [f"data: {span.describe()}" for span in data_spans(engine, schema_of(engine))]
+            notes += [f"left out: {note}" for note in schema.absent()]
+            unplaced = unplaced_statuses(engine, now)
+            if unplaced:
+                notes.append("statuses of the last 30 days no bucket of the schema map places (counted as "
+                             f"\"other\"): {', '.join(unplaced)}")
+            return rows, notes
+        except SchemaMapError as error:
+            raise click.ClickException(str(error)) from None
         except SQLAlchemyError as error:
             raise click.ClickException(f"cannot reach the database at {make_url(url).render_as_string()}: "
                                        f"{error_reason(error)}") from None
@@ -176,9 +261,9 @@ def seed(call_count: int, appointment_count: int, raw_bytes: int, force: bool) -
 def serve(host: str, port: int, simulate: bool | None) -> None:
     """Serve the dashboard (development server; production runs under gunicorn)."""
     from access.exposure import ExposureError, check_exposure
-    from app import create_app
+    from serving.factory import create_app
     from demo.simulator import LiveSimulator
-    from services import EXTENSION_KEY
+    from widgets.services import EXTENSION_KEY
 
     config = _load_config_or_exit()
     with user_store(config) as store:
@@ -186,24 +271,69 @@ def serve(host: str, port: int, simulate: bool | None) -> None:
             check_exposure([host], config, store.has_users())
         except ExposureError as error:
             raise click.ClickException(str(error)) from None
+    refuse_a_busy_port(host, port)  # before the demo is seeded or the simulator writes
     url = _database_url(config)
-    if not config["DATABASE_URL"]:
+    embedded_demo = not config["DATABASE_URL"]
+    if embedded_demo:
         prepare_demo(url)
-    app = create_app()
+    try:
+        app = create_app(demo_settings(config) if embedded_demo else None)
+    except ConfigError as error:  # a schema map the platform's database cannot satisfy, named
+        raise click.ClickException(str(error)) from None
     services = app.server.extensions[EXTENSION_KEY]
+    if not embedded_demo:
+        from queries.phone_region import check_phone_region
+
+        warning = check_phone_region(services.config, services.reader)
+        if warning:
+            log.warning("%s", warning)
     if services.demo and (config["SIMULATE"] if simulate is None else simulate):
-        from db import create_writer_engine
+        from database.engines import create_writer_engine
         # Not disposed here: the simulator keeps its engine until services.shutdown() below.
-        services.simulator = LiveSimulator(create_writer_engine(url), config["SIMULATOR_PERIOD_SECONDS"])
+        services.simulator = LiveSimulator(create_writer_engine(url), config["SIMULATOR_PERIOD_SECONDS"],
+                                           clock=services.now)
         services.simulator.start()
         click.echo(f"live simulator: a step every {config['SIMULATOR_PERIOD_SECONDS']:g} s")
     if services.alerts is not None:
         services.alerts.start()  # alerts are evaluated from server start, watched or not
+    from serving.warm_up import warm_files_in_background
+
+    warm_files_in_background(app.server)  # the page's files compressed from the start, no request waiting for it
     click.echo(f"Switchboard on http://{host}:{port}/  ({'demo data' if services.demo else 'DATABASE_URL'})")
     try:
         app.run(host=host, port=port, debug=False)
     finally:
         services.shutdown()
+
+
+def refuse_a_busy_port(host: str, port: int) -> None:
+    """Stop with a message naming the port when the server could not listen there: bound as werkzeug binds
+    (its address family and address, SO_REUSEADDR), so a port another program holds is refused and one that
+    only lingers after a stopped server is not."""
+    import errno
+    import socket
+
+    from werkzeug.serving import get_sockaddr, select_address_family
+
+    family = select_address_family(host, port)
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(get_sockaddr(host, port, family))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            other = port + 1 if port < 65535 else port - 1
+            raise click.ClickException(f"port {port} is in use by another program (on {host}): stop it, or choose "
+                                       f"another port: python app.py --port {other}") from None
+        raise click.ClickException(f"cannot listen on {host} port {port}: {error.strerror or error}") from None
+
+
+def demo_settings(config: dict) -> dict:
+    """Return the settings the embedded demo adds to the configured ones: its own defaults (config.DEMO_DEFAULTS:
+    the country of its numbers, its companies' timezone) where nothing else is configured."""
+    from config import demo_defaults
+
+    return demo_defaults(config)
 
 
 def prepare_demo(url: str) -> None:
@@ -250,6 +380,13 @@ def add_user(name: str, role: str, company_ids: tuple[int, ...], password_stdin:
         check_new_user(name, role, company_ids)
     except UserError as error:
         raise click.ClickException(str(error)) from None
+    if company_ids:
+        # A company that does not exist would give the user empty panels, silently.
+        known = {int(company) for company in live_companies(config, company_ids)["id"]}
+        unknown = [str(company) for company in company_ids if company not in known]
+        if unknown:
+            raise click.ClickException(f"no company {', '.join(unknown)} in the database (a deleted one counts as "
+                                       "none); `python app.py companies` lists the ids")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -261,6 +398,49 @@ def add_user(name: str, role: str, company_ids: tuple[int, ...], password_stdin:
             raise click.ClickException(str(error)) from None
     scope = f" (companies {', '.join(map(str, user.company_ids))})" if user.company_ids else ""
     click.echo(f"{'replaced' if replace else 'added'} {user.name}: {user.role}{scope}")
+
+
+@cli.command()
+def companies() -> None:
+    """List the companies' ids and names, for add-user --company (deleted companies are left out)."""
+    from queries.activity import COMPANY_OPTIONS_CAP
+
+    found = live_companies(_load_config_or_exit())
+    if found.empty:
+        click.echo("no companies in the database")
+    for company in found.itertuples(index=False):
+        click.echo(f"{int(company.id)}\t{company.name}")
+    if len(found) >= COMPANY_OPTIONS_CAP:
+        click.echo(f"(the first {COMPANY_OPTIONS_CAP:,} by name)", err=True)
+
+
+def live_companies(config: dict, company_ids: tuple[int, ...] | None = None):
+    """Return the companies (id, name; of `company_ids` if given) the dashboard shows, by name; on the embedded
+    demo, created first as `serve` creates it. A database that cannot answer is one clear message."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from database.engines import create_reader_engine
+    from queries.activity import fetch_company_options
+    from queries.plans import error_reason
+    from queries.schema_map import SchemaMapError, prepare_schema_map
+
+    url = _database_url(config)
+    if not config["DATABASE_URL"]:
+        prepare_demo(url)
+    try:
+        engine = create_reader_engine(url, config["STATEMENT_TIMEOUT_MS"])
+    except (SQLAlchemyError, ImportError) as error:
+        raise click.ClickException(f"cannot use DATABASE_URL: {error}") from None
+    with disposed(engine):
+        try:
+            prepare_schema_map(config, engine)
+            return fetch_company_options(engine, company_ids)
+        except SchemaMapError as error:
+            raise click.ClickException(str(error)) from None
+        except SQLAlchemyError as error:
+            raise click.ClickException(f"cannot read the companies at {make_url(url).render_as_string()}: "
+                                       f"{error_reason(error)}") from None
 
 
 @cli.command("remove-user")
@@ -299,7 +479,7 @@ def cache_clear() -> None:
     from flask import Flask
     from flask_caching import Cache
 
-    from caching import cache_config
+    from database.query_cache import cache_config
 
     cache = Cache(config=cache_config(config))
     cache.init_app(Flask(__name__))

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
+
+# Where the demo database, the user store and the memory samples live unless settings say otherwise.
+INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
 
 
 @dataclass(frozen=True)
@@ -141,13 +145,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_READ_URL", None,
             "Optional read replica for the widget queries (same form as DATABASE_URL); "
             "migrations and the demo always use DATABASE_URL."),
+    Setting("SCHEMA_MAP_FILE", "",
+            "TOML schema map naming the platform's own tables and columns for each field Switchboard reads, its "
+            "payload columns and its status buckets (`python app.py inspect` proposes one). Unset: the default "
+            "map, the table and column names of the README's schema."),
     Setting("STATEMENT_TIMEOUT_MS", 5000,
             "Longest a widget query may run before the database cancels it (ms). The reader also waits at most "
             "this plus 1 s to connect and for any one network read or write, so a database that never answers "
             "frees the thread.", _positive_int),
     Setting("QUERY_WAIT_MS", 500,
             "Longest a request waits for another request's computation of the same query before it answers "
-            "stale ('waiting for the database') instead of running the query too (ms).", _positive_int),
+            "with the query's latest result (stale, 'waiting for the database', when older than an interval) "
+            "instead of running the query too (ms).", _positive_int),
     Setting("DISPLAY_TIMEZONE", "UTC",
             "Timezone whose midnight starts 'today' in the headline stats, and in which times are shown."),
     Setting("DATABASE_TIMEZONE", "UTC",
@@ -168,6 +177,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EXPORT_RATE_LIMIT", "6 per minute",
             "Most CSV exports one user may run (each reaches the database), same notation; a user runs one "
             "export at a time.", _rate),
+    Setting("PAYLOAD_RATE_LIMIT", "20 per minute",
+            "Most payloads, transcripts or analyses one user may have read and prepared (opening one that is "
+            "cached, for the call details' interval, is not counted), same notation.", _rate),
     Setting("CALLBACK_RATE_LIMIT", "150 per 10 seconds",
             "Most dashboard requests (callbacks) one signed-in user may send, same notation; over it they are "
             "answered 429 with Retry-After before any work is done. All of a user's tabs count together: a page load "
@@ -177,7 +189,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PHONE_REGION", "",
             "Country (ISO 3166 code such as DE) of phone numbers typed the national way in a search: with DE, "
             "'089 66636345' and the fragment '0896663…' match the numbers that start +4989666… Empty: national "
-            "digits match as typed, anywhere in a number; +49… or 0049… always match the start.", _phone_region),
+            "digits match as typed, anywhere in a number; +49… or 0049… always match the start. The embedded demo uses "
+            "DE, its numbers' country, when this is empty.", _phone_region),
     Setting("CUSTOMER_HISTORY_PAGE_SIZE", 20,
             "Calls and appointments on one page of a customer's history.", _positive_int),
     Setting("PAYLOAD_PREVIEW_KB", 64,
@@ -209,6 +222,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KPI_P90_TALK_LEVELS", (480.0, 720.0),
             "p90 length of answered calls, seconds: ok up to the first level, watch up to the second, alert "
             "above.", _levels),
+    Setting("JUDGE_MIN_CALLS", 20,
+            "Calls a rate or p90 must stand on before it is judged against its KPI_*_LEVELS (the calls with an "
+            "outcome for the answered, missed and failed rates; the answered calls for the booking rate; the "
+            "answered calls with a length for the p90). Below it the company table and the wallboard show the "
+            "figure neutral with its count ('0 % · n=3'), and the alert rules on it do not fire.", _positive_int),
     Setting("WALLBOARD_ROTATE_SECONDS", 10,
             "Seconds the wallboard shows one page of companies before the next, when more companies exist than "
             "fit on the screen.", _positive_int),
@@ -349,6 +367,20 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+# The embedded demo's own defaults, in place of the settings' ones (a value the environment sets still wins): its
+# companies are German, so a number typed the national way (030 …) finds theirs, and its day, its times and the
+# hours its calls follow are Berlin's (demo.generator.COMPANY_TIMEZONE).
+DEMO_DEFAULTS = {"PHONE_REGION": "DE", "DISPLAY_TIMEZONE": "Europe/Berlin"}
+
+
+def demo_defaults(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the demo's defaults for the settings that `config` holds at their default and the environment
+    leaves unset."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in DEMO_DEFAULTS.items()
+            if config.get(name, SETTINGS_BY_NAME[name].default) == SETTINGS_BY_NAME[name].default
+            and not environ.get(name)}
 
 
 class ConfigError(ValueError):

@@ -89,7 +89,7 @@ def on_starting(server):
     """Refuse to bind beyond this machine without SECRET_KEY and a user (see access/exposure.py)."""
     from access.exposure import ExposureError, bind_host, check_exposure
     from access.users import open_user_store
-    from app import INSTANCE_PATH
+    from config import INSTANCE_PATH
 
     store = open_user_store(_settings, INSTANCE_PATH)
     try:
@@ -104,10 +104,11 @@ def on_starting(server):
 def when_ready(server):
     """Before the first fork (gunicorn calls this once): connect the reader engine once, so the dialect's
     first-connect queries (server version, sql_mode, isolation level…) run here instead of in every worker
-    and in every worker that max_requests restarts; then warm the app (warm_up.py), so the workers share
-    what first use builds instead of each copying it onto private pages."""
-    from services import EXTENSION_KEY
-    from warm_up import warm_up_before_fork
+    and in every worker that max_requests restarts; then warm the app (serving/warm_up.py), so the workers share
+    what first use builds instead of each copying it onto private pages. An unset PHONE_REGION that the stored
+    numbers call for is a warning here, once (queries/phone_region.py)."""
+    from widgets.services import EXTENSION_KEY
+    from serving.warm_up import warm_up_before_fork
 
     flask_app = server.app.wsgi()
     services = flask_app.extensions.get(EXTENSION_KEY)
@@ -121,6 +122,12 @@ def when_ready(server):
                            type(error).__name__)
         services.reader.dispose()
         return
+    if services.config["DATABASE_URL"]:  # a platform's database, not the embedded demo
+        from queries.phone_region import check_phone_region
+
+        warning = check_phone_region(services.config, services.reader)
+        if warning:
+            server.log.warning("%s", warning)
     server.log.info("%s", warm_up_before_fork(flask_app, services))
 
 
@@ -134,7 +141,7 @@ def pre_fork(server, worker):
 
 def post_fork(server, worker):
     """Give the new worker its own database connections, a collector, and few malloc arenas."""
-    from services import EXTENSION_KEY
+    from widgets.services import EXTENSION_KEY
 
     gc.enable()
     libc = _glibc()
@@ -153,7 +160,7 @@ def post_fork(server, worker):
         if services.alerts is not None:
             if services.alerts.probe_engine is not None:
                 services.alerts.probe_engine.dispose(close=False)
-            # Alerts are evaluated from server start, not from a first request (issue 15): every worker runs an
+            # Alerts are evaluated from server start, not from a first request: every worker runs an
             # evaluator; the one holding the deployment's lease evaluates.
             services.alerts.start()
 

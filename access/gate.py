@@ -1,4 +1,4 @@
-"""What every request passes first, before any hook, view or log reads it (issue 12).
+"""What every request passes first, before any hook, view or log reads it.
 
 - Only trusted host names are answered (the TRUSTED_HOSTS setting; by default the
   loopback names): a web page whose name was rebound to 127.0.0.1 gets 400, not
@@ -13,6 +13,8 @@
   Content-Length, unread, whoever asks (Flask's MAX_CONTENT_LENGTH). A chunked
   body without a length is bounded by the same setting: werkzeug stops any
   read past the cap with 413.
+- A wrong method (405, with its Allow header) or content type (415) gets the
+  same short JSON answer as every other refusal, not werkzeug's HTML page.
 """
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ import ipaddress
 import re
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import RequestEntityTooLarge, SecurityError
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge, SecurityError, UnsupportedMediaType
 from werkzeug.sansio.utils import host_is_trusted
 
-from callback_guard import MAX_BODY_BYTES, json_error
+from access.callback_guard import MAX_BODY_BYTES, json_error
 
 HEALTH_PATH = "/healthz"
 IPV6_HOST = re.compile(r"\[(?P<address>[0-9a-f:.]+)\](?::(?P<port>[1-9][0-9]{0,4}))?", re.IGNORECASE)
@@ -80,3 +82,14 @@ def install_gate(server: Flask, config: dict) -> None:
     @server.errorhandler(RequestEntityTooLarge)
     def body_past_the_cap(_error) -> Response:  # a chunked body that went past the cap while being read
         return too_large()
+
+    @server.errorhandler(MethodNotAllowed)
+    def wrong_method(error: MethodNotAllowed) -> Response:
+        response = json_error(405, f"{request.method} is not allowed here")
+        if error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @server.errorhandler(UnsupportedMediaType)
+    def wrong_content_type(_error) -> Response:
+        return json_error(415, "the body must be sent as application/json")

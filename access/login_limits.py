@@ -1,4 +1,4 @@
-"""How many sign-in attempts are checked: per address, per account and address, per account (issue 12, finding 9).
+"""How many sign-in attempts are checked: per address, per account and address, per account.
 
 - Every attempt is counted before its password is checked, by the `limits`
   moving-window strategy's atomic hit on Flask-Limiter's storage: a Lua script

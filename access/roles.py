@@ -62,6 +62,17 @@ class Viewer:
 
 
 LOCAL_DEMO_VIEWER = Viewer(name="local demo", role=ADMIN, company_ids=None)
+# Who gunicorn's master is while it warms the page up before forking (serving/warm_up.py): every panel, counted by no limit.
+WARM_UP_VIEWER = Viewer(name="warm-up", role=ADMIN, company_ids=None)
+# The warm-up's requests carry this object in their WSGI environ (serving/warm_up.py sets it): no request from
+# outside can, so only the master's own requests are its viewer.
+WARM_UP_ENVIRON_KEY = "switchboard.warm_up"
+WARM_UP_MARK = object()
+
+
+def is_warm_up(environ) -> bool:
+    """Tell whether a request is the master's own warm-up (never true for a request from outside)."""
+    return environ.get(WARM_UP_ENVIRON_KEY) is WARM_UP_MARK
 
 
 class HasRoles(Protocol):

@@ -5,7 +5,7 @@ default a SQLite file in the instance folder), never the platform's: the
 dashboard's database user only needs SELECT on the platform. Passwords are
 hashed with werkzeug's scrypt; only `python app.py add-user` writes here.
 
-Sessions live here too (issue 12, finding 7): each sign-in records a random
+Sessions live here too: each sign-in records a random
 key, the signed cookie carries it, and every request looks it up (trusted for at
 most LOOKUP_SECONDS per worker). Signing out deletes the key; removing or
 replacing a user deletes all of its keys. Every worker and host sharing the
@@ -21,12 +21,18 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from werkzeug.security import check_password_hash, generate_password_hash
+
+# How new passwords are hashed: werkzeug's scrypt, slow on purpose against a stolen store. A check follows the
+# method stored with each hash, so lowering this (the test suite does: thousands of sign-ins there test signing
+# in, not the hash's strength) changes only the users created afterwards.
+PASSWORD_HASH_METHOD = "scrypt"
 
 from access.roles import ROLES, SUPPORT
 
@@ -107,9 +113,10 @@ def default_users_url(instance_path: str | Path) -> str:
     return f"sqlite:///{Path(instance_path) / 'users.sqlite'}"
 
 
-def open_user_store(config: dict, instance_path: str | Path) -> "UserStore":
+def open_user_store(config: dict, instance_path: str | Path,
+                    clock: Callable[[], float] = time.monotonic) -> "UserStore":
     """Return the store USERS_DATABASE_URL names, or the default file in the instance folder."""
-    return UserStore(config["USERS_DATABASE_URL"] or default_users_url(instance_path))
+    return UserStore(config["USERS_DATABASE_URL"] or default_users_url(instance_path), clock=clock)
 
 
 def check_new_user(name: str, role: str, company_ids: tuple[int, ...]) -> None:
@@ -133,9 +140,9 @@ def check_password(password: str) -> None:
 
 
 class UserStore:
-    """Reads and writes the users; reads are kept for LOOKUP_SECONDS per worker."""
+    """Reads and writes the users; reads are kept for LOOKUP_SECONDS per worker, as `clock` counts seconds."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, clock: Callable[[], float] = time.monotonic):
         database = sa.engine.make_url(url)
         if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
             # A fresh checkout has no instance folder yet; SQLite can create the file, not its folder.
@@ -146,6 +153,7 @@ class UserStore:
         self._read_at = 0.0
         self._sessions: dict[str, _SessionLookup] = {}
         self._sessions_table_ready = False
+        self._clock = clock
 
     def create_tables(self) -> None:
         metadata.create_all(self.engine)
@@ -170,9 +178,9 @@ class UserStore:
     def users(self, fresh: bool = False) -> dict[int, User]:
         """Every user by id, as read at most LOOKUP_SECONDS ago (or now, when fresh)."""
         with self._lock:
-            if fresh or self._snapshot is None or time.monotonic() - self._read_at > LOOKUP_SECONDS:
+            if fresh or self._snapshot is None or self._clock() - self._read_at >= LOOKUP_SECONDS:
                 self._snapshot = self._read_all()
-                self._read_at = time.monotonic()
+                self._read_at = self._clock()
             return self._snapshot
 
     def has_users(self) -> bool:
@@ -207,7 +215,7 @@ class UserStore:
             self._sessions.pop(key_hash, None)
 
     def _ensure_sessions_table(self) -> None:
-        # A store made before sessions were kept here (issue 12) gains the table on first use.
+        # A store made without the sessions table (by an older version) gains it on first use.
         if not self._sessions_table_ready:
             sessions_table.create(self.engine, checkfirst=True)
             self._sessions_table_ready = True
@@ -215,11 +223,11 @@ class UserStore:
     def _session_lookup(self, key_hash: str) -> _SessionLookup:
         with self._lock:
             cached = self._sessions.get(key_hash)
-        if cached is not None and time.monotonic() - cached.read_at <= LOOKUP_SECONDS:
+        if cached is not None and self._clock() - cached.read_at < LOOKUP_SECONDS:
             return cached
         # Outside the lock: one slow read of the store must not hold every other request of this worker.
         self._ensure_sessions_table()
-        read_at = time.monotonic()
+        read_at = self._clock()
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(sessions_table.c.user_id, sessions_table.c.expires_at)
                                      .where(sessions_table.c.key_hash == key_hash)).first()
@@ -250,7 +258,7 @@ class UserStore:
             if existing:
                 _delete_user(connection, existing.id)
             user_id = connection.execute(users_table.insert().values(
-                name=name, role=role, password_hash=generate_password_hash(password))).inserted_primary_key[0]
+                name=name, role=role, password_hash=generate_password_hash(password, method=PASSWORD_HASH_METHOD))).inserted_primary_key[0]
             if company_ids:
                 connection.execute(user_companies.insert(),
                                    [{"user_id": user_id, "company_id": c} for c in sorted(set(company_ids))])
@@ -284,4 +292,4 @@ def _delete_user(connection: sa.Connection, user_id: int) -> None:
 
 @functools.cache
 def _dummy_hash() -> str:
-    return generate_password_hash("switchboard: not a password of anyone")
+    return generate_password_hash("switchboard: not a password of anyone", method=PASSWORD_HASH_METHOD)

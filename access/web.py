@@ -41,10 +41,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from access.exposure import is_loopback_address
 from access.gate import HEALTH_PATH
 from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
-from access.roles import LOCAL_DEMO_VIEWER, MAIN_PAGE, METRICS_ROLES, WALL_PAGE, WALL_PATH, WALLBOARD, Viewer
+from access.roles import (LOCAL_DEMO_VIEWER, MAIN_PAGE, METRICS_ROLES, WALL_PAGE, WALL_PATH, WALLBOARD, WARM_UP_VIEWER, Viewer,
+                          is_warm_up)
 from access.users import UserStore
-from callback_guard import DASH_UPDATE_PATH, json_error
-from warm_up import VIEWER as WARM_UP_VIEWER, is_warm_up
+from access.callback_guard import json_error
+from access.dash_internals import DASH_DEPENDENCIES_PATH, DASH_LAYOUT_PATH, DASH_UPDATE_PATH
+
 
 log = logging.getLogger("switchboard.access")
 
@@ -53,9 +55,7 @@ LOGOUT_PATH = "/logout"
 LOGIN_STYLESHEET = "/assets/login.css"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
-DEPENDENCIES_PATH = "/_dash-dependencies"
-LAYOUT_PATH = "/_dash-layout"
-WALL_PAGE_REQUESTS = (LAYOUT_PATH, DEPENDENCIES_PATH, DASH_UPDATE_PATH)
+WALL_PAGE_REQUESTS = (DASH_LAYOUT_PATH, DASH_DEPENDENCIES_PATH, DASH_UPDATE_PATH)
 PAGE_ENVIRON_KEY = "switchboard.page"  # set by WallPageRequests for the wall page's own requests
 LIMITS_DOWN_RETRY_SECONDS = 30
 CSRF_FIELD = "csrf_token"
@@ -133,7 +133,7 @@ def safe_next(target: str | None) -> str:
     """Return the path on this site to go to after login (its query kept: shared /?call=… links), else "/".
 
     Hand-written because neither werkzeug nor urllib parses as browsers do: "/", a tab, "/evil.example" is a
-    path to urllib but `//evil.example`, another site, to a browser (issue 12, finding 3). So the target is first
+    path to urllib but `//evil.example`, another site, to a browser. So the target is first
     cleaned as a browser cleans it, then must be one "/" followed by neither "/" nor "\\" (which browsers read
     as "/"); any other control character left is refused rather than put in a Location header.
     """
@@ -252,7 +252,7 @@ def login():
     users, login_limits = _access().users, _access().login_limits
     if not users.has_users():
         return redirect("/")
-    if request.method != "POST":  # GET, and HEAD as GET (issue 12: HEAD was taken for a form and got 400)
+    if request.method != "POST":  # GET, and HEAD as GET (a HEAD is no form: checking it would answer 400)
         return show_login()
     if not _csrf_ok():
         return show_login("The form expired; please sign in again.", 400)
@@ -307,7 +307,7 @@ def check_access() -> Response | None:
     path = request.path
     if path in PUBLIC_PATHS:
         return None
-    if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see warm_up.py)
+    if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see serving/warm_up.py)
         g.viewer = WARM_UP_VIEWER
         g.page = MAIN_PAGE
         return None
@@ -349,7 +349,7 @@ class WallPageRequests:
     /wall/_dash-update-component, as Dash's at /_dash-…, marked as the wall's (PAGE_ENVIRON_KEY).
 
     Dash asks for a page's layout and callbacks at fixed paths that do not say which page they are for; the wall's
-    page tells its renderer to ask under /wall/ instead (its requests_pathname_prefix, static_assets.py), so the
+    page tells its renderer to ask under /wall/ instead (its requests_pathname_prefix, serving/static_assets.py), so the
     server gives it the wall's layout and callbacks whatever the browser sends or strips. Everything past this
     sees Dash's own paths: the access check, the callback guard and the limits hold for the wall's requests as
     for any other."""
@@ -368,7 +368,7 @@ class WallPageRequests:
 @blueprint.after_app_request
 def only_the_viewers_callbacks(response: Response) -> Response:
     viewer = g.get("viewer")
-    if request.path != DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
+    if request.path != DASH_DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
         return response
     callback_pages = _access().callback_pages
     page = (viewer.role, g.get("page", MAIN_PAGE))

@@ -1,4 +1,5 @@
-"""Per-user limits on the work that reaches the database: searches and exports (issue 12, finding 5).
+"""Per-user limits on the work that reaches the database: searches, exports and payload opens, so that one
+user cannot take the database from everyone else.
 
 One support user with 8 threads ran 13 exports and 50 distinct searches a second,
 and another user's ongoing-calls median went from 6 ms to 1 s. Cached answers
@@ -28,12 +29,12 @@ from typing import Any, Callable, Iterator
 
 import limits
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
+from limits.util import WindowStats
 from redis.exceptions import LockError, RedisError
 
-from access.roles import LOCAL_DEMO_VIEWER, Viewer
-from warm_up import VIEWER as WARM_UP_VIEWER
+from access.roles import LOCAL_DEMO_VIEWER, WARM_UP_VIEWER, Viewer
 
 log = logging.getLogger("switchboard.limits")
 
@@ -48,6 +49,60 @@ REDIS_SOCKET_SECONDS = 1.0
 EXPORT_LOCK_MARGIN_SECONDS = 5.0
 SHARED_ERRORS = (RedisError, StorageError)
 MAX_REMEMBERED_REFUSALS = 10_000
+TARPIT_SECONDS = 1.0
+MAX_LOCAL_WINDOWS = 10_000  # past this, the windows that have ended are dropped all at once
+
+
+class Tarpit:
+    """Holds a refused request for a moment before its 429, so that a client sending as fast as it is answered
+    slows to about one request a second per connection instead of spinning on instant refusals (on
+    two cores, 600 instant refusals a second cost the other viewers more than the flood's work does).
+    At most `slots` requests of this process are held at once, so a flood never holds every thread: beyond them a
+    refusal is answered at once. Flask-Limiter and `limits` refuse; neither delays, hence this class."""
+
+    def __init__(self, slots: int, seconds: float = TARPIT_SECONDS):
+        self._slots = threading.BoundedSemaphore(max(1, slots))
+        self.seconds = seconds
+
+    def hold(self, wait: int) -> None:
+        """Sleep up to `seconds` (never past the client's wait) if a slot is free; return at once otherwise."""
+        if not self._slots.acquire(blocking=False):
+            return
+        try:
+            time.sleep(min(self.seconds, wait))
+        finally:
+            self._slots.release()
+
+
+class LocalWindows:
+    """Fixed-window counts in this process, as FixedWindowRateLimiter counts them in `limits`' MemoryStorage (a
+    hit is counted even over the limit; the window starts at its first hit), for `hit` and `get_window_stats`.
+
+    Not MemoryStorage itself: it expires keys on a timer thread that it starts again whenever the last one
+    has finished (10 ms after it started), so with callbacks more than 10 ms apart nearly every callback
+    request would start a thread and wait for it to run (on a busy machine, milliseconds). Here a window that has
+    ended is dropped when its key is next counted, and every ended one once the table holds MAX_LOCAL_WINDOWS keys."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[float, int]] = {}  # key -> (when its window ends, time.time; hits)
+        self._lock = threading.Lock()
+
+    def hit(self, item: limits.RateLimitItem, *identifiers: str) -> bool:
+        key, now = item.key_for(*identifiers), time.time()
+        with self._lock:
+            ends, count = self._windows.get(key, (0.0, 0))
+            if ends <= now:
+                if len(self._windows) >= MAX_LOCAL_WINDOWS:
+                    self._windows = {k: window for k, window in self._windows.items() if window[0] > now}
+                ends, count = now + item.get_expiry(), 0
+            self._windows[key] = (ends, count + 1)
+        return count + 1 <= item.amount
+
+    def get_window_stats(self, item: limits.RateLimitItem, *identifiers: str) -> WindowStats:
+        key, now = item.key_for(*identifiers), time.time()
+        with self._lock:
+            ends, count = self._windows.get(key, (now, 0))
+        return WindowStats(ends, max(0, item.amount - count)) if ends > now else WindowStats(now, item.amount)
 
 
 class WorkRefused(Exception):
@@ -86,14 +141,17 @@ class WorkLimits:
     """Counts each user's searches and exports against their limits, shared through Redis when given."""
 
     def __init__(self, search_rate: str, export_rate: str, export_lock_seconds: float,
-                 redis_url: str | None = None, key_prefix: str = "switchboard:", callback_rate: str | None = None):
+                 redis_url: str | None = None, key_prefix: str = "switchboard:", callback_rate: str | None = None,
+                 payload_rate: str = "20 per minute", tarpit_slots: int = 1):
+        self.tarpit = Tarpit(tarpit_slots)
         self.search_rate = limits.parse(search_rate)
+        self.payload_rate = limits.parse(payload_rate)
         callback_rate = optional_rate(callback_rate or "")
         self.callback_rate = limits.parse(callback_rate) if callback_rate else None
         self.export_rate = limits.parse(export_rate)
         self.export_lock_seconds = export_lock_seconds
         self.key_prefix = key_prefix
-        self._local = FixedWindowRateLimiter(MemoryStorage())
+        self._local = LocalWindows()
         self._local_exports: set[str] = set()
         self._local_guard = threading.Lock()
         self._storage: RedisStorage | None = None
@@ -112,13 +170,21 @@ class WorkLimits:
     def from_config(cls, config: dict[str, Any]) -> "WorkLimits":
         return cls(config["SEARCH_RATE_LIMIT"], config["EXPORT_RATE_LIMIT"],
                    config["STATEMENT_TIMEOUT_MS"] / 1000.0 + EXPORT_LOCK_MARGIN_SECONDS,
-                   config["CACHE_REDIS_URL"], config["CACHE_KEY_PREFIX"], config["CALLBACK_RATE_LIMIT"])
+                   config["CACHE_REDIS_URL"], config["CACHE_KEY_PREFIX"], config["CALLBACK_RATE_LIMIT"],
+                   config["PAYLOAD_RATE_LIMIT"],
+                   # All of a worker's threads but one: that one stays free for everyone else.
+                   tarpit_slots=config["SWITCHBOARD_THREADS"] - 1)
 
     # --- the two kinds of work ------------------------------------------------------------------------------
 
     def count_search(self, viewer: Viewer) -> None:
         """Count a search that is about to reach the database; WorkRefused when the user is over the limit."""
         self._count(self.search_rate, "search", viewer, "Too many searches")
+
+    def count_payload(self, viewer: Viewer) -> None:
+        """Count a payload about to be read and prepared (its CPU: parsing, masking, laying out); WorkRefused
+        when the user is over PAYLOAD_RATE_LIMIT."""
+        self._count(self.payload_rate, "payload", viewer, "Too many payloads opened")
 
     def callback_retry_after(self, viewer: Viewer) -> int | None:
         """Count one callback request of a signed-in user; return the seconds to wait when they are over
@@ -159,7 +225,7 @@ class WorkLimits:
     def _count(self, rate: limits.RateLimitItem, work: str, viewer: Viewer, refusal: str) -> None:
         key = viewer_key(viewer)
 
-        def hit(limiter: FixedWindowRateLimiter) -> float | None:
+        def hit(limiter: FixedWindowRateLimiter | LocalWindows) -> float | None:
             """Count one; return None when allowed, else when the user's window ends."""
             if limiter.hit(rate, work, key):
                 return None

@@ -1,4 +1,4 @@
-"""Alerts (issue 15): rules judged by one evaluator per deployment, episodes notified once at start and end.
+"""Alerts: rules judged by one evaluator per deployment, episodes notified once at start and end.
 
 - state.py: the pure state machine (pending, firing, resolved with hysteresis; no data and error apart);
 - rules.py: the built-in rules, their settings and the TOML rules file;

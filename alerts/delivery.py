@@ -102,8 +102,9 @@ class DeliveryWorker:
         attempts = int(entry.get("attempts", 0)) + 1
         now = self.clock()
         if ok:
+            # Recorded even if the lease lapsed during the send (a busy machine): else the next leader sends it again.
             self.store.update_delivery(holder, {**entry, "status": "sent", "attempts": attempts, "sent_at": now,
-                                                "error": ""}, None)
+                                                "error": ""}, None, sent=True)
             log.info("alert %s %s sent to %s", entry["kind"], entry["rule"], target.label)
             return True
         gave_up = attempts >= MAX_ATTEMPTS

@@ -15,11 +15,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from alerts.rules import in_business_hours, parse_business_hours
+from alerts.rules import COMPANY_FIGURES, in_business_hours, parse_business_hours
 from alerts.state import Observation
-from db import _mysql_url, driver_timeouts
+from database.engines import _mysql_url, driver_timeouts
 from monitoring.memory import MemoryLevels, judged_figures
 from queries import alerts as queries
+from queries.company_kpis import fetch_company_kpis, judged_figure
+from queries.figures import BY_KEY, judged_enough
+from queries.timeutil import start_of_day
 
 MB = 1024 * 1024
 OUTCOME_RECENT_SECONDS = 600  # a widget whose query nobody asked for this long is not judged (no data)
@@ -125,7 +128,7 @@ def _memory(context: Context, level: str) -> Observation:
     if sample is None:
         return Observation(detail="no recent memory sample")
     shares = []
-    # The levels the badge and the charts use (issue 15: one set of per-group figures).
+    # The levels the badge and the charts use: one set of per-group figures.
     for figure in judged_figures(sample, MemoryLevels.from_config(context.config)):
         megabytes = getattr(figure.levels, level)
         if megabytes:
@@ -198,6 +201,27 @@ def observe_agent_silent(context: Context, params: dict) -> Observation:
                        if silent else "")
 
 
+def observe_company_figure(context: Context, params: dict) -> Observation:
+    """Observe the worst company's figure today (params["figure"]: a judged figure of the company table), among
+    the companies with at least `min_calls` calls behind it; none has that many: idle, so the rule cannot fire
+    on "0 %" of three calls (the table shows such a figure neutral too)."""
+    figure, min_calls = params["figure"], int(params["min_calls"])
+    now = context.database_now
+    today_start = start_of_day(now, context.config["DISPLAY_TIMEZONE"], context.config["DATABASE_TIMEZONE"])
+    result = fetch_company_kpis(context.reader, now, today_start,
+                                booking_window_hours=int(context.config["BOOKING_WINDOW_HOURS"]))
+    judged = []
+    for row in result.rows.itertuples(index=False):
+        value, volume = judged_figure(row, figure)
+        if value is not None and judged_enough(volume, min_calls):
+            judged.append((value, str(row.company_name), volume))
+    if not judged:
+        return Observation(idle=f"no company has {min_calls} calls behind its {BY_KEY[figure].label} today")
+    good, bad = context.config[COMPANY_FIGURES[figure]]
+    value, company, volume = (min if good > bad else max)(judged)
+    return Observation(value=round(value, 1), detail=f"{company} (n={volume})")
+
+
 def observe_rule_errors(context: Context, params: dict) -> Observation:
     """Count the rules that could not be evaluated for `seconds` or longer (an alert that cannot judge says so)."""
     from alerts.state import ERROR
@@ -214,5 +238,6 @@ OBSERVERS: dict[str, Callable[[Context, dict], Observation]] = {
     "memory_group": observe_memory_group, "host_available": observe_host_available,
     "host_swapping": observe_host_swapping, "ongoing_calls": observe_ongoing_calls,
     "calls_drop": observe_calls_drop, "agent_silent": observe_agent_silent, "rule_errors": observe_rule_errors,
+    "company_figure": observe_company_figure,
 }
 

@@ -32,11 +32,16 @@ from alerts.state import ABOVE, BELOW, Rule
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOURS_ENTRY = re.compile(r"^(?P<first>[a-z]{3})(?:-(?P<last>[a-z]{3}))?\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
 # Sources whose value comes from the business database (held while it is unreachable).
-DATABASE_SOURCES = frozenset({"widget_failing", "widget_stale", "ongoing_calls", "calls_drop", "agent_silent"})
+DATABASE_SOURCES = frozenset({"widget_failing", "widget_stale", "ongoing_calls", "calls_drop", "agent_silent",
+                              "company_figure"})
+# The company table's judged figures a `company_figure` rule may watch (queries/figures.py), and their levels.
+COMPANY_FIGURES = {"answered_rate": "KPI_ANSWERED_RATE_LEVELS", "missed_rate": "KPI_MISSED_RATE_LEVELS",
+                   "failed_rate": "KPI_FAILED_RATE_LEVELS", "booking_rate": "KPI_BOOKING_RATE_LEVELS",
+                   "p90_talk": "KPI_P90_TALK_LEVELS"}
 SOURCES = frozenset({"database", "memory_limit", "memory_warning", "memory_group", "host_available",
                      "host_swapping", "rule_errors"}) | DATABASE_SOURCES
 RULE_KEYS = {f.name for f in fields(Rule)} - {"name"}
-FILE_KEYS = RULE_KEYS | {"source", "group", "every_seconds"}
+FILE_KEYS = RULE_KEYS | {"source", "group", "figure", "every_seconds"}
 
 
 @dataclass(frozen=True)
@@ -129,11 +134,28 @@ def _built_in(config: dict[str, Any], clear: float, memory_for: float) -> list[R
                       resolved_title="AI agents taking calls again", view="/"), "agent_silent",
                  {"minutes": int(config["ALERT_AGENT_SILENT_MINUTES"]), "min_calls": float(config["ALERT_AGENT_MIN_CALLS"])},
                  every_seconds=60),
+        company_figure_rule(config, "missed_rate", "missed calls", clear),
         # Judged last, from the others' states: a rule that cannot judge must not stay silent for ever.
         RuleSpec(Rule("rules_failing", "alert rules cannot be evaluated", threshold=1, unit=" rules in error",
                       clear_seconds=clear, resolved_title="alert rules evaluated again", view="/#alerts-title"),
                  "rule_errors", {"seconds": float(config["ALERT_RULE_ERROR_SECONDS"])}),
     ]
+
+
+def company_figure_rule(config: dict[str, Any], figure: str, what: str, clear: float, name: str = "",
+                        title: str = "") -> RuleSpec:
+    """Return a rule on one of the company table's judged figures, firing past its alert level (the second of
+    its KPI_*_LEVELS) in the worst company that has at least JUDGE_MIN_CALLS calls behind it: the table's own
+    figure and judgement (queries/figures.py), never a second definition."""
+    good, bad = config[COMPANY_FIGURES[figure]]
+    lower_is_worse = good > bad
+    unit = " s" if figure == "p90_talk" else " %"
+    return RuleSpec(Rule(name or figure, title or f"{what} past the alert level in a company",
+                         direction=BELOW if lower_is_worse else ABOVE, threshold=bad, clear=good, unit=unit,
+                         for_seconds=300, clear_seconds=max(clear, 300),
+                         resolved_title=f"{what} back within the alert level", view="/#kpi-title"),
+                    "company_figure", {"figure": figure, "min_calls": int(config["JUDGE_MIN_CALLS"])},
+                    every_seconds=60)
 
 
 class RulesFileError(ValueError):
@@ -146,7 +168,10 @@ def load_rules(config: dict[str, Any]) -> list[RuleSpec]:
     path = config.get("ALERT_RULES_FILE")
     if path:
         for name, entry in read_rules_file(Path(path)).items():
-            specs[name] = _from_file(name, entry, specs.get(name), path)
+            base = specs.get(name)
+            if base is None and isinstance(entry, dict) and entry.get("source") == "company_figure":
+                base = _company_figure_base(config, name, entry, path)
+            specs[name] = _from_file(name, entry, base, path)
     disabled = {name.strip() for name in str(config.get("ALERT_DISABLED_RULES") or "").split(",") if name.strip()}
     return [spec for spec in specs.values() if spec.rule.enabled and spec.name not in disabled]
 
@@ -163,6 +188,16 @@ def read_rules_file(path: Path) -> dict[str, dict[str, Any]]:
     return rules
 
 
+def _company_figure_base(config: dict[str, Any], name: str, entry: dict, path: str) -> RuleSpec:
+    """Return a new rule on a company figure as the file names it, at the figure's own levels until the file
+    sets its threshold."""
+    if entry.get("figure") not in COMPANY_FIGURES:
+        raise RulesFileError(f"ALERT_RULES_FILE {path}, rule {name!r}: source company_figure needs figure = one of "
+                             f"{', '.join(COMPANY_FIGURES)}")
+    return company_figure_rule(config, entry["figure"], entry["figure"].replace("_", " "),
+                               float(config["ALERT_CLEAR_SECONDS"]), name, str(entry.get("title") or name))
+
+
 def _from_file(name: str, entry: Any, base: RuleSpec | None, path: str) -> RuleSpec:
     """Return a rule from its file entry: an override of a built-in rule, or a new rule of a known source."""
     where = f"ALERT_RULES_FILE {path}, rule {name!r}"
@@ -171,20 +206,28 @@ def _from_file(name: str, entry: Any, base: RuleSpec | None, path: str) -> RuleS
     unknown = set(entry) - FILE_KEYS
     if unknown:
         raise RulesFileError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(FILE_KEYS)})")
+    if "figure" in entry and (base is None or base.source != "company_figure"):
+        raise RulesFileError(f"{where}: `figure` is a key of source company_figure only")
     if base is None:
         source = entry.get("source")
         if source not in SOURCES or "threshold" not in entry:
             raise RulesFileError(f"{where}: a new rule needs a threshold and a source, one of {sorted(SOURCES)}")
         if source == "memory_group" and not isinstance(entry.get("group"), str):
             raise RulesFileError(f"{where}: source memory_group needs group = \"<process group name>\"")
+
         base = RuleSpec(Rule(name, str(entry.get("title") or name), threshold=float(entry["threshold"])), source,
                         {"group": entry.get("group")} if source == "memory_group" else {})
     elif "source" in entry and entry["source"] != base.source:
         raise RulesFileError(f"{where}: a built-in rule keeps its source ({base.source})")
+    values = {key: value for key, value in entry.items() if key in RULE_KEYS}
+    if base.source == "company_figure" and "threshold" in values and "clear" not in values:
+        values["clear"] = None  # the figure's ok level clears its own alert level, not the file's threshold
     try:
-        rule = replace(base.rule, **{key: value for key, value in entry.items() if key in RULE_KEYS})
+        rule = replace(base.rule, **values)
     except (TypeError, ValueError) as error:
         raise RulesFileError(f"{where}: {error}") from None
     if rule.direction not in (ABOVE, BELOW):
         raise RulesFileError(f"{where}: direction must be 'above' or 'below'")
+    if base.source == "company_figure" and entry.get("figure", base.params["figure"]) != base.params["figure"]:
+        raise RulesFileError(f"{where}: a built-in rule keeps its figure ({base.params['figure']})")
     return replace(base, rule=rule, every_seconds=float(entry.get("every_seconds", base.every_seconds)))

@@ -5,7 +5,6 @@ import logging
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +14,7 @@ from alerts.probes import Context, create_probe_engine, database_label, probe_da
 from alerts.rules import RuleSpec, RulesFileError, load_rules
 from alerts.state import RuleState
 from alerts.store import AlertStore, open_alert_store
+from queries.timeutil import database_now as platform_now
 
 log = logging.getLogger("switchboard.alerts")
 
@@ -25,6 +25,7 @@ class Alerts:
     specs: list[RuleSpec]
     evaluator: AlertEvaluator | None  # None with ALERTS off
     probe_engine: Any = None
+    clock: Callable[[], float] = time.time  # the app's clock (create_app's), for the outcomes' stamps
 
     def rules(self) -> dict[str, RuleSpec]:
         return {spec.name: spec for spec in self.specs}
@@ -37,7 +38,7 @@ class Alerts:
     def record_outcome(self, query: str, reason: str | None) -> None:
         """Record a widget query's computation (the query cache calls this); never raises."""
         try:
-            self.store.widget_outcome(query, time.time(), reason)
+            self.store.widget_outcome(query, self.clock(), reason)
         except Exception as error:  # noqa: BLE001 - the dashboard must not fail for the alert store
             log.debug("could not record the outcome of %s: %s", query, type(error).__name__)
 
@@ -60,7 +61,7 @@ class Alerts:
 
 
 def build_alerts(config: dict[str, Any], instance_path: str | Path, database_url: str, reader, memory_store,
-                 database_queries: dict[str, str], database_now: Callable[[], datetime]) -> Alerts:
+                 database_queries: dict[str, str], clock: Callable[[], float]) -> Alerts:
     """Open the alert store, load the rules (a bad rules file stops the start, naming what is wrong) and build
     the evaluator (not started: gunicorn's post_fork and `serve` start it in each serving process)."""
     from config import ConfigError
@@ -71,17 +72,18 @@ def build_alerts(config: dict[str, Any], instance_path: str | Path, database_url
         raise ConfigError(str(error)) from None
     store = open_alert_store(config, instance_path)
     if not config["ALERTS"]:
-        return Alerts(store, specs, None)
+        return Alerts(store, specs, None, clock=clock)
     probe_engine = create_probe_engine(database_url, float(config["ALERT_PROBE_TIMEOUT_SECONDS"]))
     label = database_label(database_url)
     hours = Context.hours(config)
 
     def make_context(now: float) -> Context:
-        return Context(config=config, wall=now, database_now=database_now(), probe=lambda: probe_database(probe_engine),
+        return Context(config=config, wall=now, database_now=platform_now(config["DATABASE_TIMEZONE"], at=now), probe=lambda: probe_database(probe_engine),
                        database_label=label, reader=reader, memory_store=memory_store, alert_store=store,
                        database_queries=database_queries, business_hours=hours)
 
     evaluator = AlertEvaluator(store, specs, make_context, float(config["ALERT_EVALUATE_SECONDS"]),
                                destinations(config["ALERT_NOTIFY_URLS"]), where=f"Switchboard on {socket.gethostname()}",
-                               timezone=config["DISPLAY_TIMEZONE"], public_url=config["ALERT_PUBLIC_URL"])
-    return Alerts(store, specs, evaluator, probe_engine)
+                               timezone=config["DISPLAY_TIMEZONE"], public_url=config["ALERT_PUBLIC_URL"],
+                               clock=clock)
+    return Alerts(store, specs, evaluator, probe_engine, clock)

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 OK, PENDING, FIRING, NODATA, ERROR = "ok", "pending", "firing", "nodata", "error"
-STATES = (OK, PENDING, FIRING, NODATA, ERROR)
 # switchboard_alert_state{rule}: what each state exports as (firing = 1 so `== 1` alerts in Alertmanager).
 STATE_NUMBERS = {OK: 0, PENDING: 0.5, FIRING: 1, NODATA: -1, ERROR: -2}
 ABOVE, BELOW = "above", "below"

@@ -8,7 +8,11 @@ Both hold the same things:
   "resolved"), written in the same transaction as the state that caused it and only while the writer holds
   the lease. An entry that exists is never written again, so an evaluator that takes over after another died
   re-sends nothing, and an entry the dead one had not delivered is still there for it to deliver;
-- mutes (who muted which rule until when) and each widget query's latest outcome (the failure memory).
+- mutes (who muted which rule until when) and each widget query's latest outcome (the failure memory);
+- the trail of mute changes: every mute, re-mute and unmute appended with who, when, what and until, and the
+  mute it replaced, in the same write as the change itself. A record is never rewritten or removed: a later
+  mute replaces the mute in force, never the trail. A person makes a handful a day (about 200 bytes each), so
+  the trail is kept whole.
 
 Every write that acts on the evaluation is fenced by the lease: a worker that lost it (stalled past its TTL)
 writes nothing.
@@ -30,6 +34,8 @@ from monitoring.store import LEAD_SCRIPT  # the same lease: set when free or our
 SQLITE_FILENAME = "switchboard-alerts.sqlite3"
 REDIS_TIMEOUT_SECONDS = 2
 HISTORY_KEPT = 500  # episodes kept (newest); their outbox entries go with them
+MUTE = "mute"
+UNMUTE = "unmute"
 
 
 def _dumps(value: Any) -> str:
@@ -44,13 +50,21 @@ class AlertStore(Protocol):
     def episodes(self, limit: int = 50) -> list[dict]: ...
     def outbox(self, episode_ids: list[str] | None = None) -> list[dict]: ...
     def due(self, now: float, limit: int = 20) -> list[dict]: ...
-    def update_delivery(self, holder: str, entry: dict, due_at: float | None) -> bool: ...
+    def update_delivery(self, holder: str, entry: dict, due_at: float | None, sent: bool = False) -> bool:
+        """Write an outbox entry while `holder` leads; `sent` records a delivery that happened whoever leads
+        now (a lease that lapsed during the send must not leave it claimed, to be sent again)."""
     def mutes(self) -> dict[str, dict]: ...
     def mute(self, rule: str, until: float, by: str, at: float) -> None: ...
-    def unmute(self, rule: str) -> None: ...
+    def unmute(self, rule: str, by: str = "", at: float | None = None) -> None: ...
+    def mute_changes(self, limit: int = 50) -> list[dict]: ...
     def widget_outcome(self, query: str, at: float, reason: str | None) -> None: ...
     def widget_outcomes(self) -> dict[str, dict]: ...
     def close(self) -> None: ...
+
+
+def change_record(action: str, rule: str, by: str, at: float | None, until: float | None) -> dict:
+    """Return one change of the trail: what was done to which rule, by whom, when, and until when."""
+    return {"action": action, "rule": rule, "by": by, "at": time.time() if at is None else at, "until": until}
 
 
 def open_alert_store(config: dict, instance_path: str | Path) -> AlertStore:
@@ -94,7 +108,7 @@ return 1
 
 # KEYS: lease, outbox, due; ARGV: holder, id, json, due_at ('' = delivered or given up)
 DELIVERY_SCRIPT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[5] ~= '1' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 if ARGV[4] == '' then redis.call('ZREM', KEYS[3], ARGV[2]) else redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2]) end
 return 1
@@ -116,6 +130,21 @@ return 1
 """
 
 
+# KEYS: mutes, changes; ARGV: rule, the new mute's JSON ("" to unmute), the change's JSON. The change is appended
+# with the mute it replaced, read in the same script: two people muting at once each record what they replaced.
+MUTE_SCRIPT = """
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('RPUSH', KEYS[2], '{"change":' .. ARGV[3] .. ',"replaced":' .. (previous or 'null') .. '}')
+return 1
+"""
+
+
+def _change(text: str) -> dict:
+    entry = orjson.loads(text)
+    return {**entry["change"], "replaced": entry["replaced"]}
+
+
 class RedisAlertStore:
     """Alert state in Redis, shared by every worker on every host."""
 
@@ -127,6 +156,7 @@ class RedisAlertStore:
         self._commit = self._redis.register_script(COMMIT_SCRIPT)
         self._delivery = self._redis.register_script(DELIVERY_SCRIPT)
         self._outcome = self._redis.register_script(OUTCOME_SCRIPT)
+        self._mute = self._redis.register_script(MUTE_SCRIPT)
 
     def _key(self, name: str) -> str:
         return self.keys + name
@@ -171,19 +201,26 @@ class RedisAlertStore:
         texts = self._redis.hmget(self._key("outbox"), ids) if ids else []
         return [orjson.loads(text) for text in texts if text]
 
-    def update_delivery(self, holder: str, entry: dict, due_at: float | None) -> bool:
+    def update_delivery(self, holder: str, entry: dict, due_at: float | None, sent: bool = False) -> bool:
         keys = [self._key("lease"), self._key("outbox"), self._key("due")]
         return self._delivery(keys=keys, args=[holder, entry["id"], _dumps(entry),
-                                               "" if due_at is None else repr(due_at)]) == 1
+                                               "" if due_at is None else repr(due_at), "1" if sent else ""]) == 1
 
     def mutes(self) -> dict[str, dict]:
         return {rule: orjson.loads(text) for rule, text in self._redis.hgetall(self._key("mutes")).items()}
 
     def mute(self, rule: str, until: float, by: str, at: float) -> None:
-        self._redis.hset(self._key("mutes"), rule, _dumps({"until": until, "by": by, "at": at}))
+        self._mute(keys=[self._key("mutes"), self._key("mute_changes")],
+                   args=[rule, _dumps({"until": until, "by": by, "at": at}),
+                         _dumps(change_record(MUTE, rule, by, at, until))])
 
-    def unmute(self, rule: str) -> None:
-        self._redis.hdel(self._key("mutes"), rule)
+    def unmute(self, rule: str, by: str = "", at: float | None = None) -> None:
+        self._mute(keys=[self._key("mutes"), self._key("mute_changes")],
+                   args=[rule, "", _dumps(change_record(UNMUTE, rule, by, at, None))])
+
+    def mute_changes(self, limit: int = 50) -> list[dict]:
+        """Return the newest changes of the trail, newest first."""
+        return [_change(text) for text in reversed(self._redis.lrange(self._key("mute_changes"), -limit, -1))]
 
     def widget_outcome(self, query: str, at: float, reason: str | None) -> None:
         """Record one computation of a widget query: a success resets its failures, a failure counts one more
@@ -216,6 +253,9 @@ SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, episode TEXT NOT NULL, due_at REAL, entry TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at)",
     "CREATE TABLE IF NOT EXISTS mutes (rule TEXT PRIMARY KEY, mute TEXT NOT NULL)",
+    # Appended to only: no statement here updates or deletes a row of it.
+    "CREATE TABLE IF NOT EXISTS mute_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, change TEXT NOT NULL, "
+    "replaced TEXT)",
     "CREATE TABLE IF NOT EXISTS widget_outcomes (query TEXT PRIMARY KEY, ok_at REAL, failed_at REAL, "
     "failing_since REAL, failures INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '')",
 )
@@ -277,9 +317,9 @@ class SqliteAlertStore(SqliteFile):
             "SELECT entry FROM outbox WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
             (now, limit))]
 
-    def update_delivery(self, holder: str, entry: dict, due_at: float | None) -> bool:
+    def update_delivery(self, holder: str, entry: dict, due_at: float | None, sent: bool = False) -> bool:
         with self._transaction() as db:
-            if not self._holds(db, holder):
+            if not sent and not self._holds(db, holder):
                 return False
             db.execute("UPDATE outbox SET entry = ?, due_at = ? WHERE id = ?", (_dumps(entry), due_at, entry["id"]))
             return True
@@ -289,12 +329,27 @@ class SqliteAlertStore(SqliteFile):
 
     def mute(self, rule: str, until: float, by: str, at: float) -> None:
         with self._transaction() as db:
+            self._record(db, rule, change_record(MUTE, rule, by, at, until))
             db.execute("INSERT OR REPLACE INTO mutes (rule, mute) VALUES (?, ?)",
                        (rule, _dumps({"until": until, "by": by, "at": at})))
 
-    def unmute(self, rule: str) -> None:
+    def unmute(self, rule: str, by: str = "", at: float | None = None) -> None:
         with self._transaction() as db:
+            self._record(db, rule, change_record(UNMUTE, rule, by, at, None))
             db.execute("DELETE FROM mutes WHERE rule = ?", (rule,))
+
+    @staticmethod
+    def _record(db: sqlite3.Connection, rule: str, change: dict) -> None:
+        """Append a change with the mute it replaces, in the transaction that makes it."""
+        replaced = db.execute("SELECT mute FROM mutes WHERE rule = ?", (rule,)).fetchone()
+        db.execute("INSERT INTO mute_changes (change, replaced) VALUES (?, ?)",
+                   (_dumps(change), replaced[0] if replaced else None))
+
+    def mute_changes(self, limit: int = 50) -> list[dict]:
+        """Return the newest changes of the trail, newest first."""
+        rows = self._query("SELECT change, replaced FROM mute_changes ORDER BY id DESC LIMIT ?", (limit,))
+        return [{**orjson.loads(change), "replaced": orjson.loads(replaced) if replaced else None}
+                for change, replaced in rows]
 
     def widget_outcome(self, query: str, at: float, reason: str | None) -> None:
         with self._transaction() as db:

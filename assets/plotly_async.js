@@ -1,4 +1,4 @@
-/* The partial plotly.js bundle (static_assets.py names it in this script's data-plotly) is downloaded from here
+/* The partial plotly.js bundle (serving/static_assets.py names it in this script's data-plotly) is downloaded from here
    on, after the page's own code, so on a slow line the grids' code is not slowed by it; and it runs once the
    page's first callback requests are on their way (the renderer's request_pre hook calls
    window.switchboardRunPlotly), so the half second a slow CPU takes to run it overlaps the server's answers

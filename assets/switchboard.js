@@ -13,7 +13,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   let wasOff = false;
   let lastDurationTick = null;
 
-  // --- the connection to the dashboard's own server (issue 11, item 7) ---
+  // --- the connection to the dashboard's own server ---
   // A database outage is answered by the server (stale records); this is about the server or the network
   // being gone, which Dash only logs. Every answer from the server counts as contact; when there has been
   // none for a check period while polling, or a request failed, /healthz is asked with a short timeout.
@@ -171,8 +171,13 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     const level = props.data && props.data[props.colDef.field + "_lv"];
     const value = props.value === undefined || props.value === null ? "\u2013"
       : props.format === "duration" ? grid.switchboardDuration(props.value) : grid.switchboardWholePercent(props.value);
+    // Too few calls to judge (JUDGE_MIN_CALLS): no level, the count it stands on instead ("0 % · n=3").
+    const count = props.data && props.data[props.colDef.field + "_n"];
+    const counted = count !== undefined && count !== null && props.value !== undefined && props.value !== null;
     return React.createElement("span", {className: "wall-level"}, value,
-      level ? React.createElement("span", {className: "wall-level-word"}, " " + LEVEL_WORDS[level]) : null);
+      level ? React.createElement("span", {className: "wall-level-word"}, " " + LEVEL_WORDS[level])
+        : counted ? React.createElement("span", {className: "wall-level-word wall-level-count"}, " \u00b7 n=" + count)
+        : null);
   };
 
   window.dashAgGridComponentFunctions.SwitchboardCompanyLink = function (props) {
@@ -326,15 +331,31 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       }}, props.value);
   };
 
-  document.addEventListener("click", function (event) {
-    // The customer's name in a call's details (the grids' names go through their cellClicked).
-    const link = event.target.closest && event.target.closest("#call-panel a.customer-link[data-customer]");
-    const clientside = window.dash_clientside;
-    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0
-        || !clientside || !clientside.set_props) { return; }
-    event.preventDefault();
+  function onPanelLink(selector, follow) {
+    // A link inside a side panel that the page follows itself (through the link's query string) on a plain
+    // left click or Enter; a click with a modifier opens it in a new tab as the browser would.
+    document.addEventListener("click", function (event) {
+      const link = event.target.closest && event.target.closest(selector);
+      const clientside = window.dash_clientside;
+      if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0
+          || !clientside || !clientside.set_props) { return; }
+      event.preventDefault();
+      clientside.set_props("url", {search: follow(link)});
+    });
+  }
+
+  // The customer's name in a call's details (the grids' names go through their cellClicked).
+  onPanelLink("#call-panel a.customer-link[data-customer]", function (link) {
     customerReturn = {element: link};
-    clientside.set_props("url", {search: searchWith(window.location.search, "customer", link.dataset.customer)});
+    return searchWith(window.location.search, "customer", link.dataset.customer);
+  });
+
+  // A call's time in the customer's history: the history closes and the call's details open in its place.
+  onPanelLink("#customer-panel a.call-link[data-call]", function (link) {
+    returnFocus = null;
+    customerReturn = null;  // the focus goes into the call, not back to where the history was opened from
+    focusIntoCall = true;
+    return searchWithCall(searchWith(window.location.search, "customer", null), link.dataset.call);
   });
 
   document.addEventListener("keydown", function (event) {
@@ -370,7 +391,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
 
   const FEED_FILTER_KEYS = ["kind", "status", "direction", "company", "window", "q"];
 
-  // --- the page's one live region (issue 17, item 3): state changes, never the lines that tick ---
+  // --- the page's one live region: state changes, never the lines that tick ---
   const announced = {stale: {}, polling: "Live", alert: ""};
   let announceTimer = null;
 
@@ -409,7 +430,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     }
   }, 1000);
 
-  // --- small screens (issue 17, item 4): below 700 px a grid shows its key columns, the rest on demand ---
+  // --- small screens: below 700 px a grid shows its key columns, the rest on demand ---
   const SMALL = window.matchMedia ? window.matchMedia("(max-width: 700px)") : {matches: false};
   const fittedGrids = {};  // grid id -> "small" / "all": what was last applied
 
@@ -442,7 +463,77 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     fitGridColumns();
   });
 
-  // --- keyboard (issue 17, item 2) ---
+  // --- wide tables: a grid whose columns carry a drop order (colDef.context.drop, 1 first) shows what its width
+  // holds without sideways scrolling: the next column to drop goes while the shown ones are wider than the grid,
+  // and comes back once its last width fits again. Columns the server hid stay hidden.
+  function fitColumnsByPriority(wrapper, api) {
+    if (!wrapper.isConnected || (api.isDestroyed && api.isDestroyed())) { return; }
+    const droppable = api.getColumns().filter(function (column) {
+      const context = column.getColDef().context;
+      return context && context.drop && !column.getColDef().hide;
+    }).sort(function (a, b) { return a.getColDef().context.drop - b.getColDef().context.drop; });
+    const viewport = wrapper.querySelector(".ag-center-cols-viewport");
+    if (!droppable.length || !viewport || !viewport.clientWidth) { return; }
+    const shownWidth = function () {
+      return api.getDisplayedCenterColumns().reduce(function (sum, column) { return sum + column.getActualWidth(); }, 0);
+    };
+    const room = viewport.clientWidth;
+    // Widths as the headers and the cells need them now, every shown column's (a column sized while hidden, or
+    // before its rows came, would cut its header or its longest value).
+    api.autoSizeColumns(api.getAllDisplayedColumns(), false);
+    const hidden = droppable.filter(function (column) { return !column.isVisible(); });
+    // Back first, the most important first, while each fits whole.
+    for (let index = hidden.length - 1; index >= 0; index -= 1) {
+      if (shownWidth() + hidden[index].getActualWidth() > room) { break; }
+      api.setColumnsVisible([hidden[index]], true);
+      api.autoSizeColumns([hidden[index]]);  // its width as its header and cells need it now
+      if (shownWidth() > room) { api.setColumnsVisible([hidden[index]], false); break; }
+    }
+    const shown = droppable.filter(function (column) { return column.isVisible(); });
+    for (let index = 0; index < shown.length && shownWidth() > room; index += 1) {
+      api.setColumnsVisible([shown[index]], false);
+    }
+  }
+
+  function fitUntilSettled(wrapper, api, passes) {
+    // A column can be measured only once it is drawn, and hiding one draws those beside it: fit again on the
+    // next frame while the shown columns change (a few passes at most).
+    const before = api.getAllDisplayedColumns().map(function (column) { return column.getColId(); }).join();
+    fitColumnsByPriority(wrapper, api);
+    const after = api.getAllDisplayedColumns().map(function (column) { return column.getColId(); }).join();
+    if (after !== before && passes > 1) {
+      window.requestAnimationFrame(function () { fitUntilSettled(wrapper, api, passes - 1); });
+    }
+  }
+
+  // Each grid is fitted when its rows change and when its width does, not on a timer: a wallboard or a phone
+  // left open all night does no layout work between polls. Grids are found as Dash mounts them.
+  function hookGridsForFitting() {
+    document.querySelectorAll(".ag-root-wrapper:not([data-fit-hooked])").forEach(function (wrapper) {
+      const host = wrapper.closest("[id]");
+      let api = null;
+      try { api = host && window.dash_ag_grid.getApi(host.id); } catch (error) { return; }
+      if (!api) { return; }
+      wrapper.setAttribute("data-fit-hooked", "");
+      const fit = function () { fitUntilSettled(wrapper, api, 4); };
+      wrapper.switchboardFit = fit;
+      api.addEventListener("rowDataUpdated", fit);
+      api.addEventListener("firstDataRendered", fit);
+      api.addEventListener("gridSizeChanged", fit);  // the panel's width changed (the window, a layout)
+      fit();
+    });
+  }
+  window.setInterval(hookGridsForFitting, 1000);
+  // Web fonts change every width once they load: the columns are measured again then.
+  if (document.fonts && document.fonts.ready && typeof document.fonts.ready.then === "function") {
+    document.fonts.ready.then(function () {
+      document.querySelectorAll(".ag-root-wrapper[data-fit-hooked]").forEach(function (wrapper) {
+        if (wrapper.switchboardFit) { wrapper.switchboardFit(); }
+      });
+    });
+  }
+
+  // --- keyboard ---
   // Dash 4's dropdown puts an aria-hidden, focusable input before its button and forwards focus from it:
   // a Tab stop screen readers are told does not exist (axe: aria-hidden-focus). The button itself becomes the
   // stop, and stays one after the dropdown's own blur handler gives the input its tabindex back.
@@ -595,10 +686,13 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
         return window.dash_clientside.no_update;
       },
 
-      renderPayload: function (payload, query, openCall) {
-        // The fetched column as text only (React escapes it), one collapsible section per top-level key;
-        // a search keeps the lines that contain it and opens the sections that have any.
-        if (!payload || payload.call !== openCall) { return [[], true]; }
+      renderPayload: function (payload, query, openCall, expandClicks) {
+        // The fetched column as text only (React escapes it), one collapsible section per top-level key, the
+        // scalar ones open; a search keeps the lines that contain it and opens the sections that have any;
+        // "Expand all" opens every section until pressed again ("Collapse all").
+        const expanded = (expandClicks || 0) % 2 === 1;
+        const expandLabel = expanded ? "Collapse all" : "Expand all";
+        if (!payload || payload.call !== openCall) { return [[], true, expandLabel, true, "false"]; }
         const needle = (query || "").trim().toLowerCase();
         const sections = [];
         (payload.sections || []).forEach(function (section) {
@@ -609,14 +703,16 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
             text = lines.join("\n");
           }
           sections.push({namespace: "dash_html_components", type: "Details",
-                         props: {open: Boolean(needle) || payload.sections.length === 1, className: "payload-section",
+                         props: {open: expanded || Boolean(needle) || Boolean(section.scalar) || payload.sections.length === 1,
+                                 className: "payload-section",
                                  children: [{namespace: "dash_html_components", type: "Summary", props: {children: section.key}},
                                             {namespace: "dash_html_components", type: "Pre", props: {children: text}}]}});
         });
         if (!sections.length) {
           sections.push({namespace: "dash_html_components", type: "P", props: {children: needle ? "No line contains it." : "Empty."}});
         }
-        return [sections, false];
+        const several = (payload.sections || []).length > 1;
+        return [sections, false, expandLabel, !several, expanded ? "true" : "false"];
       },
 
       togglePause: function (clicks, paused) {

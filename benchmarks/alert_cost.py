@@ -35,7 +35,7 @@ SEED_NOW = datetime(2026, 3, 10, 11, 30)  # a Tuesday morning: the call rules ha
 
 def seed(url: str, calls: int) -> str:
     """Migrate and seed the database at `url` (small payloads: the rules never read them)."""
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.generator import SeedPlan, seed_database
     from schema.migrate import migrate
 
@@ -51,7 +51,7 @@ def cost(database_url: str, minutes: int, folder: Path) -> None:
 
     from alerts.evaluator import AlertEvaluator
     from app import create_app
-    from services import EXTENSION_KEY
+    from widgets.services import EXTENSION_KEY
 
     app = create_app({"DATABASE_URL": database_url, "MEMORY_SAMPLER": False, "ALERT_DISABLED_RULES": "",
                       "ALERT_BUSINESS_HOURS": "Mon-Sun 00:00-24:00"}, instance_path=folder,
@@ -77,7 +77,7 @@ def cost(database_url: str, minutes: int, folder: Path) -> None:
         clock[0] += period
         evaluator.step()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    from db import server_flavour
+    from database.engines import server_flavour
 
     print(f"cost on {server_flavour(services.reader)}: {len(alerts.specs)} rules, a step every {period:g} s, "
           f"{minutes} minutes of evaluations ({steps} steps)")

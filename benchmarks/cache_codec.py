@@ -1,4 +1,4 @@
-"""How long the query cache's JSON takes against the pickle it replaced, for the activity feed's newest rows.
+"""How long the query cache's JSON takes against pickle, for the activity feed's newest rows.
 
 Usage (from the repository root):
 
@@ -6,8 +6,8 @@ Usage (from the repository root):
 
 Without --url it seeds a temporary SQLite database. It fetches the feed's newest
 rows (ACTIVITY_RECENT_ROWS, 2,000 by default: the biggest value the cache holds),
-then times the round trip each way: pickle of the RecentFeed (what Redis held
-before issue 12, finding 11) and the cache's own JSON entry (encode_entry of
+then times the round trip each way: pickle of the RecentFeed (what a pickling
+cache would hold) and the cache's own JSON entry (encode_entry of
 RecentFeed.to_data, then decode_entry and RecentFeed.from_data), and the same
 for the built page of 50 rows the browser is sent. It prints the median of
 --repeat runs and the bytes stored.
@@ -37,7 +37,7 @@ def seeded_sqlite(folder: Path) -> str:
     """Return the URL of a temporary SQLite database seeded with the demo generator."""
     from datetime import datetime
 
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.generator import SeedPlan, seed_database
     from schema.migrate import migrate
 
@@ -55,8 +55,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from datetime import datetime
 
-    from caching import decode_entry, encode_entry
-    from db import create_reader_engine
+    from database.query_cache import decode_entry, encode_entry
+    from database.engines import create_reader_engine
     from queries.activity import ActivityFilter, RecentFeed, fetch_recent_feed, page_from_recent
     from widgets.activity import page_payload
 

@@ -50,7 +50,7 @@ def recreate_database(url: str) -> None:
 
 def seed_storm(url: str):
     """Migrate and seed the storm; return the moment the data is relative to."""
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.generator import SeedPlan, seed_database
     from queries.timeutil import database_now
     from schema.migrate import migrate
@@ -68,7 +68,7 @@ def seed_storm(url: str):
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from app import create_app
-    from services import EXTENSION_KEY
+    from widgets.services import EXTENSION_KEY
     from tests.support.dash_client import DashClient
 
     args = parse_arguments()

@@ -105,7 +105,7 @@ def prepare(url: str, calls: int, companies: int, reseed: bool) -> None:
 
 
 def seed(url: str, calls: int, companies: int) -> None:
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.generator import SeedPlan, seed_database
     from queries.timeutil import database_now
     from schema.migrate import migrate
@@ -125,7 +125,7 @@ def seed(url: str, calls: int, companies: int) -> None:
 
 def measure(url: str, repeat: int) -> dict:
     """Return one refresh's statements and rows, and the median and p95 of `repeat` refreshes (ms)."""
-    from db import create_reader_engine
+    from database.engines import create_reader_engine
     from monitoring.instrumentation import instrument_engine, measure_refresh
     from queries.company_kpis import fetch_company_kpis
     from schema.tables import calls

@@ -1,4 +1,4 @@
-"""What opening a customer's history and a call's details costs the database (issue 14).
+"""What opening a customer's history and a call's details costs the database.
 
 Usage (from the repository root):
 
@@ -9,8 +9,8 @@ customers it times each of the history's three statements (the summary with its 
 the upcoming appointments, the first page and the last page of the past) and prints the
 median of --repeat runs, the statements and the rows fetched. Then the first call opened:
 the statements its details send once the platform's facts were read at start-up, against
-what reading the `calls` columns through SQLAlchemy's inspector cost (what the first opened
-call paid before issue 14's item 3 merged that read into the start-up one).
+what reading the `calls` columns through SQLAlchemy's inspector costs (what the first opened
+call would pay if that read were not part of the start-up one).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ NOW = datetime(2026, 3, 10, 11, 30)
 
 
 def seeded_sqlite(folder: Path, calls: int) -> str:
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.generator import SeedPlan, seed_database
     from schema.migrate import migrate
 
@@ -51,7 +51,7 @@ def main() -> None:
     import sqlalchemy as sa
 
     from benchmarks.cache_codec import median_ms
-    from db import create_reader_engine
+    from database.engines import create_reader_engine
     from queries.call_details import fetch_call_details
     from queries.customer_history import fetch_page, fetch_summary, fetch_upcoming
     from queries.platform import platform_schema

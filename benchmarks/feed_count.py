@@ -1,4 +1,4 @@
-"""What the feed's match count costs (issue 14, item 5): capped, uncapped, and inside a search's first page.
+"""What the feed's match count costs: capped, uncapped, and inside a search's first page.
 
 Usage (from the repository root):
 
@@ -25,7 +25,7 @@ NOW = datetime(2026, 3, 10, 11, 30)
 
 def seeded(url: str, calls: int) -> None:
     """Migrate and seed the database at `url` unless it holds data already."""
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.generator import SeedPlan, database_is_empty, seed_database
     from schema.migrate import migrate
 
@@ -51,7 +51,7 @@ def uncapped_count(engine, activity) -> int:
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.cache_codec import median_ms
-    from db import create_reader_engine
+    from database.engines import create_reader_engine
     from queries.activity import COUNT_CAP, ActivityFilter, count_activity, fetch_activity
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

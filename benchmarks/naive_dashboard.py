@@ -38,7 +38,7 @@ FILTERS_IGNORED = ("status", "direction")
 
 def create_naive_app(database_url: str | None = None) -> Flask:
     """Build the naive dashboard on `database_url` (default: $DATABASE_URL)."""
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
 
     url = database_url or os.environ.get("DATABASE_URL")
     if not url:

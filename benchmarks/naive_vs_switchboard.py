@@ -22,8 +22,9 @@ The two modes, run one after the other against the same data:
   service lookup per appointment), then the 50 newest kept in Python, as the
   old widget mapped its rows before it cut them for display. Headline stats:
   today's calls and appointments fetched with `SELECT *` and counted in Python,
-  the naive ongoing query counted the same way, and 24 `COUNT(*)` queries, one an
-  hour. Each refresh runs on one connection, as one PHP request did.
+  the naive ongoing query counted the same way, and 24 `COUNT(*)` queries, one for
+  each hour of today (the hours still to come are left empty, as Switchboard's
+  chart leaves them). Each refresh runs on one connection, as one PHP request did.
 - switchboard: `fetch_ongoing_calls`, `fetch_activity(ActivityFilter())` and
   `fetch_headline_stats` on a reader engine from `db.create_reader_engine`,
   with the indexes migrated.
@@ -237,7 +238,7 @@ def seed_with_progress(url: str, calls: int) -> None:
     """Migrate the empty database and seed it, with a progress bar; print how long it took."""
     from tqdm import tqdm
 
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.generator import SeedPlan, seed_database
     from queries.timeutil import database_now
     from schema.migrate import migrate
@@ -257,7 +258,7 @@ def seed_with_progress(url: str, calls: int) -> None:
 
 def require_mariadb(engine: Engine) -> None:
     """Refuse a server whose session status lacks the variables measured here."""
-    from db import server_flavour
+    from database.engines import server_flavour
 
     if server_flavour(engine) != "mariadb":
         raise BenchmarkError("the benchmark reads MariaDB's session status (Rows_read); the server is MySQL")
@@ -355,10 +356,14 @@ def naive_calls_in_hour(connection: Connection, hour_start: datetime) -> int:
     return int(rows[0]["calls"])
 
 
-def naive_headline_stats(connection: Connection, now: datetime, today_start: datetime) -> dict:
-    """Fetch today's rows and the ongoing calls to count them in Python; one COUNT an hour."""
-    from queries.timeutil import last_hours
+def hours_so_far(counts: Sequence[int], today_start: datetime, now: datetime) -> list[int | None]:
+    """Return the counts of today's hours (oldest first) as the headline chart shows them: None for the hours
+    still to come."""
+    return [count if today_start + timedelta(hours=hour) <= now else None for hour, count in enumerate(counts)]
 
+
+def naive_headline_stats(connection: Connection, now: datetime, today_start: datetime) -> dict:
+    """Fetch today's rows and the ongoing calls to count them in Python; one COUNT for each hour of today."""
     calls_today = fetch_all(connection, NAIVE_CALLS_SINCE, since=today_start)
     appointments_today = fetch_all(connection, NAIVE_APPOINTMENTS_OF_DAY, day_start=today_start,
                                    day_end=today_start + timedelta(days=1))
@@ -368,7 +373,8 @@ def naive_headline_stats(connection: Connection, now: datetime, today_start: dat
         "calls_today": len(calls_today),
         "appointments_today": len(appointments_today),
         "average_duration_today": round(statistics.fmean(durations), 1) if durations else None,
-        "calls_per_hour": [naive_calls_in_hour(connection, hour) for hour in last_hours(now, HOURS_CHARTED)],
+        "calls_per_hour": hours_so_far([naive_calls_in_hour(connection, today_start + timedelta(hours=hour))
+                                        for hour in range(HOURS_CHARTED)], today_start, now),
     }
 
 
@@ -400,14 +406,17 @@ def naive_runs(engine: Engine, now: datetime) -> list[WidgetRun]:
 # --- Switchboard's widgets --------------------------------------------------------------------
 
 def headline_answer(stats: Any) -> dict:
-    """Return Switchboard's headline stats in the shape the naive widget computes."""
+    """Return Switchboard's headline stats in the shape the naive widget computes (the hours of today still to
+    come are None in both)."""
+    from pandas import isna
+
     average = stats.average_duration_today
     return {
         "ongoing": stats.ongoing,
         "calls_today": stats.calls_today,
         "appointments_today": stats.appointments_today,
         "average_duration_today": None if average is None else round(average, 1),
-        "calls_per_hour": [int(count) for count in stats.calls_per_hour["calls"]],
+        "calls_per_hour": [None if isna(count) else int(count) for count in stats.calls_per_hour["calls"]],
     }
 
 
@@ -507,7 +516,7 @@ def measure(run: WidgetRun, repeat: int) -> Measurement:
 
 def run_benchmark(url: str, repeat: int) -> list[Measurement]:
     """Measure Switchboard's widgets with the indexes, then the ancestor's without them."""
-    from db import create_reader_engine, create_writer_engine
+    from database.engines import create_reader_engine, create_writer_engine
     from monitoring.instrumentation import instrument_engine
     from schema.migrate import migrate
 

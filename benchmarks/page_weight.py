@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def seed(folder: Path) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
     from dataclasses import replace
 
-    from db import create_writer_engine
+    from database.engines import create_writer_engine
     from demo.setup import DEMO_PLAN, prepare_demo_database
 
     url = f"sqlite:///{folder / 'demo.sqlite3'}"
@@ -146,11 +147,11 @@ class Server:
         self.url = f"http://127.0.0.1:{int(line.split()[-1])}"
 
     def warm(self) -> None:
-        """Fetch the local demo page's files once, as gunicorn's master does before it forks (warm_up.py): each is
+        """Fetch the local demo page's files once, as gunicorn's master does before it forks (serving/warm_up.py): each is
         compressed then (brotli 11, kept in the instance folder), not while a measured page waits for it."""
         import urllib.request
 
-        from static_assets import page_file_urls
+        from serving.static_assets import page_file_urls
 
         with urllib.request.urlopen(f"{self.url}/", timeout=30) as response:
             page = response.read().decode()
@@ -158,6 +159,10 @@ class Server:
             request = urllib.request.Request(f"{self.url}{path}", headers={"Accept-Encoding": "gzip, deflate, br"})
             with urllib.request.urlopen(request, timeout=60) as response:
                 response.read()
+        # The first answers are fast variants while the best are made in the background: wait for those.
+
+        if seconds_until_compressed(self.url, 600) is None:
+            raise RuntimeError("the page's files were not compressed within 600 s")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -277,6 +282,25 @@ def report(label: str, profile: str, runs: list[Run], verbose: bool) -> None:
         print("    requests until every widget showed data (ms from navigation: sent, done):")
         for sent, done, what in runs[0].timeline:
             print(f"    {sent:>6} {done:>6}  {what}")
+
+
+def seconds_until_compressed(url: str, limit: float) -> float | None:
+    """Poll the page's files until every one is served at its best (immutable); return the seconds taken, or None
+    past the limit."""
+    from serving.static_assets import IMMUTABLE, page_file_urls
+
+    started = time.monotonic()
+    with urllib.request.urlopen(f"{url}/", timeout=30) as response:
+        waiting = set(page_file_urls(response.read().decode()))
+    while waiting and time.monotonic() - started < limit:
+        for path in sorted(waiting):
+            request = urllib.request.Request(f"{url}{path}", method="HEAD", headers={"Accept-Encoding": "br"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                if response.headers.get("Cache-Control") == IMMUTABLE:
+                    waiting.discard(path)
+        if waiting:
+            time.sleep(1)
+    return None if waiting else time.monotonic() - started
 
 
 def main() -> None:

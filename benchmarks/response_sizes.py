@@ -32,9 +32,10 @@ def measure(client, payload: dict) -> tuple[int, int, int]:
 
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from app import INSTANCE_PATH, create_app
+    from app import create_app
+    from config import INSTANCE_PATH
     from cli import prepare_demo
-    from db import resolve_database_url
+    from database.engines import resolve_database_url
     from tests.support.dash_client import DashClient
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -2,13 +2,14 @@
 
 Several companies with their customers, agents and the services of their trade;
 calls spread over the last `days` days (up to now: every finished call has ended)
-following one load profile (LoadProfile: hour of day and weekday, which the live
-simulator follows too), an inbound/outbound mix and log-normal durations, each
-with a provider payload (`raw`) of about 16 KB; calls ongoing now (125, or as many
+following one load profile (LoadProfile: the companies' local hour and weekday,
+which the live simulator follows too), an inbound/outbound mix and log-normal
+durations, each with a provider payload (`raw`); calls ongoing now (125, or as many
 as the profile has at that hour), whose ages are a few minutes as real ones are;
-stale `in_progress` calls older than two hours and calls whose two status columns
-disagree (neither may count as ongoing); appointments in the past and the future,
-a share of them booked right after a completed call of the same customer.
+calls stuck in `in_progress` (the provider never closed them, up to ten days old)
+and calls whose two status columns disagree (neither may count as ongoing);
+appointments in the past and the future, a share of them booked right after a
+completed call of the same customer.
 
 Rows go in by batched executemany, which PyMySQL and mysqlclient send as
 multi-row INSERTs.
@@ -21,8 +22,11 @@ import random
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from itertools import accumulate
 from typing import Callable, Iterator
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, create_engine
@@ -43,7 +47,6 @@ COMPANY_TRADES = (
     ("Fahrschule Lenz", ("Driving lesson", "Theory lesson", "Motorway lesson", "Night drive", "Mock test",
                          "Driving test")),
 )
-COMPANY_NAMES = tuple(name for name, _ in COMPANY_TRADES)
 # A platform with more companies than trades has branches: "Salon Lumière Hamburg".
 BRANCH_CITIES = ("Hamburg", "München", "Köln", "Leipzig", "Dresden", "Bremen", "Essen", "Bonn", "Kiel", "Mainz",
                  "Ulm", "Jena", "Trier", "Passau", "Lübeck", "Erfurt", "Rostock", "Kassel", "Aachen", "Freiburg")
@@ -55,15 +58,20 @@ LAST_NAMES = ("Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "W
               "Zimmermann", "Braun", "Krüger", "Hofmann", "Yılmaz", "Kowalski", "O'Brien", "García")
 AGENT_NAMES = ("Lea (reception)", "Max (booking)", "Sophie (after hours)", "Tom (reminders)",
                "Mia (overflow)", "Jan (outbound)")
-# The one load profile of the demo (LoadProfile): relative calls per hour of the day (business hours peak
-# mid-morning and mid-afternoon) and per weekday (Monday first).
+# The one load profile of the demo (LoadProfile), on the companies' local clock: AI agents answer around the clock,
+# so every hour has AROUND_THE_CLOCK_LOAD (people calling after hours, on Sundays, at night), and on top of it the
+# business day: relative calls per local hour (peaks mid-morning and mid-afternoon) times the weekday's share
+# (Monday first). The night is about a quarter of a weekday's peak, never empty.
+AROUND_THE_CLOCK_LOAD = 3.0
 HOURLY_LOAD = (0.2, 0.1, 0.1, 0.1, 0.1, 0.3, 0.8, 2.0, 5.0, 8.0, 9.0, 8.5,
                6.0, 6.5, 8.0, 8.5, 7.5, 6.0, 4.0, 2.5, 1.5, 1.0, 0.6, 0.3)
 WEEKDAY_LOAD = (1.0, 1.0, 0.95, 0.95, 0.9, 0.45, 0.15)
+# The companies are German: their day, and so the profile's hours, are Berlin's (summer time included).
+COMPANY_TIMEZONE = "Europe/Berlin"
 PAST_CALL_OUTCOMES = (("completed", "ended", 0.86), ("failed", "error", 0.03), ("missed", "not_connected", 0.06),
                       ("busy", "not_connected", 0.03), ("no_answer", "not_connected", 0.02))
 ONGOING = ("ongoing", "in_progress")
-WEEK_WEIGHT = sum(HOURLY_LOAD) * sum(WEEKDAY_LOAD)
+WEEK_WEIGHT = 24 * 7 * AROUND_THE_CLOCK_LOAD + sum(HOURLY_LOAD) * sum(WEEKDAY_LOAD)
 COMPLETED_MEDIAN_SECONDS = 150
 COMPLETED_SIGMA = 0.7
 # The mean length of a completed call (log-normal: median·e^(σ²/2)), which is how long an ongoing call lasts on
@@ -90,25 +98,38 @@ class SeedPlan:
     days: int = 90
     raw_bytes: int = 16_000
     random_seed: int = 20251002
+    timezone: str = COMPANY_TIMEZONE  # the companies' clock, which the load profile's hours are read on
 
 
 @dataclass(frozen=True)
 class LoadProfile:
-    """Calls per hour through the week: one shape (HOURLY_LOAD × WEEKDAY_LOAD) scaled to the calls of a week.
+    """Calls per hour through the week: one shape (AROUND_THE_CLOCK_LOAD + HOURLY_LOAD × WEEKDAY_LOAD) scaled to
+    the calls of a week.
 
     The seeded history is drawn from it and the live simulator starts calls at its rate for the current hour,
-    so the hour being lived looks like the same hour of the days before (issue 16, item 5). Hours are the
-    database's (UTC in the demo)."""
+    so the hour being lived looks like the same hour of the days before. Moments are the database's (naive UTC);
+    the hour and weekday they fall on are read in `timezone`, the companies' own, so 10:00 in Berlin is busy in
+    winter (09:00 UTC) and in summer (08:00 UTC) alike."""
 
     calls_per_week: float
+    timezone: str = COMPANY_TIMEZONE
 
     @classmethod
     def of_plan(cls, plan: "SeedPlan") -> "LoadProfile":
-        return cls(plan_history_calls(plan) * 7 / plan.days)
+        return cls(plan_history_calls(plan) * 7 / plan.days, plan.timezone)
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def weight(self, moment: datetime) -> float:
+        """Return the profile's relative load at `moment` (naive UTC), by the local hour and weekday there."""
+        local = moment.replace(tzinfo=timezone.utc).astimezone(self.zone)
+        return AROUND_THE_CLOCK_LOAD + HOURLY_LOAD[local.hour] * WEEKDAY_LOAD[local.weekday()]
 
     def rate(self, moment: datetime) -> float:
         """Return the calls an hour the profile expects at `moment`."""
-        return self.calls_per_week * HOURLY_LOAD[moment.hour] * WEEKDAY_LOAD[moment.weekday()] / WEEK_WEIGHT
+        return self.calls_per_week * self.weight(moment) / WEEK_WEIGHT
 
     def ongoing(self, moment: datetime) -> float:
         """Return how many calls are ongoing at `moment` on average: the rate times a call's mean length."""
@@ -175,21 +196,28 @@ def _phone(rng: random.Random) -> str:
     return "+49" + rng.choice(("30", "40", "89", "221", "69")) + str(rng.randint(1_000_000, 99_999_999))
 
 
-def _weighted_moment(rng: random.Random, now: datetime, days: int, ended_by: float = 0.0) -> datetime:
-    """Return a moment of the last `days` days (today's date and the days before) that follows the load profile,
-    at least `ended_by` seconds before now (a finished call of that length has ended by now).
+class MomentSampler:
+    """Draws moments of the last `days` days (up to now) that follow the load profile.
 
-    Each date is as likely as any other, so today's hours so far get as many calls as the same hours of the
-    days before: a comparison with yesterday at this time reads the profile, not the sampling."""
-    latest = now - timedelta(seconds=ended_by + 5)
-    while True:
-        day = now - timedelta(days=rng.randrange(days))
-        if rng.random() > WEEKDAY_LOAD[day.weekday()]:
-            continue
-        hour = rng.choices(range(24), weights=HOURLY_LOAD)[0]
-        moment = day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60), microsecond=0)
-        if moment <= latest:
-            return moment
+    Each hour of the window weighs what the profile says for it in the companies' zone, so a day with a summer
+    time change has its 23 or 25 hours, and today's hours so far get as many calls as the same hours of the days
+    before: a comparison with yesterday at this time reads the profile, not the sampling."""
+
+    def __init__(self, profile: LoadProfile, now: datetime, days: int):
+        self.now = now
+        first = (now - timedelta(days=days)).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        self.hours = [first + timedelta(hours=index)
+                      for index in range(int((now - first).total_seconds() // 3600) + 1)]
+        self.cumulative = list(accumulate(profile.weight(hour) for hour in self.hours))
+
+    def moment(self, rng: random.Random, ended_by: float = 0.0) -> datetime:
+        """Return a moment at least `ended_by` seconds before now (a finished call of that length has ended)."""
+        latest = self.now - timedelta(seconds=ended_by + 5)
+        while True:
+            hour = rng.choices(self.hours, cum_weights=self.cumulative)[0]
+            moment = hour + timedelta(seconds=rng.randrange(3600))
+            if moment <= latest:
+                return moment
 
 
 def _batches(rows: Iterator[dict], size: int = BATCH_ROWS) -> Iterator[list[dict]]:
@@ -282,10 +310,10 @@ class DemoData:
     def calls(self) -> Iterator[dict]:
         """Yield every call: past ones, ongoing ones, stale and mismatched ones."""
         plan, rng, now = self.plan, self.rng, self.now
+        moments = MomentSampler(LoadProfile.of_plan(plan), now, plan.days)
         for _ in range(plan_history_calls(plan)):
             status, call_status, duration = self.finished_outcome()
-            row = self.call_row(_weighted_moment(rng, now, plan.days, ended_by=duration or 0), status, call_status,
-                                duration)
+            row = self.call_row(moments.moment(rng, ended_by=duration or 0), status, call_status, duration)
             if status == "completed":
                 self.completed.append((row["customer_id"], row["company_id"],
                                        row["created_at"] + timedelta(seconds=duration or 0)))
@@ -384,18 +412,23 @@ def _bulk_engine(engine: Engine) -> Engine:
 
 def _insert_batches(engine: Engine, batches: Iterator[tuple[sa.Table, list[dict]]],
                     on_progress: Callable[[int], None] | None) -> None:
-    """Insert batches, on two connections at once where the server is a separate process."""
-    writers = 1 if engine.dialect.name == "sqlite" else WRITER_THREADS
+    """Insert batches: on SQLite in one transaction (a commit per batch would wait for the disk a thousand
+    times), elsewhere on two connections at once, as the server is a separate process."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as connection:
+            for table, batch in batches:
+                # Compiled once, run in C: the cheapest way into SQLite.
+                connection.execute(table.insert(), batch)
+                if on_progress:
+                    on_progress(len(batch))
+        return
+    writers = WRITER_THREADS
 
     def insert(table: sa.Table, batch: list[dict]) -> int:
         with engine.begin() as connection:
-            if engine.dialect.name == "sqlite":
-                # Compiled once, run in C: the cheapest way into SQLite.
-                connection.execute(table.insert(), batch)
-            else:
-                # One multi-row INSERT a batch: mysqlclient's executemany would send 64 KB statements,
-                # four 16 KB rows each, and a round trip per statement costs more than compiling.
-                connection.execute(table.insert().values(batch))
+            # One multi-row INSERT a batch: mysqlclient's executemany would send 64 KB statements,
+            # four 16 KB rows each, and a round trip per statement costs more than compiling.
+            connection.execute(table.insert().values(batch))
         return len(batch)
 
     with ThreadPoolExecutor(max_workers=writers) as pool:

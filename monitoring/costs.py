@@ -9,19 +9,19 @@ contrast, read the store every worker shares.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from statistics import mean
 from typing import Callable, Mapping
 
 from flask import Flask, Response, request
 
-from callback_guard import parsed_callback_body
+from access.callback_guard import parsed_callback_body
+from access.dash_internals import DASH_UPDATE_PATH
 from monitoring.instrumentation import CostLog
 
-DASH_UPDATE_PATH = "/_dash-update-component"
 HOUR = 3600.0
 RAW_LENGTH_HEADER = "X-Switchboard-Uncompressed-Length"
 
@@ -58,7 +58,7 @@ class ResponseLog:
 def widget_of(outputs: Mapping[str, str]) -> str | None:
     """Return the widget whose callback this Dash update request runs, by its first output."""
     # Only the body the callback guard parsed and accepted: a request refused before it (too large, no
-    # login, unknown host) is never read here (issue 12: a 150 MB body was read after its 401).
+    # login, unknown host) is never read here (a body read after its 401 can be 150 MB).
     body = parsed_callback_body()
     if body is None:
         return None
@@ -67,20 +67,11 @@ def widget_of(outputs: Mapping[str, str]) -> str | None:
     return outputs.get(first)
 
 
-def record_response_sizes(server: Flask, log: ResponseLog, outputs: Mapping[str, str]) -> None:
-    """Log the bytes of every widget callback response, before compression and as sent.
+def measure_sent_sizes(server: Flask, log: ResponseLog, outputs: Mapping[str, str]) -> None:
+    """Log the bytes of every widget callback response as sent, with its uncompressed size (noted by
+    note_uncompressed_sizes). Register it before any other after-request handler: the order is create_app's."""
 
-    Call it once Dash (and its compression) is set up. Flask runs after-request handlers
-    last-registered first: the note of the raw size is added last, so it runs before
-    compression, and the measure is put first, so it runs after every other handler and
-    sees the body as sent, whatever was registered in between.
-    """
-
-    def note(response: Response) -> Response:
-        if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
-            response.headers[RAW_LENGTH_HEADER] = str(response.calculate_content_length() or 0)
-        return response
-
+    @server.after_request
     def measure(response: Response) -> Response:
         if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
             widget = widget_of(outputs)
@@ -89,8 +80,54 @@ def record_response_sizes(server: Flask, log: ResponseLog, outputs: Mapping[str,
                 log.add(widget, int(response.headers.pop(RAW_LENGTH_HEADER, sent)), sent)
         return response
 
-    server.after_request(note)
-    server.after_request_funcs.setdefault(None, []).insert(0, measure)
+
+def note_uncompressed_sizes(server: Flask) -> None:
+    """Note the size of every callback response before compression, for measure_sent_sizes. Register it right
+    after Dash (and its compression): the order is create_app's."""
+
+    @server.after_request
+    def note(response: Response) -> Response:
+        if request.path == DASH_UPDATE_PATH and not response.direct_passthrough:
+            response.headers[RAW_LENGTH_HEADER] = str(response.calculate_content_length() or 0)
+        return response
+
+
+KB, MB = 1024, 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one computation of a widget may cost, in the cost table's units: what Switchboard was built to.
+
+    One statement per refresh (two for a search outside the shared rows), no more rows than a cap, never a
+    LONGTEXT payload (the ancestor read 2.7 MB per widget load), an indexed read, an answer the browser takes
+    in one small response (the ancestor's fixed widgets sent ~60 KB)."""
+
+    statements: float = 2
+    rows: float = 2000
+    db_bytes: float = 1 * MB
+    db_ms: float = 100
+    browser_bytes: float = 60 * KB
+    memory: float = 1 * MB
+
+
+DEFAULT_BUDGET = Budget()
+# A widget built to cost more than the default: a budget of its own, and why.
+HEADLINE_DB_MS = 250  # a dozen index ranges over three days, polled every 60 s, not 15: less database time a minute
+
+
+def widget_budgets(config: Mapping[str, object]) -> dict[str, Budget]:
+    """Return the budgets that differ from DEFAULT_BUDGET, by cached query name."""
+    recent_rows = int(config.get("ACTIVITY_RECENT_ROWS", 2000))
+    return {
+        # The feed's newest rows: ACTIVITY_RECENT_ROWS and one more, read to know whether older rows are left
+        # (the keyset page's look-ahead row: without it the shared rows could not tell they hold the window).
+        "activity_recent": Budget(rows=recent_rows + 1),
+        # A customer's history is three statements by design: the record and its counts, the upcoming
+        # appointments, a page of the past (each cached per customer; queries/customer_history.py).
+        "customer_history": Budget(statements=3),
+        "headline_stats": Budget(db_ms=HEADLINE_DB_MS),
+    }
 
 
 @dataclass(frozen=True)
@@ -105,11 +142,14 @@ class WidgetCost:
     responses: int
     browser_bytes_per_response: float | None
     memory_added_per_refresh: float | None
+    budget: Budget = DEFAULT_BUDGET
 
 
 def widget_costs(widgets: Mapping[str, str], costs: CostLog, hit_ratios: Mapping[str, float | None],
-                 responses: ResponseLog, since_seconds: float = HOUR) -> list[WidgetCost]:
-    """Return the last hour's average cost of each widget (`widgets` maps query name to label)."""
+                 responses: ResponseLog, since_seconds: float = HOUR,
+                 budgets: Mapping[str, Budget] | None = None) -> list[WidgetCost]:
+    """Return the last hour's average cost of each widget (`widgets` maps query name to label), each with its
+    budget (`budgets`: by query name; DEFAULT_BUDGET for the others)."""
     oldest = time.time() - since_seconds
     table = []
     for query, label in widgets.items():
@@ -118,7 +158,9 @@ def widget_costs(widgets: Mapping[str, str], costs: CostLog, hit_ratios: Mapping
 
         def average(values):
             values = list(values)
-            return mean(values) if values else None
+            # fsum, not statistics.mean: mean adds exactly, in Fractions, a hundred times slower for the same
+            # figure to the last digit shown, and the cost panel averages an hour of refreshes at every poll.
+            return math.fsum(values) / len(values) if values else None
 
         table.append(WidgetCost(
             widget=label, refreshes=len(refreshes),
@@ -129,5 +171,28 @@ def widget_costs(widgets: Mapping[str, str], costs: CostLog, hit_ratios: Mapping
             cache_hit_ratio=hit_ratios.get(query),
             responses=len(sent), browser_bytes_per_response=average(s[2] for s in sent),
             memory_added_per_refresh=average(c.memory_added for c in refreshes),
+            budget=(budgets or {}).get(query, DEFAULT_BUDGET),
         ))
     return table
+
+
+def statements_floor_per_minute(widgets, config: Mapping[str, object]) -> float:
+    """Return the fewest statements a minute the dashboard sends, however many watch: one per polled widget per
+    interval (the feed's is its newest rows), summed over every worker, since the cache shares each slot.
+
+    `widgets`: the registry's. A widget counts when it polls (an interval), caches queries and reads the
+    platform's tables (plan examples): the memory, alert and cost panels read stores of their own."""
+    return sum(60 / int(config[widget.poll_setting]) for widget in widgets
+               if widget.interval and widget.queries and widget.plan_examples)
+
+
+def statements_per_minute(costs: CostLog, since_seconds: float = HOUR,
+                          clock: Callable[[], float] = time.time) -> float | None:
+    """Return this worker's statements a minute over the last hour (since its first refresh, if later)."""
+    now = clock()
+    refreshes = [cost for widget in costs.widgets() for cost in costs.history(widget)
+                 if cost.started_at >= now - since_seconds]
+    if not refreshes:
+        return None
+    minutes = max(now - min(cost.started_at for cost in refreshes), 60.0) / 60
+    return sum(cost.statement_count for cost in refreshes) / minutes

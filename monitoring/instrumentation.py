@@ -4,7 +4,7 @@ SQLAlchemy cursor events on the reader engine record every statement run while a
 refresh is being measured (`measure_refresh`), with its SQL text and its database
 time. Rows and bytes are known only once the rows are fetched: `instrument_engine`
 also has the one query runner (`queries.runner.run`) hand each fetch to
-`record_rows`. The factory instruments the reader engine; db.py does not.
+`record_rows`. The factory instruments the reader engine; database/engines.py does not.
 
 Bytes are approximated as the MySQL text protocol carries a result: each value's
 text plus a one-byte length, and a four-byte packet header a row.

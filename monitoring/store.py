@@ -69,7 +69,7 @@ def open_memory_store(config: dict, instance_path: str | Path) -> MemoryStore:
 
 
 def encode_sample(sample: MemorySample) -> str:
-    """Return the sample as compact JSON (never pickle: the store may be shared; issue 12, finding 11)."""
+    """Return the sample as compact JSON (never pickle: the store may be shared)."""
     return orjson.dumps(dataclasses.asdict(sample)).decode()
 
 

@@ -1,4 +1,4 @@
-"""One call's details, and its provider payload, transcript or analysis on demand (issue 14, items 1-2).
+"""One call's details, and its provider payload, transcript or analysis on demand.
 
 The details are one statement by primary key: named scalar columns of `calls` with the
 customer, agent and company names joined in, never a TEXT/LONGTEXT column. The large
@@ -17,11 +17,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from queries.platform import DEFAULT_PLATFORM, PlatformSchema, as_result_text, platform_schema
+from queries.ongoing_calls import agent_name
 from queries.runner import run
-from schema.tables import LARGE_TEXT_COLUMNS, agents, calls, companies, customers
+from queries.schema_map import DEFAULT_SCHEMA, MappedSchema, schema_of
+from schema.tables import LARGE_TEXT_COLUMNS, calls
 
-# The columns a person may open, by the name their button shows.
+# The default map's payload columns, by the name their button shows; a schema map lists the platform's own.
 PAYLOAD_COLUMNS = {"raw": "Provider payload", "transcript": "Transcript", "analysis": "Analysis"}
+
+
+def payload_title(column: str) -> str:
+    """Return the name a payload column's button shows ("cost_breakdown" -> "Cost breakdown")."""
+    return PAYLOAD_COLUMNS.get(column) or column.replace("_", " ").strip().capitalize()
 # Scalar columns some platform versions keep and others do not: selected only where the table has them.
 OPTIONAL_COLUMNS = ("called_at", "duration_sec", "updated_at", "cost", "sentiment", "recording_url")
 BASE_COLUMNS = ("id", "company_id", "customer_id", "agent_id", "from_number", "to_number", "direction", "status",
@@ -48,34 +55,44 @@ class Payload:
         return self.text is not None and self.total_length > len(self.text)
 
 
-def _column(name: str) -> sa.ColumnElement:
-    # Names come from OPTIONAL_COLUMNS, never from input; columns the metadata does not declare are the platform's.
-    return calls.c[name] if name in calls.c else sa.literal_column(f"calls.{name}").label(name)
+def _column(schema: MappedSchema, name: str) -> sa.ColumnElement:
+    # Names come from OPTIONAL_COLUMNS, never from input; a column the map does not declare is the platform's own.
+    if schema.has(f"calls.{name}"):
+        return schema.shown(f"calls.{name}")
+    table = schema.tables["calls"]
+    return table.c[name] if name in table.c else sa.literal_column(f"{table.name}.{name}").label(name)
 
 
 def details_statement(call_id: int, company_ids: Sequence[int] | None = None,
                       present: frozenset[str] = DECLARED_OPTIONAL,
-                      platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
+                      platform: PlatformSchema = DEFAULT_PLATFORM, schema: MappedSchema = DEFAULT_SCHEMA) -> sa.Select:
     """Return the one statement behind a call's details panel: scalar columns and names, by primary key."""
-    optional = [_column(name) for name in OPTIONAL_COLUMNS
-                if name in present and f"calls.{name}" not in LARGE_TEXT_COLUMNS]
+    calls, customers, companies = schema.tables["calls"], schema.tables["customers"], schema.tables["companies"]
+    optional = [_column(schema, name) for name in OPTIONAL_COLUMNS
+                if name in present and f"calls.{name}" not in LARGE_TEXT_COLUMNS and name not in schema.payload]
     where = [calls.c.id == call_id, *platform.live(calls)]
     if company_ids is not None:
         where.append(calls.c.company_id.in_(list(company_ids)))
+    agent, agent_joins = agent_name(schema)
+    with_customer = schema.has("calls.customer_id")
+    # The two names may be in different collations: shown, never compared.
+    names = [as_result_text(name) for name in (schema.field("customers.name") if with_customer else None,
+                                               schema.field("calls.customer_name")) if name is not None]
+    customer_name = sa.func.coalesce(*names) if len(names) > 1 else names[0] if names else sa.null()
+    source = calls
+    if with_customer:
+        source = source.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
+    for table, key, reference in agent_joins:
+        source = source.outerjoin(table, platform.joined(table, table.c[key] == calls.c[reference]))
+    source = source.outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id))
     return (
         sa.select(
-            *(calls.c[name] for name in BASE_COLUMNS), *optional,
-            # The two names may be in different collations: shown, never compared.
-            sa.func.coalesce(as_result_text(customers.c.name), as_result_text(calls.c.customer_name))
-            .label("customer_name"),
-            agents.c.name.label("agent_name"), companies.c.name.label("company_name"),
-            customers.c.id.label("customer_record"),  # the customer's live record: their history's link
+            *(schema.shown(f"calls.{name}") for name in BASE_COLUMNS), *optional,
+            customer_name.label("customer_name"), agent, companies.c.name.label("company_name"),
+            # the customer's live record: their history's link
+            (customers.c.id if with_customer else sa.null()).label("customer_record"),
         )
-        .select_from(
-            calls.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
-            .outerjoin(agents, platform.joined(agents, agents.c.id == calls.c.agent_id))
-            .outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id))
-        )
+        .select_from(source)
         .where(*where)
         .limit(1)
     )
@@ -92,8 +109,9 @@ def fetch_call_details(engine: Engine, call_id: int, company_ids: Sequence[int] 
     """Return the call's fields as {column: value}; NotFound when the viewer has no such call."""
     # The platform's columns were read with its other facts at start-up (queries/platform.py): no inspector here.
     platform = platform_schema(engine)
-    statement = details_statement(check_call_id(call_id), company_ids, platform.scalars("calls", DECLARED_OPTIONAL),
-                                  platform)
+    schema = schema_of(engine)
+    statement = details_statement(check_call_id(call_id), company_ids,
+                                  platform.scalars(schema.tables["calls"].name, DECLARED_OPTIONAL), platform, schema)
     frame = run(engine, statement, max_rows=1)
     if frame.empty:
         raise NotFound(call_id)
@@ -101,10 +119,12 @@ def fetch_call_details(engine: Engine, call_id: int, company_ids: Sequence[int] 
 
 
 def payload_statement(call_id: int, column: str, cap: int, company_ids: Sequence[int] | None = None,
-                      platform: PlatformSchema = DEFAULT_PLATFORM) -> sa.Select:
-    """Return the one statement that reads one call's large column, cut at `cap` characters by the database."""
-    if column not in PAYLOAD_COLUMNS:
+                      platform: PlatformSchema = DEFAULT_PLATFORM, schema: MappedSchema = DEFAULT_SCHEMA) -> sa.Select:
+    """Return the one statement that reads one call's large column (one the map lists), cut at `cap` characters by
+    the database."""
+    if column not in schema.payload:
         raise ValueError(f"not a payload column: {column!r}")
+    calls = schema.tables["calls"]
     source = calls.c[column]
     where = [calls.c.id == call_id, *platform.live(calls)]
     if company_ids is not None:
@@ -122,8 +142,8 @@ def fetch_payload(engine: Engine, call_id: int, column: str, cap: int,
     """Return the first `cap` characters of one call's `column`; NotFound when the viewer has no such call."""
     if cap <= 0:
         raise ValueError("cap must be positive")
-    frame = run(engine, payload_statement(check_call_id(call_id), column, cap, company_ids, platform_schema(engine)),
-                max_rows=1)
+    frame = run(engine, payload_statement(check_call_id(call_id), column, cap, company_ids, platform_schema(engine),
+                                          schema_of(engine)), max_rows=1)
     if frame.empty:
         raise NotFound(call_id)
     text, total = frame["text"].iloc[0], frame["total_length"].iloc[0]
@@ -131,8 +151,15 @@ def fetch_payload(engine: Engine, call_id: int, column: str, cap: int,
     return Payload(column=column, text=text if present else None, total_length=int(total) if present else 0)
 
 
-def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM
+def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM, schema: MappedSchema = DEFAULT_SCHEMA
                   ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
-    """Return the details and payload statements: lookups by primary key, judged bounded with no index named."""
-    return [("call details", details_statement(1, platform=platform), {"calls": ()}),
-            ("call payload", payload_statement(1, "raw", 65_536, platform=platform), {"calls": ()})]
+    """Return the details and payload statements: lookups by primary key, judged bounded with no index named (no
+    payload statement where the map lists no payload column)."""
+    calls = schema.tables["calls"].name
+    present = platform.scalars(calls, DECLARED_OPTIONAL)  # the optional columns this platform has
+    examples = [("call details", details_statement(1, present=present, platform=platform, schema=schema),
+                 {calls: ()})]
+    if schema.payload:
+        examples.append(("call payload", payload_statement(1, schema.payload[0], 65_536, platform=platform,
+                                                           schema=schema), {calls: ()}))
+    return examples

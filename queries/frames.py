@@ -1,6 +1,6 @@
 """A DataFrame as plain JSON data and back, for the few query results cached before they are built.
 
-The query cache stores JSON only (caching.py; issue 12, finding 11). Most widgets cache
+The query cache stores JSON only (database/query_cache.py). Most widgets cache
 the payload they send, but one result feeds many views (the activity feed's newest
 rows, see queries.activity.RecentFeed) and is cached as rows. Columns are kept as
 lists with their dtype, so the frame read back compares equal to the one fetched:

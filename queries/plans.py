@@ -6,7 +6,7 @@ explained with its parameters bound, as the server would plan it:
 - MySQL/MariaDB: EXPLAIN; a row per table access, with its `type`, `key`, `rows` and `Extra`;
 - SQLite: EXPLAIN QUERY PLAN; a line per access ("SEARCH calls USING INDEX …").
 
-What is judged is whether the plan is bounded, not the index's name (issue 11):
+What is judged is whether the plan is bounded, not the index's name:
 - PASS: every table is read through an index condition (a range, a lookup);
 - WARN: a bounded read through another index than the expected one, a full scan of
   a small lookup table, or a bounded read that still sorts very many rows;
@@ -15,9 +15,10 @@ What is judged is whether the plan is bounded, not the index's name (issue 11):
 """
 from __future__ import annotations
 
+import inspect
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Callable, Sequence
 
@@ -27,6 +28,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from queries.platform import platform_schema
+from queries.schema_map import BUCKETS, MappedSchema, schema_of
 
 # A widget's plan_examples(now, platform): realistic statements and the indexes each table should be read by.
 PlanExamples = Callable[..., list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]]
@@ -97,6 +99,7 @@ class Access:
     rows: int | None   # the server's estimate; for a full scan, the table's row count
     sorted: bool = False   # a filesort (SQLite: a temporary B-tree) sorts the rows this access reads
     derived: bool = False  # a derived table or union result (<derived2>, a CTE), not a base table
+    index_only: bool = False  # every column comes from the index: no row is fetched (MariaDB's "Using index")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class PlanRow:
     verdict: Verdict
     note: str = ""
     accesses: tuple[Access, ...] = field(default_factory=tuple)
+    weeks: float | None = None  # how many weeks of data the table holds (None: not read, or no rows)
 
     @property
     def used(self) -> str:
@@ -116,13 +120,23 @@ class PlanRow:
 
     @property
     def kinds(self) -> str:
-        kinds = dict.fromkeys(a.kind + ("+filesort" if a.sorted else "") for a in self.accesses)
+        kinds = dict.fromkeys(a.kind + ("+index only" if a.index_only else "") + ("+filesort" if a.sorted else "")
+                              for a in self.accesses)
         return ", ".join(kinds) or "-"
 
     @property
     def rows(self) -> str:
         estimates = [a.rows for a in self.accesses if a.rows is not None]
         return f"{sum(estimates):,}" if estimates else "n/a"
+
+    @property
+    def rows_per_week(self) -> str:
+        """Return the plan's estimated rows per week of the table's data: a plan bounded by a time window reads
+        fewer per week as the history grows, a full scan always the week's whole volume."""
+        estimates = [a.rows for a in self.accesses if a.rows is not None]
+        if not estimates or not self.weeks:
+            return "n/a"
+        return f"{sum(estimates) / self.weeks:,.0f}"
 
 
 def mysql_accesses(plan: list[dict]) -> list[Access]:
@@ -131,7 +145,8 @@ def mysql_accesses(plan: list[dict]) -> list[Access]:
     return [Access(table=str(row["table"]), index=_first(row.get("key")), kind=str(row.get("type")),
                    bounded=_first(row.get("type")) in BOUNDED_TYPES, rows=_int_or_none(row.get("rows")),
                    sorted="Using filesort" in str(row.get("Extra") or ""),
-                   derived=str(row["table"]).startswith("<"))
+                   derived=str(row["table"]).startswith("<"),
+                   index_only="Using index" in str(row.get("Extra") or "").split("; "))
             for row in plan if row.get("table")]
 
 
@@ -147,7 +162,8 @@ def sqlite_accesses(plan: list[dict], base_tables: set[str]) -> list[Access]:
             kind = "AUTOMATIC INDEX" if using.startswith("AUTOMATIC") else match["kind"]
             accesses.append(Access(table=match["table"], index=index, kind=kind, bounded=bounded,
                                    rows=None, sorted=row["parent"] in sorted_parents,
-                                   derived=match["table"] not in base_tables))
+                                   derived=match["table"] not in base_tables,
+                                   index_only=using.startswith("COVERING INDEX")))
     return accesses
 
 
@@ -261,11 +277,61 @@ def error_reason(error: sa.exc.SQLAlchemyError) -> str:
     return (text.strip().splitlines() or [type(error).__name__])[0]
 
 
-def existing_indexes(connection: Connection) -> tuple[set[str], dict[str, set[str]]]:
+def existing_indexes(connection: Connection, growing: set[str] = GROWING_TABLES
+                     ) -> tuple[set[str], dict[str, set[str]]]:
     """Return the database's tables and the index names of each (no entry: the table is absent)."""
+    tables, columns = _index_columns(connection, growing)
+    return tables, {table: set(found) for table, found in columns.items()}
+
+
+def _index_columns(connection: Connection, growing: set[str]) -> tuple[set[str], dict[str, dict[str, tuple]]]:
     inspector = sa.inspect(connection)
     tables = set(inspector.get_table_names())
-    return tables, {t: {ix["name"] for ix in inspector.get_indexes(t)} for t in tables & GROWING_TABLES}
+    return tables, {t: {ix["name"]: tuple(ix["column_names"]) for ix in inspector.get_indexes(t)}
+                    for t in tables & growing}
+
+
+def serving_indexes(expected_by_table: dict[str, tuple[str, ...]], schema: MappedSchema,
+                    indexes: dict[str, dict[str, tuple]]) -> dict[str, tuple[str, ...]]:
+    """Return the expectations with each index Switchboard did not create (the platform has one that leads with
+    the same columns, so `migrate` added none) replaced by the platform's indexes that serve in its place."""
+    from schema.indexes import mapped_wanted
+
+    wanted = {index.name: index for index in mapped_wanted(schema.source)}
+    served = {}
+    for table, expected in expected_by_table.items():
+        found = indexes.get(table, {})
+        names: list[str] = []
+        for name in expected:
+            index = wanted.get(name)
+            prefix = index.serving_prefix if index is not None else ()
+            instead = [other for other, columns in sorted(found.items(), key=lambda item: str(item[0]))
+                       if prefix and tuple(columns[:len(prefix)]) == prefix] if name not in found else []
+            names += instead or [name]
+        served[table] = tuple(dict.fromkeys(names))
+    return served
+
+
+UNPLACED_CAP = 50
+UNPLACED_DAYS = 30
+
+
+def unplaced_statuses_statement(now: datetime, schema: MappedSchema) -> sa.Select:
+    """Return the statement of the distinct call statuses of the last 30 days that no bucket places: one range
+    of the calls' time index, capped."""
+    calls = schema.tables["calls"]
+    status = calls.c.status
+    placed = [value for bucket in BUCKETS for value in schema.statuses.values(bucket)]
+    return (sa.select(status).distinct()
+            .where(calls.c.created_at >= now - timedelta(days=UNPLACED_DAYS), calls.c.created_at <= now,
+                   status.is_not(None), status.not_in(placed))
+            .order_by(status).limit(UNPLACED_CAP))
+
+
+def unplaced_statuses(engine: Engine, now: datetime) -> list[str]:
+    """Return the call statuses of the last 30 days that the schema map puts in no bucket (at most 50)."""
+    with engine.connect() as connection:
+        return [str(value) for (value,) in connection.execute(unplaced_statuses_statement(now, schema_of(engine)))]
 
 
 def check_query(engine: Engine, name: str, statement: sa.Executable,
@@ -285,12 +351,78 @@ def check_query(engine: Engine, name: str, statement: sa.Executable,
 def check_plans(engine: Engine, now: datetime, sources: Sequence[PlanExamples]) -> list[PlanRow]:
     """Explain and judge every widget query (`sources`: each widget's plan_examples, from the registry).
     Raises SQLAlchemyError only when the database is unreachable."""
+    platform, schema = platform_schema(engine), schema_of(engine)
+    growing = GROWING_TABLES | {schema.table(t).name for t in GROWING_TABLES if schema.table(t) is not None}
     with engine.connect() as connection:
-        tables, indexes = existing_indexes(connection)
-    platform = platform_schema(engine)
-    return [row for plan_examples in sources
-            for name, statement, expected_by_table in plan_examples(now, platform)
-            for row in check_query(engine, name, statement, expected_by_table, tables, indexes)]
+        tables, columns = _index_columns(connection, growing)
+    indexes = {table: set(found) for table, found in columns.items()}
+    weeks = {span.table: span.weeks for span in data_spans(engine, schema)}
+    return [replace(row, weeks=weeks.get(row.table)) for plan_examples in sources
+            for name, statement, expected_by_table in _examples(plan_examples, now, platform, schema)
+            for row in check_query(engine, name, statement,
+                                   serving_indexes(_physical(expected_by_table, schema), schema, columns),
+                                   tables, indexes)]
+
+
+@dataclass(frozen=True)
+class DataSpan:
+    """How much a growing table holds: its rows and the weeks from its first row's time to its last's."""
+
+    table: str
+    rows: int
+    first: datetime | None
+    last: datetime | None
+
+    @property
+    def weeks(self) -> float | None:
+        if self.first is None or self.last is None:
+            return None
+        # A table of a day's data holds a seventh of a week, not none.
+        return max((self.last - self.first) / timedelta(weeks=1), 1 / 7)
+
+    def describe(self) -> str:
+        if self.weeks is None:
+            return f"{self.table}: no rows"
+        return (f"{self.table}: {self.rows:,} rows over {self.weeks:,.1f} weeks "
+                f"({self.rows / self.weeks:,.0f} a week), {self.first:%Y-%m-%d} to {self.last:%Y-%m-%d}")
+
+
+# The time each growing table's rows are read by: MIN and MAX of it are two reads of its index's ends.
+SPAN_FIELDS = (("calls", "calls.created_at"), ("appointments", "appointments.starts_at"))
+
+
+def data_spans(engine: Engine, schema: MappedSchema) -> list[DataSpan]:
+    """Return the rows and time span of each growing table the platform has (one statement each)."""
+    spans = []
+    with engine.connect() as connection:
+        for logical, name in SPAN_FIELDS:
+            table, column = schema.table(logical), schema.field(name)
+            if table is None or column is None:
+                continue
+            rows, first, last = connection.execute(
+                sa.select(sa.func.count(), sa.func.min(column), sa.func.max(column)).select_from(table)).one()
+            spans.append(DataSpan(table.name, int(rows), _as_datetime(first), _as_datetime(last)))
+    return spans
+
+
+def _as_datetime(value) -> datetime | None:
+    """Return a MIN/MAX of a time column as a datetime (SQLite hands aggregates back as text)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _examples(plan_examples: PlanExamples, now: datetime, platform, schema: MappedSchema):
+    """Return a widget's examples built from the schema map (a source that takes no map gets the default one)."""
+    if "schema" in inspect.signature(plan_examples).parameters:
+        return plan_examples(now, platform, schema=schema)
+    return plan_examples(now, platform)
+
+
+def _physical(expected_by_table: dict[str, tuple[str, ...]], schema: MappedSchema) -> dict[str, tuple[str, ...]]:
+    """Return the expectations keyed by the platform's table names (the examples name the logical tables)."""
+    return {(schema.table(table).name if schema.table(table) is not None else table): expected
+            for table, expected in expected_by_table.items()}
 
 
 def summary(rows: list[PlanRow]) -> tuple[Verdict, str]:
@@ -308,9 +440,10 @@ def summary(rows: list[PlanRow]) -> tuple[Verdict, str]:
 
 def format_checks(rows: list[PlanRow]) -> str:
     """Return the rows as a plain-text table."""
-    header = ("query", "table", "expected index", "index used", "access", "rows (est.)", "verdict", "why")
-    cells = [(r.query, r.table, " or ".join(r.expected) or "-", r.used, r.kinds, r.rows, r.verdict.name, r.note)
-             for r in rows]
+    header = ("query", "table", "expected index", "index used", "access", "rows (est.)", "per week of data",
+              "verdict", "why")
+    cells = [(r.query, r.table, " or ".join(r.expected) or "-", r.used, r.kinds, r.rows, r.rows_per_week,
+              r.verdict.name, r.note) for r in rows]
     widths = [max(len(str(c[i])) for c in [header, *cells]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
              for row in [header, tuple("-" * w for w in widths), *cells]]

@@ -16,7 +16,7 @@ facts about its tables change the SQL that is correct for them:
   with each other or with the connection (error 1271).
 
 - **Case and accents.** A name search finds "Müller" for "MÜLLER" and "muller",
-  and "Émile" for "Emile", on every database (issue 14, item 5). A column in a
+  and "Émile" for "Emile", on every database. A column in a
   collation that folds both (`utf8mb4_unicode_ci`, `utf8mb4_general_ci`, their
   utf8mb3 forms) is compared as it is; any other (latin1's, which is Swedish and
   reads ü as y, `_bin`, `_cs`, a national one) is compared through
@@ -27,7 +27,7 @@ facts about its tables change the SQL that is correct for them:
 One query of `information_schema.COLUMNS` answers all three on MySQL/MariaDB, and names
 each table's scalar columns too (the call details select the optional ones a
 platform version has); SQLite (the demo) is asked through the inspector. The answer is kept per engine, like
-the server flavour in db.py: a column the platform adds later is seen after a
+the server flavour in database/engines.py: a column the platform adds later is seen after a
 restart.
 """
 from __future__ import annotations
@@ -87,6 +87,16 @@ class PlatformSchema:
     # MySQL and MariaDB filter an index's later columns before reading a row (index condition pushdown), but not
     # for the inner table of an outer join; SQLite keeps an outer join's written order, not an inner join's.
     mysql: bool = False
+    # table -> {index name: its columns in order}, read on MySQL/MariaDB: an index hint names one that exists
+    indexes: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def index_leading(self, table: sa.Table, column: str, preferred: str) -> str | None:
+        """Return the name of an index of `table` that leads with `column` (`preferred` where it is one), or None
+        where none does or the indexes were not read."""
+        found = self.indexes.get(table.name, {})
+        if found.get(preferred, ())[:1] == (column,):
+            return preferred
+        return next((name for name, columns in sorted(found.items()) if columns[:1] == (column,)), None)
 
     def soft_deletes(self, table: sa.Table) -> bool:
         return table.name in self.soft_deleting
@@ -103,16 +113,16 @@ class PlatformSchema:
         """Return the table's scalar columns as read from the database, or `default` where they were not read."""
         return self.scalar_columns.get(table, default)
 
-    def can_hold(self, column: sa.Column, text: str) -> bool:
-        """Tell whether the column's charset holds every character of `text` (so comparing them is safe)."""
-        charset = self.charsets.get(f"{column.table.name}.{column.name}", RESULT_CHARSET)
-        return charset_holds(charset, text)
+    def can_hold(self, column: sa.ColumnElement, text: str) -> bool:
+        """Tell whether the column's charset holds every character of `text` (so comparing them is safe); an
+        expression over several columns (a name joined from two) holds it where each of them does."""
+        return all(charset_holds(self.charsets.get(key, RESULT_CHARSET), text) for key in _column_keys(column))
 
-    def folds(self, column: sa.Column) -> bool:
+    def folds(self, column: sa.ColumnElement) -> bool:
         """Tell whether MySQL/MariaDB compares the column case- and accent-insensitively as it is (SQLite's
         columns are asked for nothing: there every search goes through switchboard_fold)."""
-        collation = self.collations.get(f"{column.table.name}.{column.name}")
-        return collation is None or bool(FOLDING_COLLATION.match(collation.lower()))
+        collations = [self.collations.get(key) for key in _column_keys(column)]
+        return all(c is None or bool(FOLDING_COLLATION.match(c.lower())) for c in collations)
 
     def contains_text(self, column: sa.Column, text: str, escape: str) -> sa.ColumnElement[bool] | None:
         """Return `column LIKE %text%` case- and accent-insensitively (None: the column can hold no match).
@@ -127,6 +137,13 @@ class PlatformSchema:
                 return None  # a latin1 name is never 'Иван'
             return searchable(column).like(searchable(sa.literal(pattern, sa.String)), escape=escape)
         return converted_searchable(column).like(searchable(sa.literal(pattern, sa.String)), escape=escape)
+
+
+def _column_keys(column: sa.ColumnElement) -> list[str]:
+    """Return "table.column" of each table column an expression reads (one for a plain column)."""
+    found = [column] if isinstance(column, sa.Column) else \
+        [c for c in sa.sql.visitors.iterate(column) if isinstance(c, sa.Column)]
+    return [f"{c.table.name}.{c.name}" for c in found if c.table is not None]
 
 
 log = logging.getLogger("switchboard.platform")
@@ -276,8 +293,11 @@ def read_platform_schema_early(engine: Engine) -> None:
 
 def describe_platform(engine: Engine) -> PlatformSchema:
     """Read which platform tables soft-delete, the charset and collation of each text column and each table's
-    scalar columns (the call details name the ones a platform version has: issue 14)."""
-    names = [table.name for table in PLATFORM_TABLES]
+    scalar columns (the call details name the ones a platform version has)."""
+    from queries.schema_map import schema_of  # the map is bound to the engine before its facts are read
+
+    names = list(dict.fromkeys([table.name for table in PLATFORM_TABLES]
+                               + [table.name for table in schema_of(engine).tables.values()]))
     if engine.dialect.name == "sqlite":
         inspector = sa.inspect(engine)
         present = set(inspector.get_table_names())
@@ -294,8 +314,18 @@ def describe_platform(engine: Engine) -> PlatformSchema:
     statement = (sa.select(columns.c.TABLE_NAME, columns.c.COLUMN_NAME, columns.c.CHARACTER_SET_NAME,
                            columns.c.COLLATION_NAME, columns.c.DATA_TYPE)
                  .where(columns.c.TABLE_SCHEMA == sa.func.database(), columns.c.TABLE_NAME.in_(names)))
+    statistics = sa.table("STATISTICS", sa.column("TABLE_SCHEMA"), sa.column("TABLE_NAME"), sa.column("INDEX_NAME"),
+                          sa.column("COLUMN_NAME"), sa.column("SEQ_IN_INDEX"), schema="information_schema")
+    index_statement = (sa.select(statistics.c.TABLE_NAME, statistics.c.INDEX_NAME, statistics.c.COLUMN_NAME)
+                       .where(statistics.c.TABLE_SCHEMA == sa.func.database(), statistics.c.TABLE_NAME.in_(names))
+                       .order_by(statistics.c.TABLE_NAME, statistics.c.INDEX_NAME, statistics.c.SEQ_IN_INDEX))
     with engine.connect() as connection:
         rows = connection.execute(statement).all()
+        index_rows = connection.execute(index_statement).all()
+    indexes: dict[str, dict[str, tuple[str, ...]]] = {}
+    for table, index, column in index_rows:
+        entry = indexes.setdefault(str(table), {})
+        entry[str(index)] = (*entry.get(str(index), ()), str(column))
     scalars: dict[str, set[str]] = {}
     for table, column, _, _, data_type in rows:
         if str(data_type).lower() not in LARGE_DATA_TYPES:
@@ -307,4 +337,5 @@ def describe_platform(engine: Engine) -> PlatformSchema:
         collations={f"{table}.{column}": str(collation) for table, column, _, collation, _ in rows
                     if collation is not None},
         mysql=True,
+        indexes=indexes,
     )

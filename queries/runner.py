@@ -3,9 +3,9 @@
 `run` executes a SQLAlchemy Core statement (parameters always bound), fetches at
 most `max_rows` rows, hands them to the engine's row observers and returns a pandas
 DataFrame with the statement's column names. The statement time limit is a
-property of the reader engine (see db.py), so every query run here carries it.
+property of the reader engine (see database/engines.py), so every query run here carries it.
 
-The runner knows nothing of monitoring (issue 13, item 4): whoever wants the rows
+The runner knows nothing of monitoring: whoever wants the rows
 an engine fetched says so where the engine is built (`observe_rows`; create_app
 attaches the instrumentation with monitoring.instrumentation.instrument_engine).
 """

@@ -12,9 +12,11 @@ from sqlalchemy.sql.functions import FunctionElement
 HOUR_FORMAT = "%Y-%m-%d %H:00:00"
 
 
-def database_now(database_timezone: str = "UTC") -> datetime:
-    """Return now as a naive datetime in the timezone the platform stores."""
-    return datetime.now(timezone.utc).astimezone(ZoneInfo(database_timezone)).replace(tzinfo=None)
+def database_now(database_timezone: str = "UTC", at: float | None = None) -> datetime:
+    """Return now (or the moment `at`, seconds since the epoch) as a naive datetime in the timezone the
+    platform stores."""
+    moment = datetime.now(timezone.utc) if at is None else datetime.fromtimestamp(at, timezone.utc)
+    return moment.astimezone(ZoneInfo(database_timezone)).replace(tzinfo=None)
 
 
 def start_of_day(now: datetime, display_timezone: str = "UTC",

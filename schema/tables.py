@@ -138,10 +138,20 @@ idx_appointments_status_date = sa.Index("idx_appointments_status_date", appointm
                                         appointments.c.starts_at)
 PERFORMANCE_INDEXES = (idx_ongoing_calls, idx_calls_created_date, idx_customer_calls, idx_called_at,
                        idx_appointments_starts_date, idx_appointments_status_date)
-# A customer's appointments in time order, for the customer history (migration 0003, issue 14).
+# A customer's appointments in time order, for the customer history (migration 0003).
 idx_customer_appointments = sa.Index("idx_customer_appointments", appointments.c.customer_id,
                                      appointments.c.starts_at)
 CUSTOMER_HISTORY_INDEXES = (idx_customer_appointments,)
+# The time-window reads from the index alone (migration 0005; schema/indexes.py keeps the first column required
+# and leaves out any other a platform lacks): the headline figures, the company table, the feed's counts and searches.
+# The id follows the time, so the feed's order (time, id) is the index's own: no sort of the window.
+idx_calls_window = sa.Index("idx_calls_window", calls.c.created_at, calls.c.id, calls.c.company_id, calls.c.status,
+                            calls.c.call_status, calls.c.direction, calls.c.duration_sec, calls.c.customer_id,
+                            calls.c.deleted_at, calls.c.customer_name, calls.c.from_number, calls.c.to_number)
+idx_appointments_window = sa.Index("idx_appointments_window", appointments.c.starts_at, appointments.c.id,
+                                   appointments.c.company_id, appointments.c.status, appointments.c.customer_id,
+                                   appointments.c.service_id, appointments.c.created_at, appointments.c.deleted_at)
+WINDOW_INDEXES = (idx_calls_window, idx_appointments_window)
 
 # Every LONGTEXT/TEXT column of the platform schema: never in a widget's SELECT.
 LARGE_TEXT_COLUMNS = tuple(

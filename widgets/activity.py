@@ -16,7 +16,6 @@ the stored value. A support user of one company gets no company filter or column
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -28,19 +27,28 @@ import pandas as pd
 import phonenumbers
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update, set_props
 
-from queries.activity import (COUNT_CAP, DEFAULT_WINDOW, DIRECTIONS, KINDS, SEARCH_MAX_LENGTH, STATUSES,
-                              UPCOMING_WINDOWS, WINDOWS, ActivityFilter, ActivityPage, Cursor, RecentFeed,
-                              count_activity, count_from_recent, fetch_activity, fetch_company_options,
-                              fetch_recent_feed, page_from_recent, status_misfit, statuses_of)
+from queries.figures import BUCKET_LABELS
+from queries.schema_map import StatusBuckets, schema_of
+from queries import figures
+from queries.activity import (APPOINTMENT_STATUSES, COUNT_CAP, DEFAULT_WINDOW, DIRECTIONS, KINDS, SAME_CHOICE,
+                              SEARCH_MAX_LENGTH, STATUS_BUCKET, STATUSES,
+                              UPCOMING_WINDOWS, WINDOWS, ActivityFilter, ActivityPage,
+                              Cursor, FeedCount, RecentFeed, WindowCounts, count_activity, count_from_recent,
+                              feed_count, fetch_activity, fetch_company_options, fetch_recent_feed,
+                              fetch_window_counts, page_from_recent, status_misfit, statuses_of,
+                              window_count_seconds)
+from access.masking import mask_field
 from access.roles import Viewer, mask_phone
 from access.web import current_viewer
 from access.work_limits import WorkRefused
-from services import current_services
+from widgets.services import current_services
 from access.roles import ADMIN, SUPPORT
 from queries import activity as queries
+from widgets.choices import MAX_CHOSEN_COMPANIES, checked_choices, company_cap, is_company_id, is_name
 from widgets.common import (DATABASE_ERRORS, cached_refresh, describe_failure, epoch, fit_columns, grid_options,
-                            more_columns_button,
-                            int_or_none, log_failure, status_label, text_or_none, without_empty)
+                            more_columns_button, stale,
+                            int_or_none, log_failure, status_label, text_or_none, without_empty,
+                            call_status_label)
 from widgets.registry import REFRESH_SIGNAL, URL, Widget
 from widgets.export_files import TEXT_MARKER, minutes_and_seconds, write_csv
 
@@ -70,6 +78,8 @@ RECENT_QUERY_NAME = "activity_recent"
 RECENT_TITLE = "activity feed: shared newest rows (every view reads them)"
 COUNT_QUERY_NAME = "activity_count"
 COUNT_TITLE = "activity feed: rows matching a view (its count)"
+WINDOW_COUNTS_QUERY_NAME = "activity_window_counts"
+WINDOW_COUNTS_TITLE = "activity feed: a window's rows counted once for every view"
 TITLE = "activity feed"
 POLL_SETTING = "ACTIVITY_POLL_SECONDS"
 COMPANY_OPTIONS_SECONDS = 300
@@ -114,10 +124,24 @@ def _options(values, labels=None) -> list[dict[str, str]]:
 
 
 def status_options(kinds: Any = None, window: Any = None) -> list[dict[str, str]]:
-    """Return the statuses to choose from for these kinds and window (in_progress stands for ongoing too)."""
+    """Return the statuses to choose from for these kinds and window: a call status is a whole bucket
+    (queries/figures.py), labelled and titled with what it selects; in_progress stands for ongoing too, and
+    missed for busy and no_answer."""
     chosen = tuple(k for k in kinds if k in KINDS) if isinstance(kinds, list) else ()
     fitting = statuses_of(chosen, window in UPCOMING_WINDOWS)
-    return [{"label": status_label(s), "value": s} for s in fitting if s != "ongoing"]
+    calls = "call" in (chosen or KINDS) and window not in UPCOMING_WINDOWS
+    appointments = "appointment" in (chosen or KINDS)
+    options = []
+    for status in (s for s in fitting if s not in SAME_CHOICE):
+        option = {"label": status_label(status), "value": status}
+        if calls and status in STATUS_BUCKET:
+            bucket = STATUS_BUCKET[status]
+            both = appointments and status in APPOINTMENT_STATUSES
+            option["label"] = (f"{BUCKET_LABELS[bucket]} calls / {status_label(status)} appointments" if both
+                               else BUCKET_LABELS[bucket] if bucket != "ongoing" else status_label(status))
+            option["title"] = f"Calls: {figures.bucket_meaning(bucket)}"
+        options.append(option)
+    return options
 
 
 def layout(poll_seconds: int, viewer: Viewer | None = None) -> html.Section:
@@ -193,19 +217,26 @@ def parse_query_string(search: str | None) -> tuple[dict[str, Any], list[str]]:
     except ValueError:
         return values, ["the link's filters could not be read; showing everything"]
     allowed = {"kind": KINDS, "status": STATUSES, "direction": DIRECTIONS}
+    caps = {"kind": len(KINDS), "status": len(STATUSES), "direction": len(DIRECTIONS),
+            "company": MAX_CHOSEN_COMPANIES}
     for key, entries in raw.items():
-        items = [item for entry in entries for item in entry.split(",") if item != ""]
-        if key in allowed:
+        # Distinct values only, and no more than a control offers (widgets/choices.py): a forged link's list is
+        # ignored whole, before any value is looked at.
+        items = list(dict.fromkeys(item for entry in entries for item in entry.split(",") if item != ""))
+        if key in caps and len(items) > caps[key]:
+            notices.append(f"ignored {key}: more than {caps[key]} values")
+        elif key in allowed:
             for item in items:
-                if item in allowed[key] and item not in values[key]:
+                if item in allowed[key]:
                     values[key].append(item)
-                elif item not in allowed[key]:
+                else:
                     notices.append(f"ignored {key}={item[:40]!r}: not a known {key}")
         elif key == "company":
             for item in items:
-                if item.isdigit() and 0 < int(item) < 2 ** 63 and int(item) not in values["company"]:
-                    values["company"].append(int(item))
-                else:
+                company = int(item) if item.isascii() and item.isdigit() else 0
+                if is_company_id(company) and company not in values["company"]:
+                    values["company"].append(company)
+                elif not is_company_id(company):
                     notices.append(f"ignored company={item[:40]!r}: not a company id")
         elif key == "window":
             if items and items[-1] in WINDOWS:
@@ -220,8 +251,9 @@ def parse_query_string(search: str | None) -> tuple[dict[str, Any], list[str]]:
                 values["q"] = text
         elif key not in OTHER_PANELS_KEYS:
             notices.append(f"ignored {key[:40]!r}: not a filter")
-    # `ongoing` is offered as `in_progress` (the same status to people, and either matches both).
-    values["status"] = list(dict.fromkeys("in_progress" if s == "ongoing" else s for s in values["status"]))
+    # `ongoing` is offered as `in_progress`, `busy` and `no_answer` as `missed`: each the same bucket, which
+    # either name selects whole.
+    values["status"] = list(dict.fromkeys(SAME_CHOICE.get(s, s) for s in values["status"]))
     return values, notices + fit_to_kind(values)
 
 
@@ -321,23 +353,20 @@ def _fitted_controls(filters: dict[str, Any], triggered: str | None) -> tuple[di
 
 # --- filters, cursors and pages ---------------------------------------------------------------------------
 
-def filter_from_controls(kinds, statuses, directions, companies, window, search) -> ActivityFilter:
-    """Return the validated filter for the controls' values (ValueError with a clear message)."""
-    def strings(values) -> tuple[str, ...]:
-        if values is None:
-            return ()
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ValueError("filters must be lists of names")
-        return tuple(values)
-
-    if companies is not None and (not isinstance(companies, list)
-                                  or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0
-                                             for c in companies)):
-        raise ValueError("companies must be chosen from the list")
+def filter_from_controls(kinds, statuses, directions, companies, window, search,
+                         company_limit: int = MAX_CHOSEN_COMPANIES) -> ActivityFilter:
+    """Return the validated filter for the controls' values (ValueError with a clear message): every list
+    checked, deduplicated and capped (widgets/choices.py), companies at `company_limit` (see company_cap)."""
+    names = "filters must be lists of names"
+    chosen_kinds = checked_choices(kinds, "kinds", len(KINDS), is_name, names)
+    chosen_statuses = checked_choices(statuses, "statuses", len(STATUSES), is_name, names)
+    chosen_directions = checked_choices(directions, "directions", len(DIRECTIONS), is_name, names)
+    chosen_companies = checked_choices(companies, "companies", company_limit, is_company_id,
+                                       "companies must be chosen from the list")
     if search is not None and not isinstance(search, str):
         raise ValueError("the search must be text")
-    return ActivityFilter(kinds=strings(kinds), statuses=strings(statuses), directions=strings(directions),
-                          company_ids=tuple(companies) if companies else None,
+    return ActivityFilter(kinds=chosen_kinds, statuses=chosen_statuses, directions=chosen_directions,
+                          company_ids=chosen_companies or None,
                           window=window if isinstance(window, str) else DEFAULT_WINDOW,
                           search=(search or "").strip())
 
@@ -421,7 +450,7 @@ def show_view(triggered: str | None, search: Any, pager: Any, shown: Any, filter
     out), each only where it differs.
 
     Reading the link here, rather than after the controls were set from it and the pager reset (three rounds of
-    callbacks before a row), makes the first rows one round trip after the page (issue 17, item 1). A link whose
+    callbacks before a row), makes the first rows one round trip after the page. A link whose
     feed part is the view already shown (another panel's key changed: ?call=, ?customer=) leaves the feed as it
     is, on its page."""
     untouched = {"view": no_update, "pager": no_update, "controls": {}}
@@ -466,16 +495,22 @@ def set_controls(result: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def compact_rows(page: ActivityPage, database_timezone: str, mask_phones: bool = False) -> list[dict[str, Any]]:
-    """Return the feed rows as the browser needs them: short keys, epoch seconds, no empty values."""
+def compact_rows(page: ActivityPage, database_timezone: str, mask_phones: bool = False,
+                 now: datetime | None = None) -> list[dict[str, Any]]:
+    """Return the feed rows as the browser needs them: short keys, epoch seconds, no empty values; a call's status
+    says when it is stuck (in progress past the ongoing window at `now`) or its two status columns disagree."""
     phone = mask_phone if mask_phones else text_or_none
+    # An unknown caller's name is often their number: a name is masked like any text that may hold one.
+    name = (lambda value: mask_field(text_or_none(value))) if mask_phones else text_or_none
     rows = []
     for row in page.rows.itertuples(index=False):
         record = {"k": "a" if row.kind == "appointment" else "c", "id": int(row.id),
-                  "at": epoch(row.at, database_timezone), "cust": text_or_none(row.customer_name),
+                  "at": epoch(row.at, database_timezone), "cust": name(row.customer_name),
                   "ph": phone(text_or_none(row.phone)), "co": text_or_none(row.company_name),
                   "svc": text_or_none(row.service_name), "dir": text_or_none(row.direction),
-                  "st": status_label(row.status), "dur": int_or_none(row.duration_sec),
+                  "st": (status_label(row.status) if row.kind == "appointment" else
+                         call_status_label(row.status, getattr(row, "call_status", None), row.at, now)),
+                  "dur": int_or_none(row.duration_sec),
                   "cid": int_or_none(getattr(row, "customer_id", None)),
                   # getattr: newest rows a worker of the previous release cached (one slot) have no booked_at.
                   "bk": epoch(getattr(row, "booked_at", None), database_timezone)}
@@ -498,13 +533,14 @@ def refresh(triggered: str | None, pager: Any, filters: dict[str, Any], previous
 
     The newest rows of the feed are one cached statement per interval; a view that
     they answer exactly (see queries.activity.page_from_recent) costs no statement.
-    A view's page lives in the same time slot as the rows it was cut from (see caching.py), so it
+    A view's page lives in the same time slot as the rows it was cut from (see database/query_cache.py), so it
     expires with them.
     """
     services = current_services()
     viewer = current_viewer()
     try:
-        activity = scoped_filter(filter_from_controls(**filters), viewer, services.config["PHONE_REGION"])
+        activity = scoped_filter(filter_from_controls(**filters, company_limit=company_cap(viewer)), viewer,
+                                 services.config["PHONE_REGION"])
     except ValueError as error:
         return {"rows": [], "next_cursor": None, "freshness": no_update, "page_label": "Page 1",
                 "older_disabled": True, "newer_disabled": True, "notice": f"Not searched: {error}"}
@@ -527,58 +563,82 @@ def refresh(triggered: str | None, pager: Any, filters: dict[str, Any], previous
 
     def page_of_view() -> dict[str, Any]:
         recent = services.queries.get_or_compute(RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent)
-        page = page_from_recent(RecentFeed.from_data(recent.value), activity, cursor, page_size)
+        feed = RecentFeed.from_data(recent.value)
+        page = page_from_recent(feed, activity, cursor, page_size, schema_of(services.reader))
         if page is not None:
-            return {**page_payload(page, timezone, viewer.masks_phones), "as_of": recent.computed_at}
+            return {**page_payload(page, timezone, viewer.masks_phones, feed.now), "as_of": recent.computed_at}
         # Only a search that reaches the database is counted; a refusal raises through the cache, which
         # stores nothing for it, so the next viewer of this view computes it on their own count.
         services.work_limits.count_search(viewer)
         # A first page counts its matches in the same statement (a search is one round trip).
-        page = fetch_activity(services.reader, activity, services.now(), cursor, page_size, count_cap=COUNT_CAP)
-        return {**page_payload(page, timezone, viewer.masks_phones), "as_of": time.time()}
+        now = services.now()
+        page = fetch_activity(services.reader, activity, now, cursor, page_size, count_cap=COUNT_CAP)
+        return {**page_payload(page, timezone, viewer.masks_phones, now), "as_of": services.clock()}
 
     unchanged = {key: no_update for key in ROWS_OUTPUTS}
+    polled = triggered in (INTERVAL, REFRESH_SIGNAL)  # a poll of the view on screen, not a new view
+
+    def emptied(freshness: dict[str, Any]) -> dict[str, Any]:
+        # A new view that could not load: the previous view's rows must not pass for its own, so the grid empties
+        # and its overlay says why (a refusal or a failure is not "no matches", nor a load that never ends).
+        return {**unchanged, "rows": [], "next_cursor": None, "freshness": freshness,
+                "page_label": f"Page {page + 1}", "older_disabled": True, "newer_disabled": page == 0}
+
     try:
         result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
             QUERY_NAME, {**_filter_params(activity), "cursor": cursor_to_data(cursor), "page_size": page_size,
                          "masked": viewer.masks_phones},
             lifetime, page_of_view), services.config["STATEMENT_TIMEOUT_MS"])
-    except WorkRefused as refusal:  # this viewer's alone: the page keeps what it shows
-        return {**unchanged, "notice": str(refusal)}
+    except WorkRefused as refusal:  # this viewer's alone
+        shown = {**unchanged} if polled else emptied(stale(None, str(refusal)))
+        return {**shown, "notice": str(refusal)}
     if result.cached is None:
-        if triggered in (INTERVAL, REFRESH_SIGNAL):
-            # A poll of the view on screen: its last rows stay, marked stale.
-            return {**unchanged, "freshness": result.freshness(previous_freshness)}
-        # Another filter or page that could not load: the previous view's rows must not pass for its own,
-        # so the grid empties and its overlay says why (issue 11, item 7).
-        return {**unchanged, "rows": [], "next_cursor": None, "freshness": result.freshness(None),
-                "page_label": f"Page {page + 1}", "older_disabled": True, "newer_disabled": page == 0}
+        # A poll keeps the view's last rows, marked stale.
+        return {**unchanged, "freshness": result.freshness(previous_freshness)} if polled \
+            else emptied(result.freshness(None))
     payload = result.cached.value
 
     def count_of_view() -> dict[str, Any]:
-        # Part of the same view's refresh: a search's count is not counted again against the search limit.
-        recent = services.queries.get_or_compute(RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent)
-        matching = count_from_recent(RecentFeed.from_data(recent.value), activity)
-        if matching is None:
-            matching = count_activity(services.reader, activity, services.now(), COUNT_CAP)
-        return {"matching": matching}
+        # No statement of the view's own: the newest rows, else the window's groups, which every view of the
+        # window shares (one statement per window every few intervals, however many views people open).
+        recent = RecentFeed.from_data(services.queries.get_or_compute(
+            RECENT_QUERY_NAME, recent_params, lifetime, fetch_recent).value)
+        schema = schema_of(services.reader)
+        counts = None
+        if count_from_recent(recent, activity, schema) is None and not activity.search \
+                and activity.customer_id is None:
+            counts = WindowCounts.from_data(services.queries.get_or_compute(
+                WINDOW_COUNTS_QUERY_NAME, {"window": activity.window},
+                window_count_seconds(activity.window, lifetime),
+                lambda: fetch_window_counts(services.reader, activity.window, services.now()).to_data()).value)
+        counted = feed_count(recent, counts, activity, schema)
+        if counted is None and counts is not None:  # too many groups, or rows since: the view counts apart
+            counted = FeedCount(count_activity(services.reader, activity, services.now(), COUNT_CAP), capped=True)
+        # A search's or a customer's count comes with its first page's statement; a later page whose count has
+        # expired shows its page number until the first page is read again, rather than count by a statement.
+        return {} if counted is None else counted.to_data()
 
     # Counted once per view and interval, for all its pages: by the first page's own statement when it had one
-    # (kept here for the later pages), else from the newest rows when they hold the window, else by a capped count.
+    # (kept here for the later pages), else from the newest rows or the window's shared groups.
     known = payload.get("matching")
     counted = cached_refresh(COUNT_TITLE, lambda: services.queries.get_or_compute(
         COUNT_QUERY_NAME, {**_filter_params(activity), "cap": COUNT_CAP}, lifetime,
-        count_of_view if known is None else lambda: {"matching": known}), services.config["STATEMENT_TIMEOUT_MS"])
-    matching = counted.cached.value["matching"] if counted.cached else known
+        count_of_view if known is None else lambda: FeedCount(known, capped=True).to_data()),
+        services.config["STATEMENT_TIMEOUT_MS"])
+    count = FeedCount.from_data(counted.cached.value) if counted.cached else \
+        (FeedCount(known, capped=True) if known is not None else None)
     return {**unchanged, "rows": payload["rows"], "next_cursor": payload["next_cursor"],
             "freshness": result.freshness(previous_freshness, ok_at=payload["as_of"]),
-            "page_label": page_caption(page, page_size, len(payload["rows"]), matching),
+            "page_label": page_caption(page, page_size, len(payload["rows"]), count and count.matching,
+                                       COUNT_CAP if count is None or count.capped else None,
+                                       about=bool(count and count.about)),
             "older_disabled": payload["next_cursor"] is None, "newer_disabled": page == 0}
 
 
-def page_caption(page: int, page_size: int, shown: int, matching: int | None, cap: int = COUNT_CAP) -> str:
-    """Return where the page is among the rows that match: '51–100 of 1,204', '1–50 of more than 2,000', or
-    'Page 3' when the count could not be had."""
+def page_caption(page: int, page_size: int, shown: int, matching: int | None, cap: int | None = COUNT_CAP,
+                 about: bool = False) -> str:
+    """Return where the page is among the rows that match: '51–100 of 1,204', '1–50 of more than 2,000' (a
+    capped count), '1–50 of about 12,400' (an estimate), or 'Page 3' when the count could not be had."""
     if matching is None or (shown == 0 and page > 0):
         return f"Page {page + 1}"
     if shown == 0:
@@ -586,7 +646,12 @@ def page_caption(page: int, page_size: int, shown: int, matching: int | None, ca
     first = page * page_size + 1
     last = first + shown - 1
     # The count and the page may be a moment apart: never fewer than the page shows.
-    total = f"more than {cap:,}" if matching > cap else f"{max(matching, last):,}"
+    if about:
+        total = f"about {max(queries.about(matching), last):,}"
+    elif cap is not None and matching > cap:
+        total = f"more than {cap:,}"
+    else:
+        total = f"{max(matching, last):,}"
     return f"{first:,}–{last:,} of {total}"
 
 
@@ -597,9 +662,10 @@ def recent_prefetch_seconds(interval: int) -> float:
     return min(RECENT_PREFETCH_SECONDS, interval / 5)
 
 
-def page_payload(result: ActivityPage, database_timezone: str, mask_phones: bool = False) -> dict[str, Any]:
+def page_payload(result: ActivityPage, database_timezone: str, mask_phones: bool = False,
+                 now: datetime | None = None) -> dict[str, Any]:
     """Return what the browser is sent for a page: compact rows and the next page's cursor."""
-    payload = {"rows": compact_rows(result, database_timezone, mask_phones),
+    payload = {"rows": compact_rows(result, database_timezone, mask_phones, now),
                "next_cursor": cursor_to_data(result.next_cursor)}
     return payload if result.matching is None else {**payload, "matching": result.matching}
 
@@ -631,7 +697,8 @@ def export_file(which: str, filters: dict[str, Any]):
     services = current_services()
     viewer = current_viewer()
     try:
-        activity = scoped_filter(filter_from_controls(**filters), viewer, services.config["PHONE_REGION"])
+        activity = scoped_filter(filter_from_controls(**filters, company_limit=company_cap(viewer)), viewer,
+                                 services.config["PHONE_REGION"])
     except ValueError as error:
         return no_update, f"Not exported: {error}"
     cap = int(services.config["ACTIVITY_EXPORT_ROW_CAP"])
@@ -640,7 +707,8 @@ def export_file(which: str, filters: dict[str, Any]):
         # The user's one export slot is held while the file is built too: that is their share of a worker.
         with services.work_limits.exporting(viewer):
             page = fetch_activity(services.reader, activity, now, None, cap, with_agent=which == EXPORT_EXCEL)
-            return export_download(which, page, now, cap, services.config, viewer.masks_phones)
+            return export_download(which, page, now, cap, services.config, viewer.masks_phones,
+                                   schema_of(services.reader).statuses)
     except WorkRefused as refusal:
         return no_update, f"Not exported: {refusal}"
     except DATABASE_ERRORS as error:
@@ -649,15 +717,16 @@ def export_file(which: str, filters: dict[str, Any]):
 
 
 def export_download(which: str, page: ActivityPage, now: datetime, cap: int, config: dict[str, Any],
-                    mask_phones: bool):
-    """Return the download of an export's rows, and a note when the cap cut them."""
+                    mask_phones: bool, statuses: StatusBuckets | None = None):
+    """Return the download of an export's rows, and a note when the cap cut them; each call says the bucket it
+    is counted in (`statuses`: the map's), so a spreadsheet's count of "Missed" is the company table's."""
     zones = config["DATABASE_TIMEZONE"], config["DISPLAY_TIMEZONE"]
     note = f"Exported the newest {cap:,} rows; narrow the filter for older ones." if page.next_cursor else ""
     if which == EXPORT_EXCEL:
-        content = excel_csv(page, *zones, mask_phones)
+        content = excel_csv(page, *zones, mask_phones, statuses)
         filename = f"switchboard-activity-{now:%Y%m%d-%H%M}-excel.csv"
     else:
-        frame = csv_frame(page, *zones, mask_phones)
+        frame = csv_frame(page, *zones, mask_phones, statuses)
         content = write_csv(list(frame.columns), frame.astype(object).where(frame.notna(), None).itertuples(
             index=False, name=None))
         filename = f"switchboard-activity-{now:%Y%m%d-%H%M}.csv"
@@ -686,6 +755,12 @@ def _phones(rows: pd.DataFrame, mask_phones: bool, formatted: bool = False) -> l
     return [international(p) for p in phones] if formatted else phones
 
 
+def _names(rows: pd.DataFrame, mask_phones: bool) -> list[str | None]:
+    """Return the customers' names, masked like any text that may hold a number for a viewer of masked numbers."""
+    names = [text_or_none(name) for name in rows["customer_name"]]
+    return [mask_field(name) for name in names] if mask_phones else names
+
+
 def international(number: str | None) -> str | None:
     """Return a stored number in international format (+49 30 5000001), or as stored when it is not one."""
     if number is None:
@@ -697,32 +772,40 @@ def international(number: str | None) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def _counted_as(rows: pd.DataFrame, statuses: StatusBuckets | None) -> list[str | None]:
+    return [figures.counted_as(kind, text_or_none(status), statuses) for kind, status in zip(rows["kind"],
+                                                                                            rows["status"])]
+
+
 def csv_frame(page: ActivityPage, database_timezone: str, display_timezone: str,
-              mask_phones: bool = False) -> pd.DataFrame:
-    """Return the plain export's columns, times in the display timezone."""
+              mask_phones: bool = False, statuses: StatusBuckets | None = None) -> pd.DataFrame:
+    """Return the plain export's columns, times in the display timezone, and the bucket each call counts in."""
     rows = page.rows
     return pd.DataFrame({
         "kind": rows["kind"], "time": _display_times(rows, database_timezone, display_timezone),
-        "customer": rows["customer_name"], "phone": _phones(rows, mask_phones),
+        "customer": _names(rows, mask_phones), "phone": _phones(rows, mask_phones),
         "company": rows["company_name"], "service": rows["service_name"], "direction": rows["direction"],
         "status": rows["status"], "duration_sec": rows["duration_sec"].astype("Int64"),
+        "counted_as": _counted_as(rows, statuses),
     })
 
 
-def excel_csv(page: ActivityPage, database_timezone: str, display_timezone: str, mask_phones: bool = False) -> str:
+def excel_csv(page: ActivityPage, database_timezone: str, display_timezone: str, mask_phones: bool = False,
+              statuses: StatusBuckets | None = None) -> str:
     """Return the Excel file: a byte order mark, the timezone in the header, agent, and durations as m:ss too."""
     rows = page.rows
     header = ("Kind", "ID", f"Time ({display_timezone})", "Customer", "Phone", "Company", "Agent", "Service",
-              "Direction", "Status", "Duration (s)", "Duration (m:ss)")
+              "Direction", "Status", "Duration (s)", "Duration (m:ss)", "Counted as")
     durations = [int_or_none(d) for d in rows["duration_sec"]]
     columns = zip(
         rows["kind"], (int(i) for i in rows["id"]), _display_times(rows, database_timezone, display_timezone),
-        map(text_or_none, rows["customer_name"]), _phones(rows, mask_phones, formatted=True),
+        _names(rows, mask_phones), _phones(rows, mask_phones, formatted=True),
         map(text_or_none, rows["company_name"]), map(text_or_none, rows["agent_name"]),
         map(text_or_none, rows["service_name"]), map(text_or_none, rows["direction"]),
         map(text_or_none, rows["status"]), durations,
         # Excel reads '2:05' as two hours and five minutes: the text marker keeps it minutes and seconds.
-        (None if d is None else TEXT_MARKER + minutes_and_seconds(d) for d in durations))
+        (None if d is None else TEXT_MARKER + minutes_and_seconds(d) for d in durations),
+        _counted_as(rows, statuses))
     return write_csv(header, columns, for_excel=True)
 
 
@@ -779,5 +862,6 @@ WIDGET = Widget(
     area="activity", title=TITLE, roles=frozenset({ADMIN, SUPPORT}), layout=layout, register=register,
     poll_setting=POLL_SETTING, interval=INTERVAL, freshness=FRESHNESS, status=STATUS, grid=GRID,
     response_output=GRID, plan_examples=queries.plan_examples,
-    queries={QUERY_NAME: TITLE, RECENT_QUERY_NAME: RECENT_TITLE, COUNT_QUERY_NAME: COUNT_TITLE}, per_viewer=True,
+    queries={QUERY_NAME: TITLE, RECENT_QUERY_NAME: RECENT_TITLE, COUNT_QUERY_NAME: COUNT_TITLE,
+             WINDOW_COUNTS_QUERY_NAME: WINDOW_COUNTS_TITLE}, per_viewer=True,
 )

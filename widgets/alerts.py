@@ -1,4 +1,4 @@
-"""Alerts for ops and admins (issue 15): what is firing now, the history of episodes, and muting a rule.
+"""Alerts for ops and admins: what is firing now, the history of episodes, and muting a rule.
 
 Reads the alert store every worker shares (alerts/store.py), never the business database, so every worker
 shows the same. A firing rule also shows in the page header (`header()`), for the roles that see this panel:
@@ -6,12 +6,14 @@ admin and ops. Support and wallboard screens do not get it: these are the deploy
 memory, call volume across every company), not a tenant's, and a support agent cannot act on them.
 
 Muting a rule silences its notifications for a period; it is recorded with who muted it and when, and an
-episode that starts while muted notifies neither its start nor its end.
+episode that starts while muted notifies neither its start nor its end. Every mute, re-mute and unmute is also
+appended to the store's trail of changes (who, when, what, until, and the mute it replaced), shown below the
+episodes, and written as one log line: a later change never hides an earlier one.
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
-import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +24,8 @@ from redis.exceptions import RedisError
 from access.roles import ADMIN, OPS
 from queries import alerts as queries
 from alerts.state import FIRING, OK, PENDING
-from services import current_services
+from alerts.store import UNMUTE
+from widgets.services import current_services
 from widgets.common import skeleton
 from widgets.registry import OPS as OPS_COLUMN, REFRESH_SIGNAL, Widget
 
@@ -39,8 +42,11 @@ TITLE = "alerts"
 POLL_SETTING = "ALERTS_POLL_SECONDS"
 MUTE_CHOICES = {"15m": 15 * 60, "1h": 3600, "4h": 4 * 3600, "24h": 24 * 3600, "unmute": 0}
 HISTORY_ROWS = 20
+CHANGES_ROWS = 20
 STORE_ERRORS = (OSError, RuntimeError, ValueError, sqlite3.Error, RedisError)
 STATE_WORDS = {OK: "ok", PENDING: "pending", FIRING: "FIRING", "nodata": "no data", "error": "error"}
+
+log = logging.getLogger("switchboard.alerts")
 
 
 def layout(poll_seconds: int) -> html.Section:
@@ -100,7 +106,8 @@ def snapshot(alerts, now: float) -> dict[str, Any]:
              "detail": states[name].episode.detail if states[name].episode else "",
              "muted": {**mutes[name]} if name in mutes and float(mutes[name]["until"]) > now else None}
             for name, spec in rules.items()]
-    return {"rules": rows, "episodes": [{**episode, "notified": sent.get(episode["id"], [])} for episode in episodes]}
+    return {"rules": rows, "episodes": [{**episode, "notified": sent.get(episode["id"], [])} for episode in episodes],
+            "changes": alerts.store.mute_changes(CHANGES_ROWS)}
 
 
 def now_table(rows: list[dict], timezone: str) -> html.Table:
@@ -134,6 +141,27 @@ def history_table(episodes: list[dict], timezone: str) -> html.Table:
         html.Tbody(body or [html.Tr(html.Td("No episode yet.", colSpan=5))])])
 
 
+def change_words(change: dict) -> str:
+    """Return what a change of the trail did: muted, muted again over someone's mute still in force, unmuted."""
+    replaced = change.get("replaced")
+    in_force = replaced is not None and float(replaced["until"]) > float(change["at"])
+    if change["action"] == UNMUTE:
+        return f"unmuted (muted by {replaced['by']})" if in_force else "unmuted"
+    return f"muted again (was by {replaced['by']})" if in_force else "muted"
+
+
+def changes_table(changes: list[dict], titles: dict[str, str], timezone: str) -> html.Table:
+    """Return the trail's newest changes: when, who, what and until."""
+    body = [html.Tr([html.Td(_moment(change["at"], timezone)), html.Td(change["by"] or "–"),
+                     html.Td(titles.get(change["rule"], change["rule"])), html.Td(change_words(change)),
+                     html.Td(_moment(change["until"], timezone) if change["until"] else "–")])
+            for change in changes]
+    return html.Table(className="data-table", children=[
+        html.Caption("Mute changes (newest first)"),
+        html.Thead(html.Tr([html.Th(name, scope="col") for name in ("when", "who", "rule", "change", "until")])),
+        html.Tbody(body or [html.Tr(html.Td("No change yet.", colSpan=5))])])
+
+
 def badge(rows: list[dict]) -> tuple[str, str, str, str]:
     """Return the badge's text and class, and the header indicator's."""
     firing = [row["title"] for row in rows if row["state"] == FIRING]
@@ -148,7 +176,7 @@ def refresh() -> dict[str, Any]:
     services = current_services()
     timezone = services.config["DISPLAY_TIMEZONE"]
     try:
-        data = snapshot(services.alerts, time.time())
+        data = snapshot(services.alerts, services.clock())
     except STORE_ERRORS as error:
         reason = f"alert store unreachable ({type(error).__name__})"
         return {"badge": reason, "badge_class": "badge badge-warn", "now": no_update, "history": no_update,
@@ -156,7 +184,8 @@ def refresh() -> dict[str, Any]:
                 "header_class": "alerts-header alerts-header-firing"}
     text, css, header_text, header_css = badge(data["rules"])
     return {"badge": text, "badge_class": css, "now": now_table(data["rules"], timezone),
-            "history": history_table(data["episodes"], timezone),
+            "history": [history_table(data["episodes"], timezone),
+                        changes_table(data["changes"], {row["rule"]: row["title"] for row in data["rules"]}, timezone)],
             "rules": [{"label": row["title"], "value": row["rule"]} for row in data["rules"]],
             "header": header_text, "header_class": header_css}
 
@@ -169,14 +198,18 @@ def mute(rule: Any, period: Any, viewer_name: str) -> str:
         return "Choose a rule to mute."
     if not isinstance(period, str) or period not in MUTE_CHOICES:
         return "Choose how long: " + ", ".join(MUTE_CHOICES) + "."
+    now = services.clock()
     try:
         if MUTE_CHOICES[period] == 0:
-            services.alerts.store.unmute(rule)
+            services.alerts.store.unmute(rule, viewer_name, now)
+            log.info("alert rule %s unmuted by %s", rule, viewer_name)
             return f"{rules[rule].rule.title}: notifications on again."
-        now = time.time()
         services.alerts.store.mute(rule, now + MUTE_CHOICES[period], viewer_name, now)
     except STORE_ERRORS as error:
         return f"Not muted: the alert store is unreachable ({type(error).__name__})."
+    log.info("alert rule %s muted for %s (until %s UTC) by %s", rule, period,
+             datetime.fromtimestamp(now + MUTE_CHOICES[period], ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S"),
+             viewer_name)
     return f"{rules[rule].rule.title}: muted for {period} by {viewer_name}."
 
 

@@ -1,4 +1,4 @@
-"""One call's details in a side panel, and its payload, transcript or analysis on demand (issue 14, items 1-2).
+"""One call's details in a side panel, and its payload, transcript or analysis on demand.
 
 A click on a row of ongoing calls or the feed (or Enter on a focused row) puts
 `?call=<id>` in the page's query string, beside the feed's filters, so the link can
@@ -14,22 +14,27 @@ text leaves the server.
 """
 from __future__ import annotations
 
-import json
+import re
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from access.masking import mask_field, mask_text
 from access.roles import ADMIN, SUPPORT, mask_phone
 from access.web import current_viewer
 from queries import call_details as queries
-from queries.call_details import PAYLOAD_COLUMNS, NotFound, fetch_call_details, fetch_payload
+from access.work_limits import WorkRefused
+from queries.call_details import (PAYLOAD_COLUMNS, NotFound, check_call_id, fetch_call_details, fetch_payload,
+                                  payload_title)
+from queries.schema_map import DEFAULT_SCHEMA, schema_of
 from queries.ongoing_calls import ONGOING_STATUSES
-from services import current_services
+from widgets.services import current_services
 from widgets.common import (DATABASE_ERRORS, cached_refresh, describe_failure, drawer, id_from_query_string,
-                            int_or_none, log_failure, status_label, text_or_none)
+                            int_or_none, log_failure, status_label, text_or_none, call_status_label)
+from widgets.payload_view import prepare
 from widgets.registry import REFRESH_SIGNAL, URL, Widget
 
 PANEL = "call-panel"
@@ -42,14 +47,19 @@ INTERVAL = "call-interval"
 FRESHNESS = "call-freshness"
 STATUS = "call-status"
 PAYLOAD_BUTTONS = {column: f"call-{column}-button" for column in PAYLOAD_COLUMNS}
+# Each app's buttons: the default columns' and one per further column its schema map lists (`summary`).
+_BUTTONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 PAYLOAD = "call-payload"  # what was fetched: {"title", "note", "sections": [{"key", "text"}]}
 PAYLOAD_NOTE = "call-payload-note"
 PAYLOAD_SEARCH = "call-payload-search"
 PAYLOAD_VIEW = "call-payload-view"
+PAYLOAD_EXPAND = "call-payload-expand"
 ONGOING_GRID = "ongoing-grid"
 ACTIVITY_GRID = "activity-grid"
 QUERY_KEY = "call"
 QUERY_NAME = "call_details"
+PAYLOAD_QUERY = "call_payload"
+PAYLOAD_TITLE = "call details: a payload, prepared"
 TITLE = "call details"
 POLL_SETTING = "ONGOING_CALLS_POLL_SECONDS"
 FALLBACK_REGION = "DE"
@@ -63,17 +73,25 @@ FIELDS = (("status", "Status"), ("call_status", "Call status"), ("direction", "D
 TIMELINE = (("created_at", "Created"), ("start_timestamp", "Started"), ("called_at", "Called"),
             ("ended", "Ended"), ("updated_at", "Last updated"))
 PHONE_FIELDS = ("from_number", "to_number")
+# Free text that may hold a number: an unknown caller's name is often their number, a recording's URL the caller's
+# (`?From=%2B49…`). Masked like a payload's text for a viewer of masked numbers.
+TEXT_FIELDS = ("customer_name", "agent_name", "recording_url", "sentiment")
 STATUS_FIELDS = ("status", "call_status")
 
 
 def layout(poll_seconds: int) -> html.Aside:
-    """Return the side panel, closed; the link's `?call=` opens it."""
+    """Return the side panel, closed; the link's `?call=` opens it. One button per payload column the schema map
+    lists (the default columns' buttons keep their ids, hidden where the map lists them not)."""
+    listed = _payload_columns()
     return drawer(PANEL, (HEADING, "Call"), STATUS, (CLOSE, "Close the call's details (Escape)"), BODY, [
         html.Div(className="payload-buttons", children=[
-            html.Button(label, id=PAYLOAD_BUTTONS[column], className="button") for column, label in PAYLOAD_COLUMNS.items()]),
+            html.Button(payload_title(column), id=button, className="button", hidden=column not in listed)
+            for column, button in _payload_buttons().items()]),
+        *([html.P("Call payload: not in this database", className="caption")] if not listed else []),
         html.Div(id=PAYLOAD_NOTE, className="caption", role="status"),
         dcc.Input(id=PAYLOAD_SEARCH, type="search", placeholder="Search in it", className="search", value="",
                   debounce=0.3, maxLength=100),
+        html.Button("Expand all", id=PAYLOAD_EXPAND, className="button", hidden=True, **{"aria-expanded": "false"}),
         html.Div(id=PAYLOAD_VIEW, className="payload"),
         dcc.Store(id=CALL), dcc.Store(id=LIVE, data=False), dcc.Store(id=PAYLOAD), dcc.Store(id=FRESHNESS),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000, disabled=True),
@@ -105,13 +123,18 @@ def duration_text(seconds: Any) -> str | None:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def details_data(fields: dict[str, Any], config: dict[str, Any], mask_phones: bool) -> dict[str, Any]:
-    """Return the call's fields as the panel shows them (JSON for the cache): labels, text values, the timeline."""
+def details_data(fields: dict[str, Any], config: dict[str, Any], mask_phones: bool,
+                 now: datetime | None = None) -> dict[str, Any]:
+    """Return the call's fields as the panel shows them (JSON for the cache): labels, text values, the timeline,
+    and first, where the facts disagree, what the grids show and why (a call stuck in progress at `now`, or two
+    status columns that disagree)."""
     zones = config["DATABASE_TIMEZONE"], config["DISPLAY_TIMEZONE"]
     values = {name: text_or_none(fields.get(name)) for name, _ in FIELDS}
     values["duration_sec"] = duration_text(fields.get("duration_sec"))
     for name in PHONE_FIELDS:
         values[name] = mask_phone(values[name]) if mask_phones else values[name]
+    for name in TEXT_FIELDS if mask_phones else ():
+        values[name] = mask_field(values[name], config.get("PHONE_REGION") or FALLBACK_REGION)
     for name in STATUS_FIELDS:  # as the grids read it, with the stored value beside it for whoever checks the data
         stored, label = values[name], status_label(values[name])
         if label is not None:
@@ -122,11 +145,25 @@ def details_data(fields: dict[str, Any], config: dict[str, Any], mask_phones: bo
         ended = start + timedelta(seconds=int(fields["duration_sec"]))
     moments = {**fields, "ended": ended}
     timeline = [(label, display_time(moments.get(name), *zones)) for name, label in TIMELINE]
-    ongoing = fields.get("status") in ONGOING_STATUSES and fields.get("call_status") in ONGOING_STATUSES
+    note = disagreement(fields, now)
+    ongoing = (fields.get("status") in ONGOING_STATUSES and fields.get("call_status") in ONGOING_STATUSES
+               and note is None)
     return {"found": True, "id": int(fields["id"]), "ongoing": ongoing,
             "customer_id": int_or_none(fields.get("customer_record")),
-            "fields": [(label, values[name]) for name, label in FIELDS if values.get(name) is not None],
+            "fields": [*([("Shown as", note)] if note else []),
+                       *((label, values[name]) for name, label in FIELDS if values.get(name) is not None)],
             "timeline": [(label, when) for label, when in timeline if when is not None]}
+
+
+def disagreement(fields: dict[str, Any], now: datetime | None) -> str | None:
+    """Return what the grids show for a call whose facts disagree, and why; None for a call whose agree."""
+    status, call_status = fields.get("status"), fields.get("call_status")
+    shown = call_status_label(status, call_status, fields.get("created_at"), now)
+    if shown is None or shown == status_label(status):
+        return None
+    if shown.startswith("Stuck"):
+        return f"{shown}: still in progress, its end never recorded; not counted as ongoing"
+    return f"{shown}: the platform's status and the provider's call status disagree"
 
 
 def details_view(data: dict[str, Any]) -> list:
@@ -148,45 +185,23 @@ def details_view(data: dict[str, Any]) -> list:
 
 
 def mask_phones_in_text(text: str, region: str) -> str:
-    """Return the text with every phone number in it masked as in the grids (all digits but the last three).
-
-    `phonenumbers` finds the numbers, in national and international formats, inside JSON strings and prose.
-    A valid number is masked (the matcher's default leniency, which leaves dates and durations alone); so is
-    any possible one written internationally (+49…, 0049…), made-up and unassigned numbers included."""
-    region = region or FALLBACK_REGION
-    spans = {(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(text, region, max_tries=1_000_000)}
-    spans |= {(m.start, m.end) for m in phonenumbers.PhoneNumberMatcher(
-        text, region, leniency=phonenumbers.Leniency.POSSIBLE, max_tries=1_000_000)
-        if m.raw_string.lstrip("(").startswith(("+", "00"))}
-    pieces, last = [], 0
-    for start, end in sorted(spans):
-        if start >= last:  # two passes may find one number twice
-            pieces += [text[last:start], mask_phone(text[start:end])]
-            last = end
-    return "".join(pieces) + text[last:]
+    """Return the text with every phone number in it masked as in the grids (all digits but the last three of
+    each), in whatever shape it is written (access/masking.py)."""
+    return mask_text(text, region or FALLBACK_REGION)
 
 
 def payload_data(payload: queries.Payload, mask_phones: bool, region: str) -> dict[str, Any]:
-    """Return what the browser gets of a fetched column: a note and text sections (one per top-level JSON key)."""
-    title = PAYLOAD_COLUMNS[payload.column]
+    """Return what the browser gets of a fetched column: a note and text sections (one per top-level JSON key),
+    prepared within bounds and masked for a viewer who sees masked numbers (widgets/payload_view.py)."""
+    title = payload_title(payload.column)
     if payload.text is None:
         return {"title": title, "note": f"{title}: none for this call.", "sections": []}
-    text = mask_phones_in_text(payload.text, region) if mask_phones else payload.text
     size = f"{len(payload.text) / 1024:,.0f} KB"
     note = (f"{title}: first {size} of {payload.total_length / 1024:,.0f} KB" if payload.cut
             else f"{title}: {size}")
-    try:
-        document = None if payload.cut else json.loads(text)
-    except ValueError:
-        document = None
-    if isinstance(document, dict):
-        sections = [{"key": str(key), "text": json.dumps(value, indent=2, ensure_ascii=False)}
-                    for key, value in document.items()]
-    elif document is not None:
-        sections = [{"key": title, "text": json.dumps(document, indent=2, ensure_ascii=False)}]
-    else:
-        sections = [{"key": title, "text": text}]  # cut JSON or prose: shown as it is
-    return {"title": title, "note": note, "sections": sections}
+    prepared = prepare(title, payload.text, payload.cut, mask_phones, region or FALLBACK_REGION)
+    return {"title": title, "note": f"{note} ({prepared.note})" if prepared.note else note,
+            "sections": prepared.sections}
 
 
 # --- callbacks --------------------------------------------------------------------------------------------
@@ -212,7 +227,7 @@ def show(search: Any, previous_freshness: Any, triggered: Any = None, open_call:
             fields = fetch_call_details(services.reader, call_id, scope)
         except NotFound:
             return {"found": False}  # kept like a found call: a forged id costs one statement per interval
-        return details_data(fields, services.config, viewer.masks_phones)
+        return details_data(fields, services.config, viewer.masks_phones, services.now())
 
     result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
         QUERY_NAME, {"call_id": call_id, "company_ids": scope, "masked": viewer.masks_phones},
@@ -227,27 +242,67 @@ def show(search: Any, previous_freshness: Any, triggered: Any = None, open_call:
             "live": bool(data.get("ongoing")), "freshness": result.freshness(previous_freshness)}
 
 
+def _payload_buttons() -> dict[str, str]:
+    """Return the app's payload buttons' ids by column (the default ones outside a request)."""
+    from flask import current_app, has_app_context
+
+    return _BUTTONS.get(current_app._get_current_object(), PAYLOAD_BUTTONS) if has_app_context() else PAYLOAD_BUTTONS
+
+
+def _payload_columns() -> tuple[str, ...]:
+    """Return the payload columns the schema map lists and the platform has (the default ones outside a request,
+    as the page every callback is checked against is built)."""
+    from flask import has_app_context
+
+    return schema_of(current_services().reader).payload if has_app_context() else DEFAULT_SCHEMA.payload
+
+
 def open_payload(triggered: Any, call_id: Any) -> dict[str, Any]:
-    """Fetch the column whose button was pressed, for the open call only."""
-    column = next((name for name, button in PAYLOAD_BUTTONS.items() if button == triggered), None)
-    if column is None:
+    """Fetch the column whose button was pressed, for the open call only.
+
+    Reading and preparing a payload (parsing, masking, laying out) is the heaviest work a press can ask for, so
+    the prepared result is cached per call, column, scope and masking for the details' interval (one preparation
+    however many press or watch), and each preparation counts against the user's PAYLOAD_RATE_LIMIT."""
+    column = next((name for name, button in _payload_buttons().items() if button == triggered), None)
+    if column is None or column not in _payload_columns():
         return {"payload": no_update, "note": no_update}
     services = current_services()
     viewer = current_viewer()
     cap = int(services.config["PAYLOAD_PREVIEW_KB"]) * 1024
+    scope = viewer.scoped(None)
+
+    def prepared() -> dict[str, Any]:
+        services.work_limits.count_payload(viewer)
+        try:
+            payload = fetch_payload(services.reader, check_call_id(call_id), column, cap, scope)
+        except NotFound:
+            return {"found": False}  # kept like a found one: a forged id costs one statement per interval
+        return {"found": True, **payload_data(payload, viewer.masks_phones, services.config["PHONE_REGION"])}
+
     try:
-        payload = fetch_payload(services.reader, call_id, column, cap, viewer.scoped(None))
-    except NotFound:
-        return {"payload": None, "note": NOT_FOUND}
+        result = services.queries.get_or_compute(
+            PAYLOAD_QUERY, {"call_id": call_id if isinstance(call_id, int) else None, "column": column,
+                            "company_ids": scope, "masked": viewer.masks_phones, "cap": cap},
+            services.poll_seconds(POLL_SETTING), prepared)
+    except WorkRefused as refusal:  # this user's alone, never cached
+        return {"payload": no_update, "note": str(refusal)}
     except DATABASE_ERRORS as error:
         log_failure(TITLE, error)
         return {"payload": None, "note": f"Could not load: {describe_failure(error, services.config['STATEMENT_TIMEOUT_MS'])}"}
-    data = {**payload_data(payload, viewer.masks_phones, services.config["PHONE_REGION"]), "call": call_id}
-    return {"payload": data, "note": data["note"]}
+    if not result.value.get("found"):
+        return {"payload": None, "note": NOT_FOUND}
+    data = {key: value for key, value in result.value.items() if key != "found"}
+    return {"payload": {**data, "call": call_id}, "note": data["note"]}
 
 
 def register(app: Dash) -> None:
     """Wire the panel: rows open it (clientside, through the link), the link fills it, buttons fetch payloads."""
+    from widgets.services import EXTENSION_KEY
+
+    mapped = schema_of(app.server.extensions[EXTENSION_KEY].reader).payload
+    buttons = _BUTTONS[app.server] = {**PAYLOAD_BUTTONS, **{
+        column: f"call-{re.sub(r'[^A-Za-z0-9_-]', '-', column)}-button" for column in mapped
+        if column not in PAYLOAD_BUTTONS}}
     app.clientside_callback(
         ClientsideFunction("switchboard", "openCall"),
         Output(URL, "search", allow_duplicate=True),
@@ -262,8 +317,9 @@ def register(app: Dash) -> None:
     app.clientside_callback(
         ClientsideFunction("switchboard", "renderPayload"),
         # A payload fetched for another call than the open one is not shown.
-        Output(PAYLOAD_VIEW, "children"), Output(PAYLOAD_NOTE, "hidden"), Input(PAYLOAD, "data"),
-        Input(PAYLOAD_SEARCH, "value"), Input(CALL, "data"),
+        Output(PAYLOAD_VIEW, "children"), Output(PAYLOAD_NOTE, "hidden"), Output(PAYLOAD_EXPAND, "children"),
+        Output(PAYLOAD_EXPAND, "hidden"), Output(PAYLOAD_EXPAND, "aria-expanded"), Input(PAYLOAD, "data"),
+        Input(PAYLOAD_SEARCH, "value"), Input(CALL, "data"), Input(PAYLOAD_EXPAND, "n_clicks"),
     )
     app.clientside_callback(
         ClientsideFunction("switchboard", "detailsPolling"),
@@ -281,7 +337,7 @@ def register(app: Dash) -> None:
       show(search, previous_freshness, ctx.triggered_id, open_call))
     app.callback(
         output={"payload": Output(PAYLOAD, "data"), "note": Output(PAYLOAD_NOTE, "children")},
-        inputs={"_buttons": {column: Input(button, "n_clicks") for column, button in PAYLOAD_BUTTONS.items()}},
+        inputs={"_buttons": {column: Input(button, "n_clicks") for column, button in buttons.items()}},
         state={"call_id": State(CALL, "data")}, prevent_initial_call=True,
     )(lambda _buttons, call_id: open_payload(ctx.triggered_id, call_id))
 
@@ -289,5 +345,5 @@ def register(app: Dash) -> None:
 WIDGET = Widget(
     area="call_details", title=TITLE, roles=frozenset({ADMIN, SUPPORT}), layout=layout, register=register,
     poll_setting=POLL_SETTING, freshness=FRESHNESS, status=STATUS, response_output=BODY,
-    queries={QUERY_NAME: TITLE}, plan_examples=queries.plan_examples,
+    queries={QUERY_NAME: TITLE, PAYLOAD_QUERY: PAYLOAD_TITLE}, plan_examples=queries.plan_examples,
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -19,7 +18,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
-from caching import CachedResult, KnownFailure
+from database.query_cache import CachedResult, KnownFailure
+from queries.ongoing_calls import ONGOING_STATUSES, ONGOING_WINDOW
 from queries.runner import QueryTooLarge
 
 log = logging.getLogger("switchboard.widgets")
@@ -31,10 +31,36 @@ UNREACHABLE_MARKERS = ("can't connect", "lost connection", "gone away", "connect
                        "timed out", "broken pipe", "connection reset", "unreachable")
 
 
+# What a database says of a table or column it does not have: MySQL/MariaDB (1146, 1054) and SQLite.
+MISSING_OBJECT = ((re.compile(r"table '(?:[^'.]*\.)?([^']+)' doesn't exist", re.I), "table"),
+                  (re.compile(r"unknown column '([^']+)'", re.I), "column"),
+                  (re.compile(r"no such table: ([\w.]+)", re.I), "table"),
+                  (re.compile(r"no such column: ([\w.]+)", re.I), "column"))
+INSPECT_HINT = "`python app.py inspect` proposes a schema map (SCHEMA_MAP_FILE)"
+GENERIC_REASON = "database error"
+_logged_causes: set[str] = set()  # the missing tables and columns already logged, each once
+MAX_LOGGED_CAUSES = 1000
+
+
+def missing_object(error: BaseException) -> str | None:
+    """Return what the statement named that the database lacks ("table agents", "column customers.name"), or
+    None when the error is of another kind."""
+    text = str(getattr(error, "orig", None) or error)
+    for pattern, kind in MISSING_OBJECT:
+        found = pattern.search(text)
+        if found:
+            return f"{kind} {found.group(1)}"
+    return None
+
+
 def describe_failure(error: BaseException, statement_timeout_ms: int) -> str:
-    """Return a short, user-safe reason for a failed refresh (no SQL, no stack trace)."""
+    """Return a short, user-safe reason for a failed refresh (no SQL, no stack trace); a missing table or
+    column is named, with the command that proposes a map of the platform's own names."""
     if isinstance(error, KnownFailure):  # described when it happened: every watcher reads the same reason
         return error.reason
+    missing = missing_object(error)
+    if missing is not None:
+        return f"{missing} is not in this database: {INSPECT_HINT}"
     text = str(getattr(error, "orig", None) or error).lower()
     if isinstance(error, sa.exc.TimeoutError):
         return "all database connections are busy"
@@ -44,18 +70,42 @@ def describe_failure(error: BaseException, statement_timeout_ms: int) -> str:
         return "database unreachable"
     if isinstance(error, QueryTooLarge):
         return "more rows than the widget can show"
-    return "database error"
+    return GENERIC_REASON
 
 
-def fresh(ok_at: float) -> dict[str, Any]:
-    """Return the freshness record of data computed at `ok_at`."""
-    return {"ok_at": ok_at, "stale": False, "reason": "", "server_now": time.time()}
+def shown_reason(reason: str) -> str:
+    """Return the reason as the viewer may read it: a missing table or column is for admins and ops (it names
+    the platform's schema); support reads that the panel could not load, no more."""
+    if INSPECT_HINT not in reason:
+        return reason
+    try:
+        from access.roles import ADMIN, OPS
+        from access.web import current_viewer
+
+        role = current_viewer().role
+    except (PermissionError, RuntimeError):  # no request: the reason is for an operator
+        return reason
+    return reason if role in (ADMIN, OPS) else GENERIC_REASON
 
 
-def stale(previous: dict | None, reason: str) -> dict[str, Any]:
+def _server_now() -> float:
+    """Return now by the app's clock, the one that stamped `ok_at`: the page shows the age as their difference."""
+    from widgets.services import current_services
+
+    return current_services().clock()
+
+
+def fresh(ok_at: float, server_now: float | None = None) -> dict[str, Any]:
+    """Return the freshness record of data computed at `ok_at`, as of `server_now` (the app's clock's now)."""
+    return {"ok_at": ok_at, "stale": False, "reason": "",
+            "server_now": _server_now() if server_now is None else server_now}
+
+
+def stale(previous: dict | None, reason: str, server_now: float | None = None) -> dict[str, Any]:
     """Return the freshness record after a failed refresh: the last success is kept."""
     ok_at = (previous or {}).get("ok_at")
-    return {"ok_at": ok_at, "stale": True, "reason": reason, "server_now": time.time()}
+    return {"ok_at": ok_at, "stale": True, "reason": shown_reason(reason),
+            "server_now": _server_now() if server_now is None else server_now}
 
 
 def grid_options(empty_text: str, focusable: bool = False) -> dict[str, Any]:
@@ -65,7 +115,7 @@ def grid_options(empty_text: str, focusable: bool = False) -> dict[str, Any]:
     line's reason) or to `empty_text` as the grid's freshness record changes (assets/switchboard.js).
     A `focusable` grid's cells take keyboard focus, so Enter on a row opens it (the call details).
 
-    Each grid is one Tab stop (issue 17, item 2): Tab and Shift+Tab leave it (AG Grid's `tabToNextCell` and
+    Each grid is one Tab stop: Tab and Shift+Tab leave it (AG Grid's `tabToNextCell` and
     `tabToNextHeader` returning false hand the key to the browser); inside it the arrow keys move between the
     header and the cells, and coming in from outside lands on the first row (assets/switchboard.js).
     """
@@ -85,6 +135,8 @@ class Refresh:
         """Return the freshness record: fresh as of the result (or `ok_at`), or stale keeping the last success."""
         if self.cached is None:
             return stale(previous, self.reason)
+        if self.cached.behind:  # an older result, shown with its age and the reason it is not newer
+            return stale({"ok_at": self.cached.computed_at if ok_at is None else ok_at}, self.cached.behind)
         return fresh(self.cached.computed_at if ok_at is None else ok_at)
 
 
@@ -121,6 +173,13 @@ def log_failure(widget: str, error: BaseException) -> None:
         # Remembered from the attempt that failed, which was logged: a line per watcher per poll would bury the
         # one that matters (and costs a write per answer while the database is down).
         log.debug("%s refresh answered from a remembered failure: %s", widget, error.kind)
+        return
+    missing = missing_object(error)
+    if missing is not None:
+        # Every poll of every watcher fails alike until the map names the platform's column: once per cause.
+        if missing not in _logged_causes and len(_logged_causes) < MAX_LOGGED_CAUSES:
+            _logged_causes.add(missing)
+            log.warning("%s refresh failed: %s is not in this database; %s", widget, missing, INSPECT_HINT)
         return
     log.warning("%s refresh failed: %s", widget, type(getattr(error, "orig", None) or error).__name__)
 
@@ -187,7 +246,7 @@ def int_or_none(value: Any) -> int | None:
     return int(value)
 
 
-# Statuses as people read them (issue 14, item 4); the export keeps the stored value.
+# Statuses as people read them; the export keeps the stored value.
 STATUS_LABELS = {"in_progress": "In progress", "ongoing": "In progress", "completed": "Completed",
                  "failed": "Failed", "missed": "Missed", "busy": "Busy", "no_answer": "No answer",
                  "scheduled": "Scheduled", "confirmed": "Confirmed", "cancelled": "Cancelled", "no_show": "No-show"}
@@ -206,6 +265,35 @@ def status_label(status: Any) -> str | None:
     words = NOT_PRINTABLE.sub(" ", text.replace("_", " ").replace("-", " ")).split()
     readable = " ".join(words)[:STATUS_LABEL_LENGTH]
     return readable[:1].upper() + readable[1:].lower() if readable else None
+
+
+def call_status_label(status: Any, call_status: Any = None, created_at: Any = None,
+                      now: datetime | None = None) -> str | None:
+    """Return a call's status as people read it, saying why where the facts disagree.
+
+    A call still in progress past the ongoing window never ended as far as the platform knows: no panel counts it
+    as ongoing, so it reads "Stuck · 3 d" (how long since it started). A call whose two status columns disagree
+    shows both, the provider's first ("Ended · status still in progress"), so no panel calls it in progress while
+    another says it ended."""
+    label = status_label(status)
+    live = text_or_none(status) in ONGOING_STATUSES
+    provider = status_label(call_status)
+    if provider is not None and (text_or_none(call_status) in ONGOING_STATUSES) != live:
+        if label is None:
+            return provider
+        return (f"{provider} · status still {label.lower()}" if live
+                else f"{label} · call status {provider.lower()}")
+    if live and isinstance(created_at, datetime) and pd.notna(created_at) and now is not None:
+        age = now - pd.Timestamp(created_at).to_pydatetime().replace(tzinfo=None)
+        if age >= ONGOING_WINDOW:
+            return f"Stuck · {age_text(age.total_seconds())}"
+    return label
+
+
+def age_text(seconds: float) -> str:
+    """Return a long age roughly, as a glance needs it: '2 h', '47 h', '3 d'."""
+    hours = int(seconds // 3600)
+    return f"{hours} h" if hours < 48 else f"{hours // 24} d"
 
 
 def skeleton(height_px: int, label: str = "Loading…"):

@@ -1,4 +1,4 @@
-"""One customer's history in a side panel, opened from their name anywhere (issue 14, item 3).
+"""One customer's history in a side panel, opened from their name anywhere.
 
 A customer's name in ongoing calls, the feed or a call's details is a link: it puts
 `?customer=<id>` in the page's query string (beside `?call=` and the feed's filters),
@@ -15,18 +15,22 @@ missing one does. Support sees the customer's number masked, as in the grids.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from access.masking import mask_field
 from access.roles import ADMIN, SUPPORT, mask_phone
 from access.web import current_viewer
 from queries import customer_history as queries
+from queries import figures
 from queries.customer_history import NotFound, fetch_page, fetch_summary, fetch_upcoming
-from services import current_services
+from widgets.services import current_services
 from widgets.activity import cursor_from_data, cursor_to_data, first_page, read_pager
 from widgets.call_details import display_time, duration_text
-from widgets.common import cached_refresh, drawer, id_from_query_string, status_label, text_or_none
+from widgets.common import (cached_refresh, call_status_label, drawer, id_from_query_string, status_label,
+                            text_or_none)
 from widgets.registry import REFRESH_SIGNAL, URL, Widget
 
 PANEL = "customer-panel"
@@ -48,8 +52,13 @@ TITLE = "customer history"
 POLL_SETTING = "ONGOING_CALLS_POLL_SECONDS"  # a short cache lifetime, as the call details have
 NOT_FOUND = "Customer not found."
 MAX_PAGE_SIZE = 500  # a page is one statement's rows: the setting cannot make it the whole table
-COUNT_LABELS = (("calls", "Calls"), ("missed", "Missed calls"), ("booked", "Appointments booked"),
+# The counts and their figures (queries/figures.py: the label, and what is counted as the count's title).
+COUNT_FIGURES = {"calls": "history_calls", "missed": "history_missed", "booked": "history_booked"}
+COUNT_LABELS = (*((key, figures.label(figure)) for key, figure in COUNT_FIGURES.items()),
                 ("kept", "Kept"), ("cancelled", "Cancelled"), ("no_show", "No-show"))
+COUNT_MEANINGS = {figures.label(figure): figures.tooltip(figure) for figure in COUNT_FIGURES.values()} | {
+    "Kept": "Of those appointments, the ones kept (completed).", "Cancelled": "Of those, the ones cancelled.",
+    "No-show": "Of those, the ones the customer did not come to."}
 HISTORY_COLUMNS = ("Time", "Kind", "Status", "Agent or service", "Direction", "Duration")
 
 
@@ -76,13 +85,16 @@ def customer_from_query_string(search: Any) -> tuple[int | None, str]:
 # --- what is shown ----------------------------------------------------------------------------------------
 
 def history_data(summary: queries.Summary, upcoming: list[dict[str, Any]], page: queries.HistoryPage,
-                 config: dict[str, Any], mask_phones: bool) -> dict[str, Any]:
-    """Return what the panel shows (JSON for the cache): the record, counts, upcoming and a page, as text."""
+                 config: dict[str, Any], mask_phones: bool, now: datetime | None = None) -> dict[str, Any]:
+    """Return what the panel shows (JSON for the cache): the record, counts, upcoming and a page, as text; a call
+    reads as the feed reads it (stuck at `now`, or its two statuses side by side where they disagree)."""
     zones = config["DATABASE_TIMEZONE"], config["DISPLAY_TIMEZONE"]
     customer = summary.customer
+    # A name, an address or a row's detail may hold a number too (an unknown caller's name often is one).
+    text = (lambda value: mask_field(text_or_none(value))) if mask_phones else text_or_none
     phone = text_or_none(customer["phone"])
-    name = (text_or_none(customer["name"]) or "").strip()
-    fields = [("Phone", mask_phone(phone) if mask_phones else phone), ("Email", text_or_none(customer["email"])),
+    name = (text(customer["name"]) or "").strip()
+    fields = [("Phone", mask_phone(phone) if mask_phones else phone), ("Email", text(customer["email"])),
               ("Company", text_or_none(customer["company_name"])),
               ("First contact", display_time(summary.first_contact, *zones)),
               ("Last contact", display_time(summary.last_contact, *zones)), ("Customer id", str(customer["id"]))]
@@ -91,18 +103,32 @@ def history_data(summary: queries.Summary, upcoming: list[dict[str, Any]], page:
         "found": True, "id": int(customer["id"]), "name": name or f"Customer {customer['id']}",
         "fields": [(label, value) for label, value in fields if value],
         "counts": [(label, summary.counts[key]) for key, label in COUNT_LABELS],
-        "upcoming": [(display_time(row["at"], *zones), _label(row["status"]), text_or_none(row["detail"]))
+        "upcoming": [(display_time(row["at"], *zones), _label(row["status"]), text(row["detail"]))
                      for row in upcoming],
         "more_upcoming": max(summary.counts["upcoming"] - len(upcoming), 0),
         "rows": [(display_time(row["at"], *zones), "Call" if row["kind"] == "call" else "Appointment",
-                  _label(row["status"]), text_or_none(row["detail"]), text_or_none(row["direction"]),
-                  duration_text(row["duration_sec"])) for row in rows],
+                  _label(row["status"]) if row["kind"] != "call" else
+                  call_status_label(row["status"], row.get("call_status"), row["at"], now),
+                  text(row["detail"]), text_or_none(row["direction"]),
+                  duration_text(row["duration_sec"]),
+                  int(row["id"]) if row["kind"] == "call" else None) for row in rows],
         "next": cursor_to_data(page.next_cursor),
     }
 
 
 def _label(status: Any) -> str | None:
     return status_label(status)  # the feed's labels: "In progress" for in_progress and ongoing alike
+
+
+def _history_cells(row: list) -> list:
+    """Return a history row's cells; a call's time links to its details (?call=, opened over the page by
+    assets/switchboard.js, which closes the history)."""
+    shown, call_id = row[:len(HISTORY_COLUMNS)], row[len(HISTORY_COLUMNS)] if len(row) > len(HISTORY_COLUMNS) else None
+    cells = [html.Td(value or "") for value in shown]
+    if call_id is not None:
+        cells[0] = html.Td(html.A(shown[0] or f"Call {call_id}", href=f"?call={call_id}", className="call-link",
+                                  title="Open the call's details", **{"data-call": str(call_id)}))
+    return cells
 
 
 def history_view(data: dict[str, Any], page: int) -> list:
@@ -118,11 +144,12 @@ def history_view(data: dict[str, Any], page: int) -> list:
     table = html.Table(className="history", children=[
         html.Caption(f"Calls and appointments, newest first (page {page + 1})"),
         html.Thead(html.Tr([html.Th(label, scope="col") for label in HISTORY_COLUMNS])),
-        html.Tbody([html.Tr([html.Td(value or "") for value in row]) for row in data["rows"]]
+        html.Tbody([html.Tr(_history_cells(row)) for row in data["rows"]]
                    or [html.Tr(html.Td("No calls or appointments yet.", colSpan=len(HISTORY_COLUMNS)))]),
     ])
-    counts = html.Dl(className="counts", children=[html.Div(className="count", children=[
-        html.Dt(label), html.Dd(f"{count:,}")]) for label, count in data["counts"]])
+    counts = html.Dl(className="counts", children=[
+        html.Div(className="count", title=COUNT_MEANINGS.get(label), children=[html.Dt(label), html.Dd(f"{count:,}")])
+        for label, count in data["counts"]])
     return [listing(data["fields"]), counts,
             html.H3("Upcoming appointments"),
             html.Ul(upcoming, className="upcoming") if upcoming else html.P("None booked.", className="caption"),
@@ -176,7 +203,7 @@ def show(search: Any, pager: Any, previous_freshness: Any, triggered: Any = None
             return {"found": False}  # kept like a found customer: a forged id costs the same as a real one
         return history_data(summary, fetch_upcoming(services.reader, customer_id, now, scope),
                             fetch_page(services.reader, customer_id, now, scope, cursor, page_size), services.config,
-                            viewer.masks_phones)
+                            viewer.masks_phones, now)
 
     result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
         QUERY_NAME, {"customer_id": customer_id, "company_ids": scope, "masked": viewer.masks_phones,

@@ -1,7 +1,7 @@
 """Headline stats: number cards compared with yesterday and last week, and calls per hour against last week.
 
 "Ongoing now" is the ongoing-calls widget's own count (the same cached result as its badge, refreshed at its
-poll interval by a callback of its own), never a second count that could disagree (issue 16, item 3).
+poll interval by a callback of its own), never a second count that could disagree.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from access.roles import ADMIN, OPS
 from access.web import current_viewer
 from queries import headline_stats as queries
 from queries.headline_stats import Compared, HeadlineStats, fetch_headline_stats
-from services import current_services
+from queries import figures
+from queries.schema_map import schema_of
+from widgets.services import current_services
 from widgets import ongoing_calls
 from widgets.common import cached_refresh, register_poll
 from widgets.registry import CONNECTION, PAUSED, REFRESH_SIGNAL, VISIBILITY, Widget
@@ -30,9 +32,12 @@ QUERY_NAME = "headline_stats"
 TITLE = "headline stats"
 POLL_SETTING = "HEADLINE_STATS_POLL_SECONDS"
 ONGOING_POLL_SETTING = ongoing_calls.POLL_SETTING
-CARD_LABELS = (("ongoing", "Ongoing now"), ("calls_today", "Calls today"),
-               ("appointments_today", "Appointments today"), ("average_duration_today", "Avg. call today"))
+# Each card and the figure it shows (queries/figures.py: its label, and what it counts as the card's title).
+CARD_FIGURES = {"ongoing": "ongoing", "calls_today": "calls", "appointments_today": "appointments_starting_today",
+                "average_duration_today": "average_call_today"}
+CARD_LABELS = tuple((key, figures.label(figure)) for key, figure in CARD_FIGURES.items())
 BAR_COLOUR, LINE_COLOUR = "#4f7cff", "#c2620a"
+HOUR_TICKS = 8  # at most this many labels on the hours axis (plotly spaces them evenly: every 4th hour)
 
 
 def layout(poll_seconds: int, ongoing_poll_seconds: int = 5) -> html.Section:
@@ -89,10 +94,21 @@ def comparisons(figure: Compared, stats: HeadlineStats, whole_day: bool = False,
     return lines
 
 
-def card_values(stats: HeadlineStats | None, ongoing: str = "–") -> dict[str, dict[str, Any]]:
-    """Return each card's value and comparison lines; "Ongoing now" is the ongoing-calls widget's count."""
+# The cards a platform may keep nothing for, by the feature (queries/schema_map.py FEATURES) they come from.
+CARD_FEATURES = {"appointments_today": "appointments", "average_duration_today": "duration"}
+
+
+def card_values(stats: HeadlineStats | None, ongoing: str = "–", lacking: dict[str, str] | None = None
+                ) -> dict[str, dict[str, Any]]:
+    """Return each card's value and comparison lines; "Ongoing now" is the ongoing-calls widget's count. A card
+    in `lacking` (its key: the note) reads "–" with the note: the platform keeps nothing for it."""
     if stats is None:
         return {key: {"value": ongoing if key == "ongoing" else "–", "compared": []} for key, _ in CARD_LABELS}
+    return {**_card_values(stats, ongoing),
+            **{key: {"value": "–", "compared": [note]} for key, note in (lacking or {}).items()}}
+
+
+def _card_values(stats: HeadlineStats, ongoing: str) -> dict[str, dict[str, Any]]:
     return {
         "ongoing": {"value": ongoing, "compared": ["live: the count of Ongoing calls"]},
         "calls_today": {"value": f"{stats.calls_today:,}", "compared": comparisons(stats.calls, stats)},
@@ -104,10 +120,12 @@ def card_values(stats: HeadlineStats | None, ongoing: str = "–") -> dict[str, 
 
 
 def cards(values: dict[str, dict[str, Any]], prefix: str = "card") -> list[html.Div]:
-    """Return the cards: a value, its label and its comparisons (their +/− say which way, not a colour)."""
-    return [html.Div(className="card", children=[
+    """Return the cards: a value, its label and its comparisons (their +/− say which way, not a colour). What
+    the figure counts is the card's title, and read out after its label (hidden text) by a screen reader."""
+    return [html.Div(className="card", title=figures.tooltip(CARD_FIGURES[key]), children=[
         html.Div(values[key]["value"], className="card-value", id=f"{prefix}-{key}"),
         html.Div(label, className="card-label"),
+        html.Span(figures.tooltip(CARD_FIGURES[key]), className="visually-hidden"),
         *[html.Div(line, className="card-compared") for line in values[key]["compared"]],
     ]) for key, label in CARD_LABELS]
 
@@ -140,7 +158,10 @@ def calls_per_hour_figure(stats: HeadlineStats | None, display_timezone: str = "
         "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#637085", "size": 12}, "bargap": 0.15,
         "showlegend": True, "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
         "xaxis": {"type": "category", "showgrid": False, "title": {"text": f"Hour of day ({display_timezone})"},
-                  "categoryorder": "array", "categoryarray": labels, "tickangle": 0, "dtick": 2},
+                  "categoryorder": "array", "categoryarray": labels, "automargin": True,
+                  # Twelve "00:00" labels need about 400 px, a phone's chart has about 290: at most eight fit it,
+                  # and a still narrower chart turns them rather than write them over each other.
+                  "nticks": HOUR_TICKS, "tickangle": "auto"},
         "yaxis": {"gridcolor": "rgba(138,148,166,0.2)", "rangemode": "tozero", "title": {"text": "Calls"}},
     }
     return {"data": [bars, line], "layout": layout}
@@ -194,7 +215,10 @@ def _payload(services) -> dict[str, Any]:
     stats = fetch_headline_stats(services.reader, now, services.today_start(now),
                                  display_timezone=config["DISPLAY_TIMEZONE"],
                                  database_timezone=config["DATABASE_TIMEZONE"])
-    return {"cards": card_values(stats), "figure": calls_per_hour_figure(stats, config["DISPLAY_TIMEZONE"])}
+    schema = schema_of(services.reader)
+    lacking = {key: note for key, feature in CARD_FEATURES.items() for note in schema.notes(feature)}
+    return {"cards": card_values(stats, lacking=lacking),
+            "figure": calls_per_hour_figure(stats, config["DISPLAY_TIMEZONE"])}
 
 
 def register(app: Dash) -> None:

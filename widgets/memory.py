@@ -5,7 +5,7 @@ charts over a chosen window with the limit and warning lines, the current value
 and the window's peak of every series, a badge that turns amber over a
 warning and red over a limit, and the largest processes right now.
 
-Each figure is judged against its own levels (issue 15): a Switchboard worker against MEMORY_LIMIT_MB /
+Each figure is judged against its own levels: a Switchboard worker against MEMORY_LIMIT_MB /
 MEMORY_WARNING_MB, a process group's sum against its MEMORY_GROUP_LIMITS entry, a group without one not at
 all (MariaDB's 590 MB is no worker's limit). The badge, the charts and the memory alerts share
 monitoring.memory.judged_figures.
@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from access.roles import ADMIN, OPS
 from monitoring.memory import Judged, Levels, MemoryLevels, judged_figures
-from services import current_services
+from widgets.services import current_services
 from widgets.common import cached_refresh, skeleton
 from widgets.registry import OPS as OPS_COLUMN, REFRESH_SIGNAL, Widget
 
@@ -35,6 +35,9 @@ HOST_CHART = "memory-host-chart"
 SERIES_TABLE = "memory-series"
 SUMMARY = "memory-summary"  # the charts' text alternative
 TOP_TABLE = "memory-top"
+# The largest-processes box stands this tall from the first paint (its skeleton) to any sample: ten rows, the
+# caption and the notes fit, and a sample with fewer processes or without notes does not move the page below.
+TOP_TABLE_HEIGHT_PX = 380
 FRESHNESS = "memory-freshness"
 STATUS = "memory-status"
 QUERY_NAME = "memory"
@@ -96,7 +99,8 @@ def layout(poll_seconds: int) -> html.Section:
         ]),
         html.Div(className="tables", children=[
             html.Div(id=SERIES_TABLE, className="table-box", children=skeleton(350)),
-            html.Div(id=TOP_TABLE, className="table-box", children=skeleton(350)),
+            html.Div(id=TOP_TABLE, className="table-box", style={"minHeight": f"{TOP_TABLE_HEIGHT_PX}px"},
+                     children=skeleton(TOP_TABLE_HEIGHT_PX)),
         ]),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
         dcc.Store(id=FRESHNESS),
@@ -322,9 +326,13 @@ def top_table(top: list[dict[str, Any]]) -> html.Table:
         mark = f" ({reasons.index(p['why']) + 1})" if p.get("why") in reasons else ""
         return html.Td("–" + mark, className="numeric", title=p.get("why") or "not sampled")
 
-    rows = [html.Tr([html.Td(str(p["pid"]), className="numeric"), html.Td(p["name"]),
+    # A long command line is cut to one line (whole in its title), and the reasons share one note: the panel keeps
+    # its height from sample to sample, whichever processes are largest.
+    rows = [html.Tr([html.Td(str(p["pid"]), className="numeric"),
+                     html.Td(p["name"], className="one-line", title=p["name"]),
                      html.Td(_megabytes(p["rss"]), className="numeric"), share(p, "uss"), share(p, "pss")]) for p in top]
-    notes = [html.P(f"– ({number}): {reason}", className="caption") for number, reason in enumerate(reasons, start=1)]
+    notes = [html.P(" · ".join(f"– ({number}): {reason}" for number, reason in enumerate(reasons, start=1)),
+                    className="caption one-line")] if reasons else []
     return html.Div([html.Table(className="data-table", children=[
         html.Caption("Largest processes now (USS: memory only it uses; PSS: its share of what it shares)"),
         html.Thead(html.Tr([html.Th("pid"), html.Th("process"), html.Th("RSS"), html.Th("USS"), html.Th("PSS")])),
@@ -343,7 +351,7 @@ def refresh(window, previous_freshness) -> dict[str, Any]:
     config = services.config
     result = cached_refresh("memory", lambda: services.queries.get_or_compute(
         QUERY_NAME, {"window": window}, services.poll_seconds(POLL_SETTING),
-        lambda: panel_payload(build_view(services.memory_store, WINDOWS[window]), MemoryLevels.from_config(config),
+        lambda: panel_payload(build_view(services.memory_store, WINDOWS[window], services.clock()), MemoryLevels.from_config(config),
                               window, config["DISPLAY_TIMEZONE"])),
         config["STATEMENT_TIMEOUT_MS"], errors=STORE_ERRORS, reason=lambda _error: "memory store unreachable")
     if result.cached is None:

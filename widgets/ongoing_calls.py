@@ -15,12 +15,14 @@ from dash import Dash, Output, dcc, html, no_update
 
 from queries import ongoing_calls as queries
 from queries.ongoing_calls import OngoingCalls, fetch_ongoing_calls
+from queries.schema_map import schema_of
+from access.masking import mask_field
 from access.roles import ADMIN, SUPPORT, mask_phone
 from access.web import current_viewer
-from services import current_services
+from widgets.services import current_services
 from widgets.common import (cached_refresh, epoch, fit_columns, grid_options, int_or_none, more_columns_button,
                             register_poll,
-                            status_label, text_or_none, without_empty)
+                            call_status_label, text_or_none, without_empty)
 from widgets.registry import Widget
 
 GRID = "ongoing-grid"
@@ -74,33 +76,42 @@ def layout(poll_seconds: int, viewer=None) -> html.Section:
 def compact_rows(result: OngoingCalls, database_timezone: str, mask_phones: bool = False) -> list[dict[str, Any]]:
     """Return the rows as the browser needs them: short keys, epoch seconds, no empty values."""
     phone = mask_phone if mask_phones else text_or_none
+    # An unknown caller's name is often their number: a name is masked like any text that may hold one.
+    name = (lambda value: mask_field(text_or_none(value))) if mask_phones else text_or_none
     rows = []
     for row in result.rows.itertuples(index=False):
         customer_number = row.to_number if text_or_none(row.direction) == "outbound" else row.from_number
         record = {"id": int(row.id), "at": epoch(row.created_at, database_timezone),
-                  "start": epoch(row.start_timestamp, database_timezone), "st": status_label(row.status),
+                  "start": epoch(row.start_timestamp, database_timezone),
+                  # Both columns: a platform whose map counts either as ongoing shows a disagreement as such.
+                  "st": call_status_label(row.status, row.call_status),
                   "caller": phone(text_or_none(customer_number)),
-                  "cust": text_or_none(row.customer_name), "agent": text_or_none(row.agent_name),
+                  "cust": name(row.customer_name), "agent": text_or_none(row.agent_name),
                   "co": text_or_none(row.company_name), "dir": text_or_none(row.direction),
                   "cid": int_or_none(row.customer_id)}
         rows.append(without_empty(record))
     return rows
 
 
-def caption(result: OngoingCalls) -> str:
-    """Return 'showing 500 of 7,214' when capped, else nothing."""
-    return f"showing {len(result.rows):,} of {result.total:,}" if result.capped else ""
+def caption(result: OngoingCalls, notes: list[str] = ()) -> str:
+    """Return 'showing 500 of 7,214' when capped, and the columns the platform keeps nothing for."""
+    return " · ".join([*([f"showing {len(result.rows):,} of {result.total:,}"] if result.capped else []), *notes])
 
 
-def table_payload(result: OngoingCalls, database_timezone: str, mask_phones: bool = False) -> dict[str, Any]:
+# The grid's columns a platform may keep nothing for: their cells stay empty, and the caption says why.
+FEATURES = ("agent", "direction", "start")
+
+
+def table_payload(result: OngoingCalls, database_timezone: str, mask_phones: bool = False,
+                  notes: list[str] = ()) -> dict[str, Any]:
     """Return what the browser is sent: compact rows, the badge and the caption."""
     return {"rows": compact_rows(result, database_timezone, mask_phones), "badge": f"{result.total:,}",
-            "caption": caption(result)}
+            "caption": caption(result, notes)}
 
 
 def cached_calls(services, company_ids: tuple[int, ...] | None, masked: bool):
     """Return the ongoing calls of these companies as sent, from the query cache (computed when due): the
-    badge here and "Ongoing now" in the headline read this one result (issue 16, item 3)."""
+    badge here and "Ongoing now" in the headline read this one result."""
     limit = int(services.config["ONGOING_CALLS_ROW_CAP"])
     timezone = services.config["DATABASE_TIMEZONE"]
     # The cache keeps the built payload, so a hit costs no DataFrame work at all.
@@ -108,7 +119,8 @@ def cached_calls(services, company_ids: tuple[int, ...] | None, masked: bool):
         QUERY_NAME, {"limit": limit, "company_ids": company_ids, "masked": masked},
         services.poll_seconds(POLL_SETTING),
         lambda: table_payload(fetch_ongoing_calls(services.reader, services.now(), company_ids=company_ids,
-                                                  limit=limit), timezone, masked)),
+                                                  limit=limit), timezone, masked,
+                              schema_of(services.reader).notes(*FEATURES))),
         services.config["STATEMENT_TIMEOUT_MS"])
 
 

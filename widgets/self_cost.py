@@ -11,8 +11,9 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 
 from access.roles import ADMIN, OPS
-from monitoring.costs import WidgetCost, widget_costs
-from services import current_services
+from monitoring.costs import (HEADLINE_DB_MS, WidgetCost, statements_floor_per_minute, statements_per_minute,
+                              widget_budgets, widget_costs)
+from widgets.services import current_services
 from widgets.common import skeleton
 from widgets.registry import OPS as OPS_COLUMN, REFRESH_SIGNAL, Widget
 
@@ -28,32 +29,32 @@ class Column:
     """One column of the cost table: its heading, what it measures, and the budget its figure is held to."""
     heading: str
     meaning: str
-    budget: float | None = None  # in the column's unit; None: no budget (more is better, or a count)
+    budget: str = ""  # the Budget field it is held to (monitoring/costs.py); "": none (more is better, or a count)
     budget_text: str = ""
 
 
-# The budgets are what Switchboard was built to: one statement per refresh (two for a search outside the shared
-# rows), no more rows than a cap, never a LONGTEXT payload (the ancestor read 2.7 MB per widget load), an
-# indexed read, an answer the browser takes in one small response (the ancestor's fixed widgets sent ~60 KB).
+# The budgets are monitoring/costs.py's: a default, and a budget of its own for a widget built to cost more.
 COLUMNS = (
     Column("widget", "The widget, or the shared query that several views read."),
     Column("refreshes", "How many times this worker computed it in the last hour: once per poll interval at most, "
                         "however many people watch, because every other viewer is answered from the cache."),
     Column("statements / refresh", "SQL statements sent per computation. 0 when every view was answered from rows "
                                    "another refresh had already fetched (the feed's filtered pages read its shared "
-                                   "newest rows).", 2, "≤ 2"),
-    Column("rows / refresh", "Rows the database returned per computation; each query is capped.", 2000,
-           "≤ 2,000 (ACTIVITY_RECENT_ROWS)"),
+                                   "newest rows).", "statements", "≤ 2; customer history ≤ 3 (its three statements)"),
+    Column("rows / refresh", "Rows the database returned per computation; each query is capped.", "rows",
+           "≤ 2,000; the feed's shared newest rows ≤ ACTIVITY_RECENT_ROWS + 1 (one more tells whether older rows "
+           "are left)"),
     Column("bytes from DB / refresh", "Bytes of those rows as the driver received them: named columns only, never a "
-                                      "payload column.", 1024 * 1024, "≤ 1.0 MB"),
+                                      "payload column.", "db_bytes", "≤ 1.0 MB"),
     Column("DB ms / refresh", "Milliseconds spent in the database per computation (through the indexes that "
-                              "`python app.py verify` checks).", 100, "≤ 100 ms"),
+                              "`python app.py verify` checks).", "db_ms",
+           f"≤ 100 ms; headline stats ≤ {HEADLINE_DB_MS} ms (a dozen index ranges, polled every 60 s)"),
     Column("cache hits (1 h)", "Share of requests answered from the cache in the last hour: with many watchers it "
                                "approaches 100 %."),
-    Column("bytes to browser / response", "Bytes of one callback answer as sent (compressed).", 60 * 1024,
+    Column("bytes to browser / response", "Bytes of one callback answer as sent (compressed).", "browser_bytes",
            "≤ 60.0 KB"),
     Column("memory added / refresh", "Resident memory this worker grew by during a computation (often 0: memory "
-                                     "already held is reused).", 1024 * 1024, "≤ 1.0 MB"),
+                                     "already held is reused).", "memory", "≤ 1.0 MB"),
 )
 ZERO_STATEMENTS_NOTE = ("A widget can show 0 statements per refresh: its answer came from rows another refresh "
                         "fetched, so the database did no work for it.")
@@ -109,7 +110,7 @@ def cost_cells(cost: WidgetCost) -> list[str]:
 
 def over_budget(cost: WidgetCost) -> list[bool]:
     """Tell, per column, whether the widget's figure is over the column's budget."""
-    return [column.budget is not None and value is not None and value > column.budget
+    return [bool(column.budget) and value is not None and value > getattr(cost.budget, column.budget)
             for column, value in zip(COLUMNS, cost_values(cost))]
 
 
@@ -145,10 +146,21 @@ def cost_table(costs: list[WidgetCost]) -> html.Table:
 
 def refresh() -> dict[str, Any]:
     """Summarise this worker's last hour of widget refreshes."""
+    from widgets import registered  # the registry imports this module
+
     services = current_services()
     ratios = {query: counter.hit_ratio() for query, counter in services.queries.hit_counters().items()}
-    costs = widget_costs(services.widget_names, services.costs, ratios, services.responses)
-    return {"table": cost_table(costs), "caption": f"this worker (pid {os.getpid()}), last hour"}
+    costs = widget_costs(services.widget_names, services.costs, ratios, services.responses,
+                         budgets=widget_budgets(services.config))
+    return {"table": cost_table(costs), "caption": f"this worker (pid {os.getpid()}), last hour · "
+            + statements_caption(statements_per_minute(services.costs),
+                                 statements_floor_per_minute(registered(), services.config))}
+
+
+def statements_caption(actual: float | None, floor: float) -> str:
+    """Return this worker's statements a minute beside the floor every worker's together can reach."""
+    here = "–" if actual is None else f"{actual:,.1f}"
+    return f"statements a minute: {here} here; floor {floor:,.1f} for all workers together"
 
 
 def register(app: Dash) -> None:

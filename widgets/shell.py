@@ -8,7 +8,7 @@ Everything here runs in the browser (clientside callbacks in assets/switchboard.
   without a request to the server;
 - a connection watch notices when the dashboard's own server (or the network to it) is
   gone: "Connection lost · retrying" in the header and the tab title, polling off, the
-  clock stopped, until /healthz answers again (issue 11, item 7);
+  clock stopped, until /healthz answers again;
 - an empty grid says why: loading, "Could not load: <reason>", or its empty text.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
+from access.dash_internals import descendants, with_descendants
 from access.roles import MAIN_PAGE, ROLES, SHELL, WALL_PAGE, WALL_PATH
 from widgets import registered
 from widgets.registry import (CONNECTION, OPS, PAUSED, REFRESH_SIGNAL, SETTINGS, TICK, URL, VISIBILITY, WALL,
@@ -52,8 +53,8 @@ def component_areas(config: dict, widgets: tuple[Widget, ...] | None = None) -> 
     """Return the area each component id belongs to (the page's own components are the shell's)."""
     widgets = registered() if widgets is None else widgets
     areas = {component.id: widget.area for widget in widgets for panel in [widget.panel(config)]
-             for component in [panel, *panel._traverse()] if isinstance(getattr(component, "id", None), str)}
-    for component in full_page(config, widgets)._traverse():
+             for component in with_descendants(panel) if isinstance(getattr(component, "id", None), str)}
+    for component in descendants(full_page(config, widgets)):
         if isinstance(getattr(component, "id", None), str):
             areas.setdefault(component.id, SHELL)
     return areas
@@ -114,7 +115,7 @@ def skip_links(panels: list[Component]) -> html.Nav:
     links = []
     for panel in (panel for panel in panels if not getattr(panel, "hidden", False)):  # not the closed drawers
         heading_id = getattr(panel, "aria-labelledby", None)
-        heading = next((c for c in [panel, *panel._traverse()] if getattr(c, "id", None) == heading_id), None)
+        heading = next((c for c in with_descendants(panel) if getattr(c, "id", None) == heading_id), None)
         if heading is not None and isinstance(heading.children, str):
             links.append(html.A(f"Skip to {heading.children}", href=f"#{heading_id}", className="skip-link"))
     return html.Nav(links, className="skip-links", **{"aria-label": "Skip to a panel"})

@@ -1,4 +1,4 @@
-"""The wallboard: a TV on the call-center floor, signed in as a `wallboard` user (issue 16, item 4); an admin,
+"""The wallboard: a TV on the call-center floor, signed in as a `wallboard` user; an admin,
 and the local demo, open it at /wall to see what the floor sees.
 
 Large type, the headline figures with their comparisons and the per-company table, nothing to click. The
@@ -17,7 +17,7 @@ import dash_ag_grid as dag
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
 
 from access.roles import ADMIN, WALLBOARD
-from services import current_services
+from widgets.services import current_services
 from widgets import company_kpis, headline_stats
 from widgets.common import grid_options, register_poll
 from widgets.registry import CONNECTION, SETTINGS, TICK, WALL, Widget
@@ -36,16 +36,22 @@ POLL_SETTING = company_kpis.POLL_SETTING
 ROTATE_SETTING = "WALLBOARD_ROTATE_SECONDS"
 # The figures a floor manager reads from across the room; the desk's table has every column.
 WALL_FIELDS = ("co", "on", "n", "ans_r", "mis_r", "fail_r", "p90", "bk", "bk_r", "last")
-WALL_HEADERS = {"n": "Calls", "ans_r": "Answered", "mis_r": "Missed", "fail_r": "Failed", "bk_r": "Booking"}
+# Shorter headers for a TV's columns, still saying what is counted (the tooltips are the desk's).
+WALL_HEADERS = {"n": "Calls today", "ans_r": "Answered %", "mis_r": "Missed %", "fail_r": "Failed %",
+                "bk": "Booked today", "bk_r": "Booking %"}
 
 
-def wall_columns() -> list[dict[str, Any]]:
+def wall_columns(config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Return the wall's columns: the desk's, fewer, unsortable, with no link (nothing to click); a judged
-    figure shows its level's word beside it in smaller type, so it fits a TV's column."""
-    columns = {column["field"]: column for column in company_kpis.column_defs(links=False)}
+    figure shows its level's word beside it in smaller type, so it fits a TV's column, or its count where too
+    few calls stand behind it to judge."""
+    words = {} if config is None else {"statuses": company_kpis.mapped_statuses(config),
+                                       "min_calls": int(config["JUDGE_MIN_CALLS"])}
+    columns = {column["field"]: column for column in company_kpis.column_defs(links=False, **words)}
     chosen = []
     for field in WALL_FIELDS:
-        column = {key: value for key, value in columns[field].items() if key not in ("width", "minWidth", "pinned")}
+        column = {key: value for key, value in columns[field].items()
+                  if key not in ("width", "minWidth", "pinned", "context")}
         column["headerName"] = WALL_HEADERS.get(field, column["headerName"])
         column["flex"] = {"co": 2.8, "on": 0.9, "n": 0.8, "bk": 0.9, "last": 1.1}.get(field, 1.2)
         if f"{field}_lv" in str(column.get("cellClass")):
@@ -56,7 +62,7 @@ def wall_columns() -> list[dict[str, Any]]:
     return chosen
 
 
-def layout(poll_seconds: int, rotate_seconds: int = 10) -> html.Section:
+def layout(poll_seconds: int, rotate_seconds: int = 10, config: dict[str, Any] | None = None) -> html.Section:
     """Return the wallboard's panel: the cards, the table and its page, all of the screen."""
     return html.Section(className="wall-panel", **{"aria-labelledby": "wall-title"}, children=[
         html.Header(className="wall-header", children=[
@@ -71,7 +77,7 @@ def layout(poll_seconds: int, rotate_seconds: int = 10) -> html.Section:
             html.Div(className="wall-table-header", children=[
                 html.H2("Companies today"), html.Span("", id=PAGE, className="wall-page-label")]),
             dag.AgGrid(
-                id=GRID, columnDefs=wall_columns(), rowData=[], getRowId="params.data.id",
+                id=GRID, columnDefs=wall_columns(config), rowData=[], getRowId="params.data.id",
                 defaultColDef={"sortable": False, "resizable": False, "filter": False, "suppressMovable": True},
                 dashGridOptions={**grid_options("No companies"), "pagination": True,
                                  "suppressPaginationPanel": True,
@@ -87,7 +93,7 @@ def layout(poll_seconds: int, rotate_seconds: int = 10) -> html.Section:
 
 
 def panel(config: dict[str, Any]) -> html.Section:
-    return layout(int(config[POLL_SETTING]), int(config[ROTATE_SETTING]))
+    return layout(int(config[POLL_SETTING]), int(config[ROTATE_SETTING]), config)
 
 
 def refresh(previous_freshness) -> dict[str, Any]:

@@ -65,9 +65,9 @@ rest of the host (the server's with the workers max_requests replaced, whose
 number is printed), and the total PSS of the gunicorn master and its workers at
 the end of the window (and the peak of samples every 5 s).
 
-It is a benchmark, not a test: it prints the expectations of issue 5 as a table
-of checks (verdict, check, threshold, figure) and exits 0 whatever they say
-(non-zero only when it cannot run).
+It is a benchmark, not a test: it prints the load targets (p95, PSS, statements,
+the naive dashboard's ratios) as a table of checks (verdict, check, threshold,
+figure) and exits 0 whatever they say (non-zero only when it cannot run).
 
 The modules: sessions.py (the simulated tabs; Locust's own runner takes it
 too), page.py (what a page polls), servers.py (gunicorn started and stopped,

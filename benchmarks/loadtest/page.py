@@ -1,7 +1,7 @@
 """What a Switchboard page polls, read from the server as the Dash renderer reads it.
 
-The polled widgets are not listed by hand (a widget missing from such a list silently stopped being
-polled, issue 13): every server callback with a dcc.Interval's `n_intervals` among its inputs is polled,
+The polled widgets are not listed by hand (a widget missing from such a list would silently stop being
+polled): every server callback with a dcc.Interval's `n_intervals` among its inputs is polled,
 at the period the layout gives that interval.
 """
 from __future__ import annotations

@@ -75,15 +75,25 @@ def error_lines(stats, limit: int = 5) -> list[str]:
     return [f"{error.occurrences}x {error.name}: {error.error}" for error in errors[:limit]]
 
 
-def sample_pss_until(pid: int, ends: float) -> int | None:
-    """Sample the server's total PSS every few seconds until `ends`; return the peak."""
-    peak = None
+def sample_until(pid: int, ends: float, base_url: str | None = None, workers: int = 0
+                 ) -> tuple[int | None, dict[str, dict[str, float]]]:
+    """Sample the server's total PSS every few seconds until `ends`; return the peak, and (with `base_url`) the
+    latest statement counters seen of every worker, so that a worker max_requests replaces during the window
+    keeps the statements it ran until its last sample."""
+    peak, seen = None, {}
     while time.monotonic() < ends:
         gevent.sleep(max(0.0, min(PSS_SAMPLE_SECONDS, ends - time.monotonic())))
         pss = probes.total_pss(pid)
         if pss is not None:
             peak = pss if peak is None else max(peak, pss)
-    return peak
+        if base_url is not None:
+            seen.update(probes.scrape_statement_counters(base_url, workers))
+    return peak, seen
+
+
+def stats_totals(stats) -> tuple[int, int]:
+    """Return the requests answered so far and how many of them failed."""
+    return stats.total.num_requests, stats.total.num_failures
 
 
 def wait_for_sessions(runner, timeout: float) -> bool:
@@ -109,11 +119,15 @@ def drive_sessions(plan: RunPlan, server: Server, status: probes.DatabaseStatus,
         environment.stats.reset_all()
         log_offset = server.log_path.stat().st_size
         before, started, cpu_before = status.read(), time.monotonic(), probes.cpu_sample(server.process.pid)
-        peak = sample_pss_until(server.process.pid, plan.polling_ends)
+        peak, seen = sample_until(server.process.pid, plan.polling_ends, server.base_url if counted else None,
+                                  workers)
         after, window = status.read(), time.monotonic() - started
+        # What the window served: answers that arrive while the sessions drain are not the window's, and under
+        # saturation they are many (dividing them by the window made req/s higher than the server gave).
+        window_requests, window_failures = stats_totals(environment.stats)
         cpu = probes.cpu_shares(cpu_before, probes.cpu_sample(server.process.pid))
         replaced = probes.workers_started(probes.log_since(server.log_path, log_offset))
-        counters_after = probes.scrape_statement_counters(server.base_url, workers) if counted else {}
+        counters_after = {**seen, **probes.scrape_statement_counters(server.base_url, workers)} if counted else {}
         app_statements = {widget: probes.per_minute(count, window)
                           for widget, count in probes.statements_by_widget(counters_before, counters_after).items()}
         pss_processes = probes.pss_by_process(server.process.pid)
@@ -124,8 +138,8 @@ def drive_sessions(plan: RunPlan, server: Server, status: probes.DatabaseStatus,
         stats = environment.stats
         return RunResult(
             mode=plan.mode, sessions=plan.sessions, workers=workers, window_seconds=window, widgets=widgets,
-            latencies=latencies(stats, [*widgets, *PAGE_REQUESTS]), requests=stats.total.num_requests,
-            failures=stats.total.num_failures, errors=error_lines(stats),
+            latencies=latencies(stats, [*widgets, *PAGE_REQUESTS]), requests=window_requests,
+            failures=window_failures, errors=error_lines(stats),
             statements_per_minute=probes.per_minute(after["Com_select"] - before["Com_select"], window),
             # The second SHOW GLOBAL STATUS counts itself in Questions.
             questions_per_minute=probes.per_minute(after["Questions"] - before["Questions"] - 1, window),

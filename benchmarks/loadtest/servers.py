@@ -1,80 +1,22 @@
-"""gunicorn on 127.0.0.1: started, waited for, stopped; shared by the load benchmark and the tests
-(tests/support/gunicorn.py). Nothing here imports Locust or gevent, so the tests can use it."""
+"""The load benchmark's two servers (Switchboard's and the naive dashboard's) under gunicorn on 127.0.0.1.
+
+Starting, waiting for and stopping gunicorn is the tests' (tests/support/gunicorn.py): the benchmark uses the
+harness the tests prove."""
 from __future__ import annotations
 
 import os
 import runpy
-import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import Any, Iterator
 from urllib.error import URLError
 from urllib.request import urlopen
 
-import psutil
-
-ROOT = Path(__file__).resolve().parents[2]
-SWITCHBOARD_ARGUMENTS = ("-c", "gunicorn.conf.py")  # production's settings (SWITCHBOARD_BIND names the port)
-
-
-class ServerError(RuntimeError):
-    """gunicorn exited, or did not serve in time."""
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_gunicorn(environment: dict[str, str], arguments: Sequence[str] = SWITCHBOARD_ARGUMENTS,
-                   stdout: int | IO = subprocess.DEVNULL, stderr: int | IO = subprocess.PIPE,
-                   own_session: bool = False) -> subprocess.Popen:
-    """Start `python -m gunicorn …` in the repository root; with `own_session`, its workers and it are a
-    process group of their own, which stop_gunicorn can kill whole."""
-    return subprocess.Popen([sys.executable, "-m", "gunicorn", *arguments], cwd=ROOT, env=environment,
-                            stdout=stdout, stderr=stderr, text=True, start_new_session=own_session)
-
-
-def wait_until_serving(port: int, process: subprocess.Popen, workers: int, seconds: float = 60.0) -> None:
-    """Wait until gunicorn accepts connections on the port with all its workers started."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerError(f"gunicorn exited while starting ({process.returncode})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                if len(psutil.Process(process.pid).children()) == workers:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise ServerError(f"gunicorn did not start listening with all its {workers} workers within {seconds:g} s")
-
-
-def stop_gunicorn(process: subprocess.Popen, seconds: float, own_session: bool = False) -> str:
-    """Ask gunicorn to stop (SIGTERM: its graceful shutdown); kill it after `seconds`, and with `own_session`
-    whatever of its process group lingers. Return what it wrote to a pipe ("" when it wrote elsewhere)."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        _, errors = process.communicate(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, errors = process.communicate()
-    if own_session:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return errors or ""
+from tests.support.gunicorn import (ROOT, SWITCHBOARD_ARGUMENTS, ServerError, free_port,  # noqa: F401 (the runner's)
+                                    start_gunicorn, stop_gunicorn, wait_for_workers)
 
 
 # --- the load benchmark's two servers -------------------------------------------------------------
@@ -150,7 +92,7 @@ def running_server(mode: str, workers: int, database_url: str, redis_url: str, l
 def wait_until_answering(server: Server, port: int, workers: int) -> None:
     """Wait until all the server's workers have started and it answers GET / with 200; fail with its log."""
     try:
-        wait_until_serving(port, server.process, workers, SERVER_START_SECONDS)
+        wait_for_workers(port, server.process, workers, SERVER_START_SECONDS)
         with urlopen(f"{server.base_url}/", timeout=30) as response:
             if response.status != 200:
                 raise ServerError(f"GET / answered {response.status}")

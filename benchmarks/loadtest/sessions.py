@@ -288,7 +288,7 @@ class SwitchboardSession(BrowserSession):
                       kept: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """POST one callback with the page's props (`values` first); keep its answer; return it as
         {"id.prop": value}, or None when it failed."""
-        from callback_guard import callback_body  # the project's modules: importable once the root is on the path
+        from access.callback_guard import callback_body  # the project's modules: importable once the root is on the path
 
         values = {**self.props, **self.controls(), **values}
         payload = callback_body(callback, values, values, changed)

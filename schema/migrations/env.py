@@ -7,6 +7,7 @@ own name so it can never collide with the platform's migration bookkeeping.
 """
 from alembic import context
 
+from schema.indexes import ledger_metadata
 from schema.tables import metadata
 
 VERSION_TABLE = "switchboard_alembic_version"
@@ -15,7 +16,7 @@ VERSION_TABLE = "switchboard_alembic_version"
 def run_migrations_offline() -> None:
     context.configure(
         url=context.config.get_main_option("sqlalchemy.url"),
-        target_metadata=metadata,
+        target_metadata=[metadata, ledger_metadata],
         literal_binds=True,
         version_table=VERSION_TABLE,
         render_as_batch=True,
@@ -28,7 +29,7 @@ def run_migrations_online() -> None:
     connection = context.config.attributes["connection"]
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=[metadata, ledger_metadata],
         version_table=VERSION_TABLE,
         render_as_batch=True,
         transaction_per_migration=True,

@@ -1,29 +1,24 @@
-"""Add the dashboard's performance indexes.
+"""Switchboard's branch: its first revision.
 
 Revision ID: 0002
 Revises:
 Create Date: 2026-11-28
 
-The six indexes of DESIGN.md, by their exact names, built online on MySQL/MariaDB
-(schema/online_indexes.py). `idx_called_at` is skipped where `calls.called_at` does
-not exist, and an index that already exists under its name is left as it is.
+Switchboard's indexes are not made by a revision: which of them a database lacks depends on the
+indexes the platform has already, so `migrate` plans them from the catalog and records each one it
+creates (schema/indexes.py). The revision stays so that a database which recorded it still upgrades.
 """
 from __future__ import annotations
-
-from schema.online_indexes import add_indexes, drop_indexes, specs
-from schema.tables import PERFORMANCE_INDEXES
 
 revision: str = "0002"
 down_revision: str | None = None
 branch_labels = ("switchboard",)
 depends_on = "0001"
 
-INDEXES = specs(PERFORMANCE_INDEXES)
-
 
 def upgrade() -> None:
-    add_indexes(INDEXES)
+    pass
 
 
 def downgrade() -> None:
-    drop_indexes(INDEXES)
+    pass

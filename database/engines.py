@@ -10,7 +10,7 @@ per connection when the pool opens it:
 The flavour (MariaDB or MySQL) is detected once per engine, on its first connection.
 
 A database that accepts connections and never answers (a dropped network, not a
-refused port) must not hold the dashboard's threads (issue 11): the reader's
+refused port) must not hold the dashboard's threads: the reader's
 driver waits at most `network_timeout_seconds` to connect and for any one read or
 write, and its connections pass a gate: one attempt at a time per process and,
 while connecting fails, one retry per that long across the workers (ConnectionGate).

@@ -19,10 +19,16 @@ computation in flight instead of each running the query (single flight); with
 Redis, a shared lock does the same across workers. The locks are per key, not per
 slot, so a computation that outlives its slot (a database that never answers) is
 still the only one in flight. A waiter waits at most `wait_seconds` and then
-answers "waiting for the database" (or the key's failure of the slot before):
-it never runs the query itself, and never holds a server thread for long.
+answers with the key's latest result, when one is kept (see `latest_key`), else
+"waiting for the database" (or the key's failure of the slot before): it never
+runs the query itself, and never holds a server thread for long. The latest
+result counts as fresh while it is at most an interval old, as a cached one
+may be; older, it is served marked stale, so a panel opened while the database
+is slow shows its last rows and says why they are not newer. Without it, a
+database slower than a key's interval would leave every asker waiting: each
+result is stored for the slot its computation began in, which has ended.
 
-A failure is remembered like a result (issue 11): a query that fails with one of
+A failure is remembered like a result: a query that fails with one of
 the `remember` errors stores a failure record (plain data: the error's kind and
 the reason the widgets show) for the rest of the slot in which it failed, in the
 shared cache like a result. Every asker in that slot gets `KnownFailure` with the
@@ -35,7 +41,7 @@ thread computes the next slot's entry, so nobody's request waits for it when the
 slot turns (`prefetch_next_slot`). A lone watcher never triggers it, so their
 results stay as fresh as without it.
 
-Entries are stored as JSON (orjson), never as pickles (issue 12, finding 11): whoever
+Entries are stored as JSON (orjson), never as pickles: whoever
 can write to a shared Redis could otherwise run code in every worker. The cache
 backends store the bytes this module encodes as they are (`StoredAsIs`); an entry
 that is not this version's JSON (a pickle, a tampered or foreign value) is a miss,
@@ -64,9 +70,10 @@ from flask_caching import Cache
 from flask_caching.backends import RedisCache, SimpleCache
 from redis.exceptions import LockError, RedisError
 
-from db import network_timeout_seconds
+from database.engines import network_timeout_seconds
 from monitoring.instrumentation import CostLog, measure_refresh
 
+FAILURE_REMEMBERED_MOST_SECONDS = 60  # the longest a failure stands for a key, whatever its interval
 log = logging.getLogger("switchboard.cache")
 
 KEY_PREFIX = "query:"
@@ -78,6 +85,8 @@ PREFETCH_MIN_REQUESTS = 4  # asks for a key in one slot, in this process, before
 PREFETCH_KEYS_COUNTED = 256
 WAIT_SECONDS = 0.5  # a waiter's default patience for the computation in flight (QUERY_WAIT_MS sets it)
 WAITING_REASON = "waiting for the database"
+LATEST_KEPT_INTERVALS = 3
+LATEST_KEPT_LEAST_SECONDS = 10
 FAILURE_FIELD = "failure"
 FORMAT_VERSION = 1  # the "v" of every stored entry: an entry of another version is a miss
 # orjson writes dataclasses, datetimes and subclasses of str, int, dict and list on its own terms (a dataclass
@@ -139,10 +148,12 @@ def decode_entry(stored: Any) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class CachedResult:
-    """A widget's built result and when it was computed (its cost is in the CostLog)."""
+    """A widget's built result and when it was computed (its cost is in the CostLog). `behind` is empty for
+    the current slot's result; else the reason an older result is served (a waiter's wait ran out)."""
 
     value: Any
     computed_at: float
+    behind: str = ""
 
 
 class KnownFailure(RuntimeError):
@@ -220,6 +231,17 @@ def slot_key(query: str, params: dict[str, Any], interval: int, now: float) -> t
     return f"{cache_key(query, params)}:{interval}:{slot}", max(1, math.ceil(slot_end(interval, now) - now))
 
 
+def latest_key(query: str, params: dict[str, Any], interval: int) -> str:
+    """Return the key under which the newest result of (query, params) is kept beside its slots."""
+    return f"{cache_key(query, params)}:{interval}:latest"
+
+
+def latest_kept_seconds(interval: int) -> int:
+    """How long the newest result is kept for waiters: a few intervals, so a database that takes longer than
+    an interval still gets its results read."""
+    return max(LATEST_KEPT_INTERVALS * interval, LATEST_KEPT_LEAST_SECONDS)
+
+
 def slot_end(interval: int, now: float) -> float:
     """Return when the time slot of `interval` seconds holding `now` ends."""
     return (math.floor(now / interval) + 1) * interval
@@ -229,12 +251,12 @@ def cache_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return Flask-Caching's settings for Switchboard's settings."""
     if config.get("CACHE_REDIS_URL"):
         # Flask-Caching prefixes every key; clearing then deletes only those keys, never the whole database.
-        return {"CACHE_TYPE": "caching.StoredAsIsRedisCache", "CACHE_REDIS_URL": config["CACHE_REDIS_URL"],
+        return {"CACHE_TYPE": "database.query_cache.StoredAsIsRedisCache", "CACHE_REDIS_URL": config["CACHE_REDIS_URL"],
                 "CACHE_KEY_PREFIX": config["CACHE_KEY_PREFIX"], "CACHE_DEFAULT_TIMEOUT": 60,
                 # A Redis that hangs must not hang the dashboard: fail fast and fall back.
                 "CACHE_OPTIONS": {"socket_timeout": REDIS_SOCKET_SECONDS,
                                   "socket_connect_timeout": REDIS_SOCKET_SECONDS}}
-    return {"CACHE_TYPE": "caching.StoredAsIsSimpleCache", "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 60}
+    return {"CACHE_TYPE": "database.query_cache.StoredAsIsSimpleCache", "CACHE_THRESHOLD": 2000, "CACHE_DEFAULT_TIMEOUT": 60}
 
 
 class SharedLocks:
@@ -290,12 +312,13 @@ class QueryCache:
         self._locks: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
         self._locks_guard = threading.Lock()
         self._shared_down_until = 0.0
+        self._shared_down = False  # an outage of the shared cache is under way (logged at its start)
         self._foreign_seen = False
         self._demand: dict[str, int] = {}  # slot key -> asks in this process (the current slots only)
         self._prefetched: set[str] = set()  # next-slot keys whose computation ahead was started (once each)
         self.start_background: Callable[[Callable[[], None]], None] = _start_daemon_thread
         # Told of each computation's outcome: (query, None) on success, (query, reason) on a remembered failure.
-        # The alerts' failure memory (issue 15) listens here; it must not raise.
+        # The alerts' failure memory listens here; it must not raise.
         self.on_outcome: Callable[[str, str | None], None] | None = None
 
     def _lock_for(self, key: str) -> threading.Lock:
@@ -320,7 +343,9 @@ class QueryCache:
         return time.monotonic() >= self._shared_down_until
 
     def _shared_failed(self, error: Exception) -> None:
-        if self.shared_available:
+        # Once an outage, not once a failed retry: how often retries fail depends on how busy the process is.
+        if not self._shared_down:
+            self._shared_down = True
             log.warning("shared cache unreachable (%s); caching in this process until it returns",
                         type(error).__name__)
         self._shared_down_until = time.monotonic() + RETRY_SHARED_SECONDS
@@ -329,9 +354,14 @@ class QueryCache:
         """Run a cache operation on the shared cache, or on this process's while the shared one is down."""
         if self.shared_available:
             try:
-                return operation(self.cache)
+                result = operation(self.cache)
             except RedisError as error:
                 self._shared_failed(error)
+            else:
+                if self._shared_down:
+                    self._shared_down = False
+                    log.warning("shared cache reachable again; caching there")
+                return result
         return operation(self.local)
 
     def _read(self, key: str) -> dict[str, Any] | None:
@@ -364,7 +394,10 @@ class QueryCache:
 
     def _set(self, key: str, entry: dict[str, Any], timeout: int) -> bytes:
         """Store an entry (a result's value and time, or a failure record); return its bytes."""
-        stored = encode_entry(entry)
+        return self._store(key, encode_entry(entry), timeout)
+
+    def _store(self, key: str, stored: bytes, timeout: int) -> bytes:
+        """Store an entry's bytes as they are; return them."""
         self._on_cache(lambda cache: cache.set(key, stored, timeout=timeout))
         return stored
 
@@ -400,7 +433,7 @@ class QueryCache:
         if cached is None:
             with self._single_flight(cache_key(query, params)) as ours:
                 if not ours:
-                    raise self._waited_out(query, params, interval)
+                    return self._waited_out(query, params, interval)
                 # Whoever held the lock before us may have just computed it.
                 cached = self._get(key)
                 if cached is None:
@@ -425,7 +458,8 @@ class QueryCache:
             raise
         if self.on_outcome is not None:
             self.on_outcome(query, None)
-        stored = self._set(key, {"value": value, "computed_at": time.time()}, lifetime)
+        stored = self._set(key, {"value": value, "computed_at": self.clock()}, lifetime)
+        self._store(latest_key(query, params, interval), stored, latest_kept_seconds(interval))
         # Served as a hit will be: a value that does not survive JSON unchanged shows on the first ask.
         return _served(decode_entry(stored))
 
@@ -433,17 +467,26 @@ class QueryCache:
         """Cache a failure for the rest of the slot in which it happened (an attempt at a database that
         never answers may end slots after it began)."""
         known = error if isinstance(error, KnownFailure) else KnownFailure(
-            type(getattr(error, "orig", None) or error).__name__, self.describe(error), time.time())
+            type(getattr(error, "orig", None) or error).__name__, self.describe(error), self.clock())
         key, left = slot_key(query, params, interval, self.clock())
-        # Kept one slot longer than it serves, so the next slot's waiters can tell why (see _waited_out).
-        self._set(key, known.record(), left + interval)
+        # Kept one slot longer than it serves, so the next slot's waiters can tell why (see _waited_out); but a
+        # key refreshed rarely (the feed's shared window counts: once in 50 minutes) is tried again within
+        # FAILURE_REMEMBERED_MOST_SECONDS, not at the end of its slot, long after the database is back.
+        self._set(key, known.record(), left + interval if interval <= FAILURE_REMEMBERED_MOST_SECONDS
+                  else min(left, FAILURE_REMEMBERED_MOST_SECONDS))
 
-    def _waited_out(self, query: str, params: dict[str, Any], interval: int) -> KnownFailure:
-        """Return what a waiter whose wait ran out is told: the key's failure in the slot before, when it
-        failed then (the database is still down, most likely, and every watcher reads the same reason),
-        else that the database has not answered yet."""
-        before, _ = slot_key(query, params, interval, self.clock() - interval)
-        return KnownFailure.from_record(self._get(before)) or KnownFailure("Waiting", WAITING_REASON, time.time())
+    def _waited_out(self, query: str, params: dict[str, Any], interval: int) -> CachedResult:
+        """Return what a waiter whose wait ran out is given: the key's latest result (marked behind when it is
+        more than an interval old); else raise the key's failure in the slot before, when it failed then (the
+        database is still down, most likely, and every watcher reads the same reason), else that the
+        database has not answered yet."""
+        now = self.clock()
+        latest = self._get(latest_key(query, params, interval))
+        if latest is not None and KnownFailure.from_record(latest) is None:
+            behind = "" if now - latest["computed_at"] <= interval else WAITING_REASON
+            return CachedResult(value=latest["value"], computed_at=latest["computed_at"], behind=behind)
+        before, _ = slot_key(query, params, interval, now - interval)
+        raise KnownFailure.from_record(self._get(before)) or KnownFailure("Waiting", WAITING_REASON, now)
 
     def prefetch_next_slot(self, query: str, params: dict[str, Any], interval: int, compute: Callable[[], Any],
                            ahead: float) -> bool:

@@ -10,17 +10,19 @@ use gets a 403.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from typing import Any, Callable, Mapping, Sequence
 
 from flask import Flask, Response, g, jsonify, request
 
-DASH_UPDATE_PATH = "/_dash-update-component"
+from access.dash_internals import DASH_COMPONENT_SUITES_PATH, DASH_UPDATE_PATH, split_fingerprint
+from access.work_limits import Tarpit
+
 MAX_BODY_BYTES = 256 * 1024
 MAX_DEPTH = 32  # the renderer's bodies nest 5 levels; a filter value a few more
-COMPONENT_SUITES_PREFIX = "/_dash-component-suites/"
-TARPIT_SECONDS = 1.0
+# The longest list a callback body may hold anywhere: the feed's pager keeps up to 1,000 cursors, a filter a few
+# choices. Each callback caps its own lists much lower (widgets/choices.py); this bounds what any callback is
+# handed at all.
+MAX_LIST_ITEMS = 1_100
 BODY_KEY = "callback_body"  # where the request's accepted body is kept (flask.g); read by parsed_callback_body
 
 
@@ -72,8 +74,9 @@ def _pairs(entries: Any, field: str) -> list[tuple[str, str]]:
 
 
 def _check_text_and_depth(body: Any) -> None:
-    """Refuse nesting deeper than MAX_DEPTH and text that is not valid Unicode (a lone surrogate such as
-    \\ud800, which JSON allows and UTF-8 cannot encode), walking the body without recursion."""
+    """Refuse nesting deeper than MAX_DEPTH, a list longer than MAX_LIST_ITEMS and text that is not valid
+    Unicode (a lone surrogate such as \\ud800, which JSON allows and UTF-8 cannot encode), walking the body
+    without recursion."""
     pending = [(body, 1)]
     while pending:
         value, depth = pending.pop()
@@ -82,6 +85,8 @@ def _check_text_and_depth(body: Any) -> None:
         if isinstance(value, dict):
             pending += [(key, depth) for key in value] + [(item, depth + 1) for item in value.values()]
         elif isinstance(value, list):
+            if len(value) > MAX_LIST_ITEMS:
+                raise BadCallbackRequest(f"a list in the body holds more than {MAX_LIST_ITEMS:,} items")
             pending += [(item, depth + 1) for item in value]
         elif isinstance(value, str):
             try:
@@ -131,39 +136,16 @@ def check_callback_body(raw: bytes, callbacks: Mapping[str, dict]) -> dict[str, 
 
 def is_registered_script(dash_app, path: str) -> bool:
     """Tell whether a /_dash-component-suites/ path names a file Dash serves; Dash itself answers any other
-    with a 500 and logs every path it has (issue 12, finding 10)."""
-    from dash.fingerprint import check_fingerprint
-
-    package, _, fingerprinted = path[len(COMPONENT_SUITES_PREFIX):].partition("/")
+    with a 500 and logs every path it has."""
+    package, _, fingerprinted = path[len(DASH_COMPONENT_SUITES_PATH):].partition("/")
     return package in dash_app.registered_paths \
-        and check_fingerprint(fingerprinted)[0] in dash_app.registered_paths[package]
+        and split_fingerprint(fingerprinted)[0] in dash_app.registered_paths[package]
 
 
 def parsed_callback_body() -> dict[str, Any] | None:
     """Return the body of this callback request as the guard parsed and accepted it, or None (not a callback
-    request, or one refused before the guard or as malformed by it: such a body is never read again; issue 12)."""
+    request, or one refused before the guard or as malformed by it: such a body is never read again)."""
     return g.get(BODY_KEY)
-
-
-class Tarpit:
-    """Holds a refused request for a moment before its 429, so that a client sending as fast as it is answered
-    slows to about one request a second per connection instead of spinning on instant refusals (issue 12,
-    finding 5: on two cores, 600 instant refusals a second cost the other viewers more than the flood's work did).
-    At most `slots` requests of this process are held at once, so a flood never holds every thread: beyond them a
-    refusal is answered at once. Flask-Limiter and `limits` refuse; neither delays, hence this class."""
-
-    def __init__(self, slots: int, seconds: float = TARPIT_SECONDS):
-        self._slots = threading.BoundedSemaphore(max(1, slots))
-        self.seconds = seconds
-
-    def hold(self, wait: int) -> None:
-        """Sleep up to `seconds` (never past the client's wait) if a slot is free; return at once otherwise."""
-        if not self._slots.acquire(blocking=False):
-            return
-        try:
-            time.sleep(min(self.seconds, wait))
-        finally:
-            self._slots.release()
 
 
 def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bool],
@@ -174,13 +156,13 @@ def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bo
 
     @server.before_request
     def guard() -> Response | None:
-        if request.path.startswith(COMPONENT_SUITES_PREFIX):
+        if request.path.startswith(DASH_COMPONENT_SUITES_PATH):
             return None if is_registered_script(dash_app, request.path) else json_error(404, "no such file")
         if request.path != DASH_UPDATE_PATH:
             return None
         if request.method != "POST":
             return None
-        # Counted before the body is even parsed: a flood's surplus costs the least it can (issue 12, finding 5).
+        # Counted before the body is even parsed: a flood's surplus costs the least it can.
         wait = retry_after()
         if wait is not None:
             if tarpit is not None:
@@ -188,6 +170,8 @@ def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bo
             response = json_error(429, f"Too many requests: try again in {wait} s.")
             response.headers["Retry-After"] = str(wait)
             return response
+        if request.mimetype != "application/json":  # what Dash reads it as; refused before the body is read
+            return json_error(415, "the body must be sent as application/json")
         try:
             body = check_callback_body(request.get_data(cache=True), server_callbacks(dash_app.callback_map))
         except BadCallbackRequest as error:

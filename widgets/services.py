@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Callable
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from caching import QueryCache
+from database.query_cache import QueryCache
 from demo.simulator import LiveSimulator
 from monitoring.costs import ResponseLog
 from monitoring.instrumentation import CostLog
-from queries.timeutil import start_of_day
+from queries.timeutil import database_now, start_of_day
 
-if TYPE_CHECKING:  # for the annotations only: importing them here would make services.py pull in every layer
+if TYPE_CHECKING:  # for the annotations only: importing them here would make widgets/services.py pull in every layer
     from alerts.service import Alerts
     from access.users import UserStore
     from access.work_limits import WorkLimits
@@ -43,15 +43,15 @@ class Services:
     work_limits: WorkLimits  # each user's searches and exports
     memory_store: MemoryStore  # shared by the workers of a host (or all, in Redis)
     sampler: MemorySampler | None  # None with MEMORY_SAMPLER off; each worker starts its own on a first request
-    clock: Callable[[], datetime]  # now as the platform stores time (a fixed moment in tests of seeded data)
-    alerts: Alerts | None = None  # the alert store, rules and evaluator (issue 15)
+    clock: Callable[[], float]  # seconds since the epoch: the one clock of this app (create_app's `clock`)
+    alerts: Alerts | None = None  # the alert store, rules and evaluator
     responses: ResponseLog = field(default_factory=ResponseLog)
     # Only `python app.py serve` starts one, on the demo database: it is the command's, not the app's.
     simulator: LiveSimulator | None = None
 
     def now(self) -> datetime:
-        """Return now as the platform stores time."""
-        return self.clock()
+        """Return now as the platform stores time (a naive datetime in DATABASE_TIMEZONE)."""
+        return database_now(self.config["DATABASE_TIMEZONE"], at=self.clock())
 
     def today_start(self, now):
         """Return when today began for the viewer, in the platform's time."""

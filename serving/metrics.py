@@ -31,7 +31,7 @@ class SwitchboardCollector:
         yield from self._widgets()
 
     def _alerts(self) -> Iterator[Metric]:
-        """Each rule's state from the shared alert store, so an existing Alertmanager can take over (issue 15)."""
+        """Each rule's state from the shared alert store, so an existing Alertmanager can take over."""
         from alerts.state import STATE_NUMBERS
 
         alerts = getattr(self.services, "alerts", None)
@@ -119,6 +119,19 @@ class SwitchboardCollector:
         yield from families.values()
         yield cache
         yield sent
+        yield self._floor()
+
+    def _floor(self) -> Metric:
+        """The statements a minute no number of watchers can bring lower, beside which the sum over the workers
+        of rate(switchboard_widget_statements_total) reads: one per polled widget per interval."""
+        from monitoring.costs import statements_floor_per_minute
+        from widgets import registered
+
+        floor = GaugeMetricFamily("switchboard_statements_floor_per_minute",
+                                  "Statements a minute at the floor: one per polled widget per interval, all "
+                                  "workers together.")
+        floor.add_metric([], statements_floor_per_minute(registered(), self.services.config))
+        return floor
 
 
 def register_metrics_endpoint(server: Flask, services) -> CollectorRegistry:

@@ -3,9 +3,10 @@
 - assets/ files (the page's CSS and JS, the favicon) and the partial plotly.js bundle (npm package
   plotly.js-basic-dist-min, installed by `npm ci` from package-lock.json) are served at
   /static-assets/<sha256 of the content>/<name> with `Cache-Control: public, max-age=31536000, immutable`,
-  compressed once (brotli 11, kept on disk by content in COMPRESSED_FILES_FOLDER; gzip 9 per process). Dash's
-  own `?m=<mtime>` asset links are turned off (assets_ignore): an mtime is not the content, so a checkout or a
-  copy could serve a stale file for a year.
+  compressed once (brotli 11, kept on disk by content in COMPRESSED_FILES_FOLDER; gzip 9 per process), in the
+  background: until that is done a request gets a fast variant (brotli 5, gzip 1) that caches revalidate, each
+  variant with its own ETag (Compressed). Dash's own `?m=<mtime>` asset links are turned off (assets_ignore): an
+  mtime is not the content, so a checkout or a copy could serve a stale file for a year.
 - Dash's component suites carry a version-and-mtime fingerprint in their file names: those get the same
   immutable caching; the few it requests unfingerprinted, and Dash's unhashed /assets/ URLs (the login page's
   CSS), are revalidated (`no-cache`, with an ETag). The HTML page, the layout, the callback list and every
@@ -17,13 +18,16 @@
   takes a `window.Plotly` already on the page instead of loading Dash's full bundle; its loader
   (assets/plotly_async.js) preloads it after the page's own code and runs it once the first callback requests
   are on their way, and until it has, window.Plotly is the promise of it, so the grids fill meanwhile. Without
-  node_modules the app still starts, serves Dash's full bundle and logs a warning.
+  node_modules (`npm ci` is an optimisation, not a requirement) the app starts all the same, serves Dash's full
+  plotly.js from its Python package and logs a warning; its first page is as quick, as no request waits for a
+  compression.
 - Dash's babel polyfill gives way to regenerator-runtime (npm), what current browsers lack of it.
 - The layout and the callback list are preloaded from the page's head, so they download with the scripts
   instead of after them.
 """
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import logging
@@ -31,14 +35,19 @@ import mimetypes
 import os
 import re
 import threading
+from collections import deque
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from html import escape
 from pathlib import Path
+from typing import Callable, Hashable
+
 from dash import Dash
-from dash.fingerprint import check_fingerprint
 from flask import Flask, Response, abort, g, redirect, request
 
+from access.dash_internals import (DASH_COMPONENT_SUITES_PATH, DASH_DEPENDENCIES_PATH, DASH_LAYOUT_PATH,
+                                   RendererConfigHook, component_type, layout_value, split_fingerprint,
+                                   with_descendants)
 from access.roles import WALL_PAGE, WALL_PATH
 
 try:  # Brotli (requirements.txt) makes files about a tenth smaller than gzip; without it, gzip
@@ -48,7 +57,7 @@ except ImportError:  # pragma: no cover - installed with the app
 
 log = logging.getLogger("switchboard.static")
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
 NODE_MODULES = ROOT / "node_modules"
 PLOTLY_BUNDLE = Path("plotly.js-basic-dist-min") / "plotly-basic.min.js"  # bar, pie, scatter: what the charts draw
 # What Dash's babel polyfill (polyfill@7, 97 KB: core-js 2 and regenerator-runtime) gives a current browser:
@@ -56,9 +65,8 @@ PLOTLY_BUNDLE = Path("plotly.js-basic-dist-min") / "plotly-basic.min.js"  # bar,
 # native in current, evergreen browsers). It takes the polyfill's place, 25 KB.
 REGENERATOR = Path("regenerator-runtime") / "runtime.js"
 REGENERATOR_NAME = "regenerator-runtime.js"
-DASH_POLYFILL = re.compile(r"/_dash-component-suites/dash/deps/polyfill@[^\"]*\.js")
+DASH_POLYFILL = re.compile(re.escape(DASH_COMPONENT_SUITES_PATH) + r"dash/deps/polyfill@[^\"]*\.js")
 STATIC_PATH = "/static-assets"
-COMPONENT_SUITES = "/_dash-component-suites/"
 DASH_ASSETS = "/assets/"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -75,6 +83,15 @@ MIN_COMPRESS_BYTES = 1024
 BROTLI_QUALITY = 9
 BROTLI_KEPT_QUALITY = 11
 GZIP_LEVEL = 9
+# Until the best is ready (made in the background: no request waits for it), a request is answered with a fast
+# variant. For Dash's full plotly.js (4.8 MB) on this project's 2-core machine: brotli 5 takes 0.1 s for 1.29 MB
+# (brotli 11: about 40 s for 1.1 MB), gzip 1 0.05 s for 1.7 MB (gzip 9: 0.17 s for 1.47 MB).
+FAST_BROTLI_QUALITY = 5
+FAST_GZIP_LEVEL = 1
+FAST = "-fast"  # the interim variant's mark, in its ETag and where it is kept
+INTERIM = "no-cache"  # the interim variant is kept by caches only if they ask again: the best replaces it
+BACKGROUND_NICE = 10
+LOCK_NAME = ".lock"  # in COMPRESSED_FILES_FOLDER: one compression at a time among the processes sharing it
 COMPRESSED_KEY = "switchboard.compressed"  # the app's Compressed, in its extensions
 INDEX_STRING = """<!DOCTYPE html>
 <html lang="en">
@@ -130,10 +147,73 @@ class StaticFile:
 
     def response(self, compressed: Compressed) -> Response:
         response = Response(self.data, mimetype=mimetypes.guess_type(self.name)[0] or "application/octet-stream")
-        compressed.apply(self.url, response)
         response.headers["Cache-Control"] = IMMUTABLE
-        response.set_etag(self.digest)
+        compressed.apply(self.url, response)  # its ETag: the content's digest, and the variant's encoding
         return response.make_conditional(request)
+
+
+class Background:
+    """Runs jobs one at a time, in the order given, on a daemon thread of low CPU priority that exists while
+    there is work: the process's exit never waits for it, and the requests' threads keep the CPU first.
+
+    A job is named; a name already waiting or running is not queued again. A forked child (gunicorn's
+    workers) starts its own thread when given work: fork copies no thread, and the parent's queue is the
+    parent's to run."""
+
+    def __init__(self) -> None:
+        self._start_afresh()
+
+    def _start_afresh(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._done = threading.Condition(self._lock)
+        self._queue: deque[tuple[Hashable, Callable[[], None]]] = deque()
+        self._pending: set[Hashable] = set()
+        self._running = False
+
+    def submit(self, name: Hashable, job: Callable[[], None]) -> None:
+        """Queue the job unless one by this name is waiting or running."""
+        if self._pid != os.getpid():
+            self._start_afresh()
+        with self._lock:
+            if name in self._pending:
+                return
+            self._pending.add(name)
+            self._queue.append((name, job))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="switchboard-compress", daemon=True).start()
+
+    def pending(self, name: Hashable) -> bool:
+        """Tell whether a job by this name is waiting or running in this process."""
+        return self._pid == os.getpid() and name in self._pending
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every job given so far has run (at most `timeout` seconds); tell whether they have."""
+        if self._pid != os.getpid():
+            return True
+        with self._done:
+            return self._done.wait_for(lambda: not self._pending, timeout)
+
+    def _run(self) -> None:
+        try:  # Linux gives each thread its own nice value: only this thread yields to the requests
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+        except (AttributeError, OSError):  # pragma: no cover - another system, or no permission: full priority
+            pass
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._running = False
+                    return
+                name, job = self._queue.popleft()
+            try:
+                job()
+            except Exception:  # a failed compression costs bytes on the wire, never the file: served as before
+                log.exception("compressing %s in the background failed", name)
+            finally:
+                with self._done:
+                    self._pending.discard(name)
+                    self._done.notify_all()
 
 
 @dataclass
@@ -141,35 +221,77 @@ class Compressed:
     """Files that never change under their URL, compressed once and kept, by file and encoding: in this process,
     and, for brotli at its best, on disk in `folder` by the content's digest (shared by processes and restarts).
 
+    No request waits for the best compression (brotli 11 takes 2-4 s a large file, about 40 s for Dash's full
+    plotly.js): the first request for a file starts it in the background and is answered at once with a fast
+    variant (brotli 5 or gzip 1: a tenth of a second for plotly.js) that caches must revalidate (`no-cache`)
+    instead of keeping it a year; once the best is ready, it is served with the URL's year of caching. Each
+    variant has an ETag of its own (the content's digest, the encoding, `-fast` for the interim), so a cache
+    never answers one client with the encoding negotiated for another, and a browser holding the interim gets
+    the best on its next visit (a 200 instead of a 304).
+
     A component suite is kept by its path without Dash's fingerprint: Dash serves it under any fingerprint a client
     makes up, and the whole URL would keep (and compress) one more copy for each."""
 
     kept: dict[tuple[str, str], bytes] = field(default_factory=dict)
     folder: Path | None = None
+    background: Background = field(default_factory=Background)
+    digests: dict[str, str] = field(default_factory=dict)
 
     def apply(self, url: str, response: Response) -> None:
-        """Compress the response's body as the request accepts (brotli, else gzip), from what is kept."""
+        """Compress the response's body as the request accepts (brotli, else gzip) and tag it with its variant's
+        ETag: the best compression when it is kept, else a fast one while the best is made in the background."""
         response.vary.add("Accept-Encoding")
         data = response.get_data()
-        offered = {part.split(";", 1)[0].strip() for part in request.headers.get("Accept-Encoding", "").split(",")}
-        encoding = "br" if brotli is not None and "br" in offered else "gzip" if "gzip" in offered else None
-        if encoding is None or len(data) < MIN_COMPRESS_BYTES:
-            return
         key = file_key(url)
-        if (key, encoding) not in self.kept:  # two requests at once may both compress it: the same bytes
-            self.kept[key, encoding] = self._brotli(data) if encoding == "br" \
-                else gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-        response.set_data(self.kept[key, encoding])
+        digest = self.digests.get(key) or self.digests.setdefault(key, hashlib.sha256(data).hexdigest()[:DIGEST_CHARS])
+        encoding = accepted_encoding()
+        if encoding is None or len(data) < MIN_COMPRESS_BYTES:
+            response.set_etag(digest)
+            return
+        body = self.kept.get((key, encoding)) or self._kept_on_disk(key, data, encoding)
+        if body is not None:
+            response.set_etag(f"{digest}.{encoding}")
+        elif request.if_none_match.contains(f"{digest}.{encoding}"):
+            # The client holds the best already (from a process that had it): it stays better than the interim.
+            body = b""
+            response.set_etag(f"{digest}.{encoding}")
+        else:
+            self.background.submit((key, encoding), partial(self._compress_best, key, data, encoding))
+            body = self.kept.get((key, fast := f"{encoding}{FAST}"))
+            if body is None:
+                body = fast_compress(data, encoding)
+                if (key, encoding) not in self.kept:  # not once the best is here: nothing would serve it
+                    self.kept[key, fast] = body
+            response.set_etag(f"{digest}.{fast}")
+            response.headers["Cache-Control"] = INTERIM
+        response.set_data(body)
         response.headers["Content-Encoding"] = encoding
 
     def holds(self, url: str, encoding: str) -> bool:
-        """Tell whether the file at this URL is kept compressed in this encoding."""
+        """Tell whether the file at this URL is kept compressed at its best in this encoding."""
         return (file_key(url), encoding) in self.kept
 
-    def _brotli(self, data: bytes) -> bytes:
-        if self.folder is None:
-            return brotli.compress(data, quality=BROTLI_QUALITY)
+    def _kept_on_disk(self, key: str, data: bytes, encoding: str) -> bytes | None:
+        """Return the best brotli of the data if a process kept it on disk (read and checked once a process)."""
+        if encoding != "br" or self.folder is None or self.background.pending((key, encoding)):
+            return None
         path = self.folder / f"{hashlib.sha256(data).hexdigest()}.br"
+        if not path.is_file():
+            return None
+        kept = self._read_kept(path, data)
+        if kept is not None:
+            self.kept[key, encoding] = kept
+            self.kept.pop((key, f"{encoding}{FAST}"), None)
+        return kept
+
+    def _compress_best(self, key: str, data: bytes, encoding: str) -> None:
+        """Compress at the best level (in the background) and keep it; the fast variant is no longer needed."""
+        self.kept[key, encoding] = self._brotli(data) if encoding == "br" \
+            else gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+        self.kept.pop((key, f"{encoding}{FAST}"), None)
+
+    @staticmethod
+    def _read_kept(path: Path, data: bytes) -> bytes | None:
         try:
             kept = path.read_bytes()
             # Checked once a process (a few ms): a file damaged on disk is never served.
@@ -180,32 +302,69 @@ class Compressed:
             pass
         except (OSError, brotli.error) as error:
             log.warning("cannot read the compressed file %s (%s): compressing anew", path, error)
-        compressed = brotli.compress(data, quality=BROTLI_KEPT_QUALITY)
-        partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-        try:  # written whole under a name of its own, then renamed: a reader never sees half a file
+        return None
+
+    def _brotli(self, data: bytes) -> bytes:
+        if self.folder is None:
+            return brotli.compress(data, quality=BROTLI_QUALITY)
+        path = self.folder / f"{hashlib.sha256(data).hexdigest()}.br"
+        try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as file:
-                file.write(compressed)
-                file.flush()
-                os.fsync(file.fileno())  # on disk before the name: a power cut leaves no empty file by that name
-            os.replace(partial, path)
+            lock = open(self.folder / LOCK_NAME, "a+b")
         except OSError as error:
-            if partial.parent.is_dir():
-                partial.unlink(missing_ok=True)
-            # Nowhere to keep it: this process compresses the rest at 9 (a tenth of a second each), as without a
-            # folder, instead of paying brotli 11 again in every process.
-            log.warning("cannot keep the compressed file in %s (%s): this process compresses in memory, at %d",
-                        self.folder, error, BROTLI_QUALITY)
-            self.folder = None
-        return compressed
+            self._cannot_keep(error)
+            return brotli.compress(data, quality=BROTLI_QUALITY)
+        with lock:
+            # One compression at a time among the processes sharing the folder (gunicorn's master and its workers):
+            # a file one of them is compressing is read by the others once it is written, instead of being
+            # compressed again by each on the same two cores. lockf's locks belong to the process, so a worker
+            # forked while its master holds one does not inherit it.
+            fcntl.lockf(lock, fcntl.LOCK_EX)
+            kept = self._read_kept(path, data)
+            if kept is not None:
+                return kept
+            compressed = brotli.compress(data, quality=BROTLI_KEPT_QUALITY)
+            partial_path = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+            try:  # written whole under a name of its own, then renamed: a reader never sees half a file
+                with open(partial_path, "wb") as file:
+                    file.write(compressed)
+                    file.flush()
+                    os.fsync(file.fileno())  # on disk before the name: a power cut leaves no empty file by that name
+                os.replace(partial_path, path)
+            except OSError as error:
+                partial_path.unlink(missing_ok=True)
+                self._cannot_keep(error)
+            return compressed
+
+    def _cannot_keep(self, error: OSError) -> None:
+        # Nowhere to keep it: this process compresses the rest at 9 (a tenth of a second each), as without a
+        # folder, instead of paying brotli 11 again in every process.
+        log.warning("cannot keep the compressed file in %s (%s): this process compresses in memory, at %d",
+                    self.folder, error, BROTLI_QUALITY)
+        self.folder = None
+
+
+def accepted_encoding() -> str | None:
+    """Return the encoding to answer this request with: brotli, else gzip, as its Accept-Encoding allows
+    (`;q=0` refuses one), else None (the file as it is)."""
+    accepted = request.accept_encodings
+    if brotli is not None and accepted.quality("br") > 0:
+        return "br"
+    return "gzip" if accepted.quality("gzip") > 0 else None
+
+
+def fast_compress(data: bytes, encoding: str) -> bytes:
+    """Compress at a fast level: what a request is answered with until the best compression is ready."""
+    return brotli.compress(data, quality=FAST_BROTLI_QUALITY) if encoding == "br" \
+        else gzip.compress(data, compresslevel=FAST_GZIP_LEVEL, mtime=0)
 
 
 def file_key(url: str) -> str:
     """Return what names a file's content among the URLs it is served at: a component suite's path without Dash's
     fingerprint (the same file under every one); any other URL as it is (a static asset's names its digest)."""
-    if url.startswith(COMPONENT_SUITES):
-        path, _ = check_fingerprint(url[len(COMPONENT_SUITES):])
-        return COMPONENT_SUITES + path
+    if url.startswith(DASH_COMPONENT_SUITES_PATH):
+        path, _ = split_fingerprint(url[len(DASH_COMPONENT_SUITES_PATH):])
+        return DASH_COMPONENT_SUITES_PATH + path
     return url
 
 
@@ -225,8 +384,8 @@ class StaticFiles:
         if bundle.is_file():
             files[bundle.name] = StaticFile(bundle.name, bundle)
         else:
-            log.warning("the partial plotly.js bundle %s is missing (run `npm ci`): charts load Dash's full "
-                        "plotly.js instead, about 1.4 MB compressed", bundle)
+            log.warning("the partial plotly.js bundle %s is missing: charts load Dash's full plotly.js instead "
+                        "(about 1.1 MB with brotli, 0.8 MB more than the partial bundle); `npm ci` installs it", bundle)
         runtime = node_modules / REGENERATOR
         if runtime.is_file():
             files[REGENERATOR_NAME] = StaticFile(REGENERATOR_NAME, runtime)
@@ -255,9 +414,9 @@ class StaticFiles:
 def library_of(url: str) -> tuple[str | None, str]:
     """Return the component library a component-suites script belongs to (None: the renderer and React, always
     needed), and its file name without Dash's fingerprint."""
-    path = url.split(COMPONENT_SUITES, 1)[1].split("?", 1)[0]
+    path = url.split(DASH_COMPONENT_SUITES_PATH, 1)[1].split("?", 1)[0]
     package, _, inner = path.partition("/")
-    inner, _ = check_fingerprint(inner)
+    inner, _ = split_fingerprint(inner)
     folder, _, name = inner.rpartition("/")
     if package == "dash":
         top = inner.split("/", 1)[0]
@@ -267,7 +426,7 @@ def library_of(url: str) -> tuple[str | None, str]:
 
 def needed(url: str, components: frozenset[tuple[str, str]], partial_plotly: bool) -> bool:
     """Tell whether a page with these (library, component type) pairs needs this script."""
-    if COMPONENT_SUITES not in url:
+    if DASH_COMPONENT_SUITES_PATH not in url:
         return True
     library, name = library_of(url)
     if library is None:
@@ -283,11 +442,10 @@ def needed(url: str, components: frozenset[tuple[str, str]], partial_plotly: boo
 
 def components_of(layout) -> frozenset[tuple[str, str]]:
     """Return the (library, component type) pairs of a layout."""
-    return frozenset((component._namespace, component._type)
-                     for component in [layout, *layout._traverse()] if hasattr(component, "_namespace"))
+    return frozenset(kind for kind in map(component_type, with_descendants(layout)) if kind is not None)
 
 
-class PageAssetsDash(Dash):
+class PageAssetsDash(RendererConfigHook, Dash):
     """Dash, serving each page the scripts its components need, with content-hashed assets and favicon."""
 
     def __init__(self, *args, static_files: StaticFiles, **kwargs) -> None:
@@ -303,17 +461,16 @@ class PageAssetsDash(Dash):
         access check says which page, g.page)."""
         page = (getattr(g.get("viewer"), "role", None), g.get("page"))
         if page not in self._components_by_page:
-            self._components_by_page[page] = components_of(self._layout_value())
+            self._components_by_page[page] = components_of(layout_value(self))
         return self._components_by_page[page]
 
-    def _config(self) -> dict:
+    def renderer_config(self, config: dict) -> dict:
         # The renderer checks the callbacks it is given against the page's validation layout when the config has
         # one, else against the page's layout itself. Dash's would be app.validation_layout, every role's panels
         # (which the server checks every callback against at start-up): it would need every library's code on
         # every page and describe the panels of other roles. The viewer's own page is exactly the layout the
         # renderer fetches, so the config carries none: the same check, without 40 KB (5 KiB compressed) of
         # the same layout a second time in the page.
-        config = super()._config()
         config.pop("validation_layout", None)
         # The wall's page asks for its layout and callbacks under /wall/ (access/web.py, WallPageRequests).
         config["requests_pathname_prefix"] = self.page_requests_prefix()
@@ -329,14 +486,18 @@ class PageAssetsDash(Dash):
         files = self.static_files
         prefix = self.page_requests_prefix()
         partial_chart = files.plotly is not None and ("dash_core_components", "Graph") in components
+        # Each script once: every Dash app a process builds adds Dash's full plotly.js to dcc's resources again
+        # (Dash._setup_plotlyjs), and a second app (tests, a reload) would list it, and run it, twice.
+        listed: set[str] = set()
         kept = [line for line in kwargs["scripts"].split("\n")
                 if not (match := SCRIPT_TAG.fullmatch(line.strip()))
-                or needed(match.group(1), components, files.plotly is not None)]
+                or (needed(match.group(1), components, files.plotly is not None)
+                    and match.group(1) not in listed and not listed.add(match.group(1)))]
         if files.regenerator is not None:  # in the polyfill's place: before the renderer and React
             kept = [script_tag(files.regenerator.url) if (match := SCRIPT_TAG.fullmatch(line.strip()))
                     and DASH_POLYFILL.search(match.group(1)) else line for line in kept]
         head = [f'<link rel="preload" href="{escape(prefix)}{path}" as="fetch" crossorigin="anonymous">'
-                for path in ("_dash-layout", "_dash-dependencies")]
+                for path in (DASH_LAYOUT_PATH.lstrip("/"), DASH_DEPENDENCIES_PATH.lstrip("/"))]
         head += [kwargs["css"], *(f'<link rel="stylesheet" href="{escape(file.url)}">'
                                   for file in files.page_files(".css"))]
         # The partial plotly.js is fetched by its loader (run before the renderer), which makes dcc.Graph wait for it.
@@ -384,6 +545,7 @@ def install_static_files(server: Flask, static_files: StaticFiles, compressed_fo
         if response.headers["Cache-Control"] == IMMUTABLE and response.status_code == 200 \
                 and "Content-Encoding" not in response.headers and not response.is_streamed:
             compressed.apply(request.path, response)
+            response = response.make_conditional(request)
         return response
 
 
@@ -391,8 +553,8 @@ def cache_control(path: str, response: Response) -> str:
     """Return how long a browser may keep this response: fingerprinted files for a year, nothing else."""
     if path.startswith(STATIC_PATH + "/") and response.status_code in (200, 304) and "Cache-Control" in response.headers:
         return response.headers["Cache-Control"]
-    if path.startswith(COMPONENT_SUITES) and response.status_code in (200, 304):
-        _, fingerprinted = check_fingerprint(path[len(COMPONENT_SUITES):])
+    if path.startswith(DASH_COMPONENT_SUITES_PATH) and response.status_code in (200, 304):
+        _, fingerprinted = split_fingerprint(path[len(DASH_COMPONENT_SUITES_PATH):])
         return IMMUTABLE if fingerprinted else REVALIDATE
     if path.startswith(DASH_ASSETS) and response.status_code in (200, 304):
         return REVALIDATE

@@ -1,0 +1,170 @@
+"""`python app.py inspect`: a schema map proposed from the platform's catalog, with a reason on every line.
+
+It reads the catalog through SQLAlchemy's inspector (information_schema on MySQL/MariaDB, PRAGMAs on SQLite)
+and the distinct status values (one capped statement per column), and writes nothing. Where the choice is
+unambiguous (a column of the field's own name, `first_name` and `last_name` for a name, `call_time` for the
+start, a provider's agent id string where there is no agents table, the large columns for the payload) the
+proposed map works as it is; what it could not find is listed for a person to decide.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from queries.platform import LARGE_DATA_TYPES
+from queries.schema_map import BUCKETS, DEFAULT_STATUSES, OPTIONAL_TABLES, REQUIRED_FIELDS, TABLES, logical_fields
+
+STATUS_CAP = 50  # distinct values read per status column
+# Other names platforms use for a field, in order of preference.
+ALIASES = {
+    "calls.start_timestamp": ("call_time", "started_at", "start_time", "call_started_at"),
+    "calls.customer_name": ("caller_name",),
+    "calls.from_number": ("from", "caller_number", "from_phone"),
+    "calls.to_number": ("to", "callee_number", "to_phone"),
+    "calls.duration_sec": ("duration", "duration_seconds", "call_duration"),
+    "calls.called_at": ("called_at",),
+    "calls.agent_name": ("provider_agent_id", "retell_agent_id", "vapi_assistant_id", "assistant_id"),
+    "customers.phone": ("phone_number", "mobile"),
+    "appointments.starts_at": ("start_at", "start_time", "scheduled_at"),
+}
+TABLE_ALIASES = {"agents": ("voice_agents", "ai_agents", "assistants")}
+# Status words and the bucket they suggest.
+STATUS_WORDS = {
+    "ongoing": ("ongoing", "in_progress", "in-progress", "registered", "ringing", "queued", "active", "live"),
+    "answered": ("completed", "ended", "analyzed", "answered", "finished", "done"),
+    "missed": ("missed", "busy", "no_answer", "no-answer", "not_connected", "voicemail", "unanswered"),
+    "failed": ("failed", "error", "errored", "dial_failed", "canceled_by_error"),
+}
+
+
+@dataclass
+class Proposal:
+    """The proposed map, line by line, and what the catalog could not answer."""
+
+    lines: list[str] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+    statuses_seen: dict[str, list[str]] = field(default_factory=dict)
+
+    def toml(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _is_large(column_type: sa.types.TypeEngine) -> bool:
+    # MySQL's LONGTEXT and MEDIUMTEXT are Strings to SQLAlchemy, not Texts: their names tell.
+    return isinstance(column_type, (sa.Text, sa.JSON, sa.LargeBinary)) or \
+        type(column_type).__name__.lower() in LARGE_DATA_TYPES
+
+
+def _is_integer(column_type: sa.types.TypeEngine) -> bool:
+    return isinstance(column_type, sa.Integer)
+
+
+def _line(key: str, value: str, why: str) -> str:
+    return f"{key} = {value}  # {why}"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def propose_map(engine: Engine) -> Proposal:
+    """Read the catalog and the statuses; return the proposed map."""
+    inspector = sa.inspect(engine)
+    names = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    proposal = Proposal(lines=["# Switchboard schema map proposed by `python app.py inspect`: review it, then",
+                               "# point SCHEMA_MAP_FILE at it. Each line says why its column was chosen."])
+    columns: dict[str, dict[str, sa.types.TypeEngine]] = {}
+    for logical in TABLES:
+        physical = logical if logical in names else next((a for a in TABLE_ALIASES.get(logical, ()) if a in names),
+                                                          None)
+        proposal.lines += ["", f"[{logical}]"]
+        if physical is None:
+            proposal.lines.append(_line("table", '""', f"no table {logical}: its features are left out"))
+            note = "optional" if logical in OPTIONAL_TABLES else "required"
+            proposal.not_found.append(f"table {logical} ({note})")
+            continue
+        proposal.lines.append(_line("table", _quoted(physical), "same name" if physical == logical
+                                    else f"no table {logical}; {physical} holds them"))
+        columns[logical] = {c["name"]: c["type"] for c in inspector.get_columns(physical)}
+        _propose_fields(proposal, logical, columns[logical], "agents" in columns)
+    _propose_statuses(proposal, engine, columns.get("calls", {}))
+    return proposal
+
+
+def _propose_fields(proposal: Proposal, table: str, found: dict[str, sa.types.TypeEngine], has_agents: bool) -> None:
+    for key in logical_fields(table):
+        name = f"{table}.{key}"
+        if name == "calls.agent_id" and key in found and not (_is_integer(found[key]) and has_agents):
+            proposal.lines.append(_line(key, '""', "not a reference to an agents table: shown as agent_name"))
+            continue
+        if name == "calls.agent_name" and "agent_id" in found and not (_is_integer(found["agent_id"]) and has_agents):
+            proposal.lines.append(_line(key, _quoted("agent_id"), "the provider's agent id, kept on the call"))
+            continue
+        if key in found:
+            proposal.lines.append(_line(key, _quoted(key), "same name"))
+            continue
+        if name == "customers.name" and {"first_name", "last_name"} <= set(found):
+            proposal.lines.append(_line(key, '{ concat = ["first_name", "last_name"] }',
+                                        "no name column: first_name and last_name, joined"))
+            continue
+        alias = next((a for a in ALIASES.get(name, ()) if a in found), None)
+        if alias is not None:
+            proposal.lines.append(_line(key, _quoted(alias), f"no {key}; {alias} holds it"))
+            continue
+        if key in TABLES[table].c or name in REQUIRED_FIELDS:
+            required = name in REQUIRED_FIELDS
+            proposal.lines.append(_line(key, '""', f"not found{': REQUIRED, name the column' if required else ''}"))
+            proposal.not_found.append(f"{name} ({'required' if required else 'optional'})")
+    if table == "calls":
+        payload = [column for column, kind in found.items() if _is_large(kind)]
+        proposal.lines.append(_line("payload", "[" + ", ".join(_quoted(c) for c in payload) + "]",
+                                    "every TEXT/LONGTEXT/JSON column of calls, opened one at a time"))
+
+
+def _distinct(engine: Engine, table: str, column: str) -> list[str]:
+    """Return up to STATUS_CAP distinct values of one column (one statement)."""
+    source = sa.table(table, sa.column(column))
+    statement = sa.select(source.c[column]).where(source.c[column].is_not(None)).distinct().limit(STATUS_CAP)
+    with engine.connect() as connection:
+        return sorted(str(value) for (value,) in connection.execute(statement))
+
+
+def _propose_statuses(proposal: Proposal, engine: Engine, calls: dict[str, sa.types.TypeEngine]) -> None:
+    seen = {column: _distinct(engine, "calls", column) for column in ("status", "call_status") if column in calls}
+    proposal.statuses_seen = seen
+    # Every metric reads `status`; `call_status` only ever helps decide "ongoing".
+    buckets = {bucket: list(DEFAULT_STATUSES[bucket]) for bucket in BUCKETS}
+    other = []
+    for column, values in seen.items():
+        for value in values:
+            bucket = next((b for b in BUCKETS if value.lower() in STATUS_WORDS[b]), None)
+            if column == "call_status" and bucket != "ongoing":
+                continue
+            if bucket is None:
+                other.append(value)
+            elif value not in buckets[bucket]:
+                buckets[bucket].append(value)
+    ongoing = set(buckets["ongoing"])
+    decides = "both"
+    if "call_status" not in seen or (seen["status"] and seen.get("call_status") and
+                                     not ongoing & set(seen["call_status"]) and ongoing & set(seen["status"])):
+        decides, why = "status", "only status holds ongoing values"
+    elif seen.get("call_status") and seen.get("status") and not ongoing & set(seen["status"]) \
+            and ongoing & set(seen["call_status"]):
+        decides, why = "call_status", "only call_status holds ongoing values"
+    else:
+        why = "both status columns say ongoing while a call is"
+    proposal.lines += ["", "[statuses]", _line("decides_ongoing", _quoted(decides), why)]
+    for bucket in BUCKETS:
+        listed = "[" + ", ".join(_quoted(v) for v in buckets[bucket]) + "]"
+        proposal.lines.append(_line(bucket, listed, "the default values and the seen ones that mean " + bucket))
+    shown = ", ".join(other) if other else "none"
+    proposal.lines.append(f"# status values seen in no bucket (counted as \"other\"): {shown}")
+    for column, found in seen.items():
+        capped = f" (the first {STATUS_CAP})" if len(found) >= STATUS_CAP else ""
+        proposal.lines.append(f"# distinct {column} values seen{capped}: {', '.join(found) or 'none'}")
+    if proposal.not_found:
+        proposal.lines += ["", "# not found: " + "; ".join(proposal.not_found)]
+

@@ -1,0 +1,415 @@
+"""The schema map: which of the platform's tables and columns (or expressions over them) hold each field
+Switchboard reads, which columns hold a call's payload, and which status values mean what.
+
+A platform names things its own way (DESIGN.md, Schema), and its engineers cannot rename production tables.
+So the query layer never names a platform column itself: it asks the map. `SCHEMA_MAP_FILE` names a TOML file;
+without one the map is the default contract, and the statements are exactly the ones built on schema/tables.py.
+
+The file (`python app.py inspect` proposes one):
+
+    [calls]
+    table = "calls"
+    start_timestamp = "call_time"           # a field: the platform's column
+    agent_id = ""                           # an optional field the platform does not have
+    agent_name = "agent_id"                 # the provider's agent id string, shown as the agent
+    payload = ["analysis", "transcript"]    # the large columns a person may open, one button each
+
+    [customers]
+    name = { concat = ["first_name", "last_name"] }   # an expression over named columns
+
+    [statuses]
+    decides_ongoing = "both"                # "status", "call_status", "both" or "either"
+    ongoing = ["ongoing", "in_progress"]
+    answered = ["completed"]
+    missed = ["missed", "busy", "no_answer"]
+    failed = ["failed"]
+
+A section's fields are keyed by their default column names; `table` names the platform's table ("" when the
+platform has none, for an optional table). A field left out keeps its default column. A required field the
+platform lacks stops the start with a message that names it and the fix; an optional one removes its feature.
+
+Plain fields become columns of a Table built with the platform's names and keyed by the default ones
+(`sa.Column("call_time", key="start_timestamp")`), so a statement written as `calls.c.start_timestamp`
+renders `calls.call_time` and nothing above the query layer changes.
+"""
+from __future__ import annotations
+
+import tomllib
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from config import ConfigError
+from schema.tables import LARGE_TEXT_COLUMNS, PLATFORM_TABLES, SOFT_DELETE_COLUMN
+
+TABLES = {table.name: table for table in PLATFORM_TABLES}
+# Tables a platform may lack: their features go, the app stays.
+OPTIONAL_TABLES = frozenset({"agents", "services", "appointments"})
+# Fields without which no panel can be right: the app does not start without them.
+REQUIRED_FIELDS = frozenset({
+    "companies.id", "companies.name", "customers.id", "customers.name",
+    "calls.id", "calls.company_id", "calls.status", "calls.created_at",
+})
+# Fields beyond the default schema's columns that a platform may name (no default column).
+EXTRA_FIELDS = {"calls": {"agent_name": sa.String(255)}}
+DEFAULT_PAYLOAD = tuple(name.split(".", 1)[1] for name in LARGE_TEXT_COLUMNS if name.startswith("calls."))
+BUCKETS = ("ongoing", "answered", "missed", "failed")
+DECIDES_ONGOING = ("both", "status", "call_status", "either")
+DEFAULT_STATUSES = {"ongoing": ("ongoing", "in_progress"), "answered": ("completed",),
+                    "missed": ("missed", "busy", "no_answer"), "failed": ("failed",)}
+# The optional features a panel, an export or `verify` leaves out, with a note, where the platform lacks them.
+FEATURES = {"agent": "Agent", "start": "Start time", "direction": "Direction", "duration": "Duration",
+            "services": "Service", "appointments": "Appointments", "payload": "Call payload",
+            "customer_phone": "Customer phone"}
+FEATURE_FIELDS = {"start": "calls.start_timestamp", "direction": "calls.direction", "duration": "calls.duration_sec",
+                  "customer_phone": "customers.phone"}
+FIX = "name the platform's column in SCHEMA_MAP_FILE (`python app.py inspect` proposes a map)"
+
+
+class SchemaMapError(ConfigError):
+    """The map cannot be used: a required field is missing, or the file says something it cannot mean."""
+
+
+@dataclass(frozen=True)
+class Concat:
+    """A text field made of several columns, joined by `separator` (empty parts left out)."""
+
+    columns: tuple[str, ...]
+    separator: str = " "
+
+
+FieldSpec = str | Concat | None  # a column, an expression, or absent
+
+
+@dataclass(frozen=True)
+class StatusBuckets:
+    """Which status values mean ongoing, answered, missed or failed; any other value is "other"."""
+
+    ongoing: tuple[str, ...] = DEFAULT_STATUSES["ongoing"]
+    answered: tuple[str, ...] = DEFAULT_STATUSES["answered"]
+    missed: tuple[str, ...] = DEFAULT_STATUSES["missed"]
+    failed: tuple[str, ...] = DEFAULT_STATUSES["failed"]
+    decides_ongoing: str = "both"
+
+    def values(self, bucket: str) -> tuple[str, ...]:
+        return getattr(self, bucket)
+
+    def bucket_of(self, status: str | None) -> str:
+        """Return the bucket a status value is in: "other" when the map places it nowhere."""
+        return next((bucket for bucket in BUCKETS if status in self.values(bucket)), "other")
+
+
+@dataclass
+class SchemaMap:
+    """The map as written: per logical table its platform table and fields, the payload, the statuses."""
+
+    tables: dict[str, str | None] = field(default_factory=lambda: {name: name for name in TABLES})
+    fields: dict[str, FieldSpec] = field(default_factory=dict)  # "calls.start_timestamp" -> spec (only overrides)
+    payload: tuple[str, ...] = DEFAULT_PAYLOAD
+    statuses: StatusBuckets = field(default_factory=StatusBuckets)
+
+    def spec(self, name: str) -> FieldSpec:
+        """Return what holds a logical field: its mapped spec, else its default column (None: absent)."""
+        table, column = name.split(".", 1)
+        if self.tables.get(table) is None:
+            return None
+        if name in self.fields:
+            return self.fields[name]
+        return column if column in TABLES[table].c else None
+
+    @property
+    def is_default(self) -> bool:
+        """Tell whether the map says no more than the default one (a field may restate its default column)."""
+        default = SchemaMap()
+        restated = all(spec == name.split(".", 1)[1] and spec in TABLES[name.split(".", 1)[0]].c
+                       for name, spec in self.fields.items())
+        return restated and (self.tables, self.payload, self.statuses) == (default.tables, default.payload,
+                                                                            default.statuses)
+
+
+def logical_fields(table: str) -> list[str]:
+    """Return a logical table's fields: its default schema's scalar columns, then the extra ones."""
+    scalar = [column.name for column in TABLES[table].columns
+              if f"{table}.{column.name}" not in LARGE_TEXT_COLUMNS and column.name != SOFT_DELETE_COLUMN]
+    return scalar + list(EXTRA_FIELDS.get(table, {}))
+
+
+def _spec(value: Any, where: str) -> FieldSpec:
+    if value is False or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and set(value) <= {"concat", "separator"} and "concat" in value:
+        columns = value["concat"]
+        if not (isinstance(columns, list) and columns and all(isinstance(c, str) and c for c in columns)):
+            raise SchemaMapError(f"{where}: `concat` is a list of column names")
+        return Concat(tuple(columns), str(value.get("separator", " ")))
+    raise SchemaMapError(f"{where}: expected a column name, \"\" (absent) or {{ concat = [columns…] }}")
+
+
+def parse_schema_map(text: str, source: str = "the schema map") -> SchemaMap:
+    """Read a map from TOML; raise SchemaMapError naming what is wrong and where."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SchemaMapError(f"{source} is not valid TOML: {error}") from None
+    mapped = SchemaMap()
+    for section, values in document.items():
+        if section == "statuses":
+            mapped.statuses = _statuses(values, source)
+            continue
+        if section not in TABLES or not isinstance(values, Mapping):
+            raise SchemaMapError(f"{source}: unknown section [{section}]; the sections are "
+                                 f"{', '.join(f'[{name}]' for name in (*TABLES, 'statuses'))}")
+        known = set(logical_fields(section)) | {"table"} | ({"payload"} if section == "calls" else set())
+        for key, value in values.items():
+            where = f"{source}, [{section}] {key}"
+            if key not in known:
+                raise SchemaMapError(f"{where}: unknown field; [{section}] has {', '.join(sorted(known))}")
+            if key == "table":
+                mapped.tables[section] = _spec(value, where) if not isinstance(value, Mapping) else None
+            elif key == "payload":
+                if not (isinstance(value, list) and all(isinstance(c, str) and c for c in value)):
+                    raise SchemaMapError(f"{where}: a list of column names")
+                mapped.payload = tuple(value)
+            else:
+                mapped.fields[f"{section}.{key}"] = _spec(value, where)
+    return mapped
+
+
+def _statuses(values: Any, source: str) -> StatusBuckets:
+    if not isinstance(values, Mapping):
+        raise SchemaMapError(f"{source}: [statuses] is a table of buckets")
+    unknown = set(values) - {*BUCKETS, "decides_ongoing", "other"}
+    if unknown:
+        raise SchemaMapError(f"{source}, [statuses]: unknown key {', '.join(sorted(unknown))}; the buckets are "
+                             f"{', '.join(BUCKETS)} (any other value is \"other\"), and decides_ongoing")
+    decides = values.get("decides_ongoing", "both")
+    if decides not in DECIDES_ONGOING:
+        raise SchemaMapError(f"{source}, [statuses] decides_ongoing: one of {', '.join(DECIDES_ONGOING)}")
+    buckets = {}
+    for bucket in BUCKETS:
+        listed = values.get(bucket, list(DEFAULT_STATUSES[bucket]))
+        if not (isinstance(listed, list) and all(isinstance(v, str) for v in listed)):
+            raise SchemaMapError(f"{source}, [statuses] {bucket}: a list of status values")
+        buckets[bucket] = tuple(listed)
+    return StatusBuckets(**buckets, decides_ongoing=decides)
+
+
+def load_schema_map(path: str | Path | None) -> SchemaMap:
+    """Return the map SCHEMA_MAP_FILE names, or the default map when it names none."""
+    if not path:
+        return SchemaMap()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise SchemaMapError(f"SCHEMA_MAP_FILE: cannot read {path}: {error.strerror}") from None
+    return parse_schema_map(text, f"SCHEMA_MAP_FILE {path}")
+
+
+def missing_required(mapped: SchemaMap, columns: Mapping[str, set[str]] | None = None) -> list[str]:
+    """Return a message for each required field the map leaves out or the database lacks (`columns`: each
+    platform table's columns, when the database was read)."""
+    problems = []
+    for name in sorted(REQUIRED_FIELDS):
+        table, column = name.split(".", 1)
+        physical = mapped.tables.get(table)
+        spec = mapped.spec(name)
+        if spec is None:
+            problems.append(f"{name} is required but the map names no column for it: {FIX}")
+            continue
+        if columns is None:
+            continue
+        if physical not in columns:
+            problems.append(f"{name} is required but the database has no table {physical}: {FIX}")
+            continue
+        needed = spec.columns if isinstance(spec, Concat) else (spec,)
+        absent = [c for c in needed if c not in columns[physical]]
+        if absent:
+            problems.append(f"{name} is required but {physical} has no column {', '.join(absent)}: {FIX}")
+    return problems
+
+
+def check_schema_map(mapped: SchemaMap, columns: Mapping[str, set[str]] | None = None) -> None:
+    """Raise SchemaMapError listing every required field the map or the database lacks."""
+    problems = missing_required(mapped, columns)
+    if problems:
+        raise SchemaMapError("the schema map cannot be used:\n  " + "\n  ".join(problems))
+
+
+def read_columns(engine: Engine, tables: Iterable[str]) -> dict[str, set[str]]:
+    """Return the columns of each of the named tables the database has (the inspector: information_schema on
+    MySQL/MariaDB)."""
+    inspector = sa.inspect(engine)
+    present = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    return {table: {column["name"] for column in inspector.get_columns(table)} for table in tables if table in present}
+
+
+@dataclass
+class MappedSchema:
+    """The map made into SQLAlchemy: the platform's tables, keyed by logical names, and its field expressions."""
+
+    source: SchemaMap
+    tables: dict[str, sa.Table]  # logical table -> the platform's table (absent: the platform has none)
+    present: dict[str, set[str]] | None = None  # the columns read from the database, if it was read
+
+    @property
+    def statuses(self) -> StatusBuckets:
+        return self.source.statuses
+
+    @property
+    def payload(self) -> tuple[str, ...]:
+        """The payload columns the platform has (all the map names, where the database was not read)."""
+        calls = self.source.tables.get("calls")
+        if self.present is None or calls not in self.present:
+            return self.source.payload
+        return tuple(column for column in self.source.payload if column in self.present[calls])
+
+    def table(self, name: str) -> sa.Table | None:
+        return self.tables.get(name)
+
+    def has(self, name: str) -> bool:
+        """Tell whether the platform holds a logical field ("calls.agent_id")."""
+        return self.field(name) is not None
+
+    def field(self, name: str) -> sa.ColumnElement | None:
+        """Return the expression that reads a logical field, or None where the platform does not hold it."""
+        table_name, key = name.split(".", 1)
+        table = self.tables.get(table_name)
+        spec = self.source.spec(name)
+        if table is None or spec is None:
+            return None
+        if isinstance(spec, Concat):
+            if not all(self._exists(table_name, column) for column in spec.columns):
+                return None
+            return _concat([table.c[column] for column in spec.columns], spec.separator)
+        if key not in table.c or not self._exists(table_name, spec):
+            return None
+        return table.c[key]
+
+    def shown(self, name: str, label: str | None = None) -> sa.ColumnElement:
+        """Return a logical field for a select list, labelled; NULL where the platform does not hold it."""
+        found, label = self.field(name), label or name.split(".", 1)[1]
+        if isinstance(found, sa.Column) and found.name == label:
+            return found  # the default schema's statements stay as they were written
+        return (found if found is not None else sa.null()).label(label)
+
+    def ongoing_statuses(self) -> sa.ColumnElement[bool]:
+        """Return the condition on the status columns that means "ongoing", as the map's buckets say."""
+        values = list(self.statuses.ongoing)
+        status, call_status = self.field("calls.status"), self.field("calls.call_status")
+        decides = self.statuses.decides_ongoing
+        if call_status is None or decides == "status":
+            return status.in_(values)
+        if decides == "call_status":
+            return call_status.in_(values)
+        if decides == "either":
+            return sa.or_(status.in_(values), call_status.in_(values))
+        return sa.and_(status.in_(values), call_status.in_(values))
+
+    def status_in(self, bucket: str, status: sa.ColumnElement | None = None) -> sa.ColumnElement[bool]:
+        """Return the condition "the call's status is in this bucket" (`status`: the status column as a derived
+        table carries it; by default the calls table's). "other" is every value no bucket places, and NULL:
+        a status nobody told Switchboard about is counted there, never dropped."""
+        status = self.field("calls.status") if status is None else status
+        if bucket == "other":
+            placed = [value for name in BUCKETS for value in self.statuses.values(name)]
+            return sa.or_(status.is_(None), status.not_in(placed))
+        return status.in_(list(self.statuses.values(bucket)))
+
+    def absent(self) -> list[str]:
+        """Return the notes of the optional features this database lacks ("Agent: not in this database"), in
+        the order FEATURES lists them."""
+        return [f"{label}: not in this database" for feature, label in FEATURES.items() if not self.offers(feature)]
+
+    def notes(self, *features: str) -> list[str]:
+        """Return the notes of these features (FEATURES' keys) that the platform lacks."""
+        return [f"{FEATURES[feature]}: not in this database" for feature in features if not self.offers(feature)]
+
+    def offers(self, feature: str) -> bool:
+        """Tell whether the platform holds what a feature shows (FEATURES names them)."""
+        if feature == "agent":
+            return self.has("calls.agent_name") or (self.has("calls.agent_id") and self.has("agents.name"))
+        if feature == "payload":
+            return bool(self.payload)
+        if feature in ("appointments", "services"):
+            return self.table(feature) is not None
+        return self.has(FEATURE_FIELDS[feature])
+
+    def _exists(self, table: str, column: str) -> bool:
+        physical = self.source.tables.get(table)
+        return self.present is None or column in self.present.get(physical, set())
+
+
+def _concat(parts: list[sa.ColumnElement], separator: str) -> sa.ColumnElement:
+    """Return the parts joined by the separator, NULL parts left out, NULL when all are: on every dialect
+    (SQLAlchemy's `+` on strings is `||` on SQLite and CONCAT() on MySQL/MariaDB)."""
+    joined = sa.func.coalesce(parts[0], "")
+    for part in parts[1:]:
+        joined = joined + sa.case((sa.func.coalesce(part, "") == "", ""), else_=separator + part)
+    return sa.func.nullif(sa.func.trim(joined), "")
+
+
+def build_mapped_schema(mapped: SchemaMap, present: dict[str, set[str]] | None = None) -> MappedSchema:
+    """Make the map into tables; with the default map, schema/tables.py's own tables."""
+    if mapped.is_default:
+        return MappedSchema(mapped, dict(TABLES), present)
+    metadata = sa.MetaData()
+    tables = {}
+    for name, default in TABLES.items():
+        physical = mapped.tables.get(name)
+        if physical is None:
+            continue
+        columns: dict[str, sa.Column] = {}
+        for key in logical_fields(name):
+            spec = mapped.spec(f"{name}.{key}")
+            if isinstance(spec, str):
+                kind = default.c[key].type if key in default.c else EXTRA_FIELDS[name][key]
+                columns[key] = sa.Column(spec, kind, key=key, primary_key=(key == "id"))
+        for key in logical_fields(name):
+            spec = mapped.spec(f"{name}.{key}")
+            if isinstance(spec, Concat):
+                for column in spec.columns:
+                    columns.setdefault(column, sa.Column(column, sa.String(255)))
+        for column in (*(mapped.payload if name == "calls" else ()), SOFT_DELETE_COLUMN):
+            columns.setdefault(column, sa.Column(column, sa.Text if column != SOFT_DELETE_COLUMN else sa.DateTime))
+        tables[name] = sa.Table(physical, metadata, *columns.values())
+    return MappedSchema(mapped, tables, present)
+
+
+DEFAULT_SCHEMA = build_mapped_schema(SchemaMap())
+_bound: weakref.WeakKeyDictionary[Engine, MappedSchema] = weakref.WeakKeyDictionary()
+
+
+def bind_schema_map(engine: Engine, mapped: MappedSchema) -> None:
+    """Make `mapped` the schema every query on this engine is built from (create_app does, once)."""
+    _bound[engine] = mapped
+
+
+def schema_of(engine: Engine | None) -> MappedSchema:
+    """Return the schema bound to the engine: the default one where none was."""
+    return _bound.get(engine, DEFAULT_SCHEMA) if engine is not None else DEFAULT_SCHEMA
+
+
+def prepare_schema_map(config: Mapping[str, Any], engine: Engine) -> MappedSchema:
+    """Load SCHEMA_MAP_FILE, check it against the database (when it answers) and bind it to the engine.
+
+    Raise SchemaMapError when a required field is missing, in the map or in the database: the app would show
+    database errors in every panel instead."""
+    mapped = load_schema_map(config.get("SCHEMA_MAP_FILE"))
+    check_schema_map(mapped)
+    if mapped.is_default:
+        schema = DEFAULT_SCHEMA
+    else:
+        try:
+            present = read_columns(engine, [t for t in mapped.tables.values() if t])
+        except (sa.exc.SQLAlchemyError, OSError):
+            present = None  # checked by `verify`, and on the next start; the queries name their failures
+        check_schema_map(mapped, present)
+        schema = build_mapped_schema(mapped, present)
+    bind_schema_map(engine, schema)
+    return schema
