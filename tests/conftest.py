@@ -1,47 +1,46 @@
-"""Fixtures: every database test runs on SQLite, and on MariaDB when its URL is set.
+"""Fixtures of every tier, and the tiers themselves.
 
-- SWITCHBOARD_TEST_MYSQL_URL: a server URL such as mysql+pymysql://root@127.0.0.1:3306/test.
-  Each test (or module) creates its own uniquely named database there and drops it.
-- SWITCHBOARD_TEST_REDIS_URL: redis://127.0.0.1:6379/0 for the shared-cache tests.
-- SWITCHBOARD_REQUIRE_SERVICES=1 (set by .ci/run): a missing service fails the run
-  instead of skipping its tests.
+The folder a test lives in is its tier (tests/unit, tests/app, tests/services, tests/system, tests/browser) and
+becomes its marker, so `pytest tests/unit` and `pytest -m unit` pick the same tests. What a test uses adds the
+service markers: a MariaDB database (the `mariadb` parameter of the backend fixtures, `seeded_mariadb`) marks it
+`mariadb`, Redis (`redis_settings`, `redis_url`) marks it `redis`. A test that reaches a service it is not marked
+for fails (tests.support.tiers), so `-m "not redis"` never runs a Redis test by mistake.
+
+Helpers live in tests/support; nothing here is imported by a test module.
 """
 from __future__ import annotations
 
 import os
-import time
+import tempfile
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Iterator
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from db import create_reader_engine, create_writer_engine
-from demo.generator import SeedPlan, seed_database
-from monitoring.instrumentation import instrument_engine
-from schema.migrate import migrate
+from tests.support import tiers
+from tests.support.clock import FakeClock, test_now
+from tests.support.users import add_users
+from tests.support.databases import (REDIS_URL, SEED_NOW, TestDatabase, backends, create_test_database,
+                                     drop_test_database, require_redis, seeded)
 
-MYSQL_URL = os.environ.get("SWITCHBOARD_TEST_MYSQL_URL", "")
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
-REQUIRE_SERVICES = os.environ.get("SWITCHBOARD_REQUIRE_SERVICES") == "1"
-# A fixed moment makes the seeded data, and so every expected result, reproducible.
-SEED_NOW = datetime(2026, 3, 10, 11, 30, 0)
-TEST_PLAN = SeedPlan(calls=3_000, appointments=900, companies=3, customers_per_company=120,
-                     agents_per_company=3, services_per_company=4, raw_bytes=16_000)
 
+# pbkdf2 at a thousand rounds: about 0.3 ms a check instead of scrypt's tens of milliseconds.
+TEST_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
 
 def pytest_configure(config) -> None:
     """One folder of compressed page files for the whole run (every app, in this process and in its servers'):
-    brotli at its best takes seconds a file, paid once per run instead of once per test's instance folder."""
-    import tempfile
+    brotli at its best takes seconds a file, paid once per run instead of once per test's instance folder.
+    Passwords of the users tests create are hashed cheaply: scrypt's deliberate cost, paid at every sign-in of
+    every test, is the largest single share of the suite's CPU. The production default has its own test."""
+    import access.users
 
+    tiers.register_markers(config)
+    access.users.PASSWORD_HASH_METHOD = TEST_PASSWORD_HASH_METHOD
     if "COMPRESSED_FILES_FOLDER" not in os.environ:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         os.environ["COMPRESSED_FILES_FOLDER"] = config._switchboard_compressed = tempfile.mkdtemp(
-            prefix="switchboard-compressed-")
+            prefix=f"switchboard-compressed-{worker}-")
 
 
 def pytest_unconfigure(config) -> None:
@@ -53,91 +52,47 @@ def pytest_unconfigure(config) -> None:
         os.environ.pop("COMPRESSED_FILES_FOLDER", None)
 
 
-def _unavailable(reason: str):
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (SWITCHBOARD_REQUIRE_SERVICES=1: CI must run these tests)", pytrace=False)
-    pytest.skip(reason)
+def pytest_collection_modifyitems(config, items) -> None:
+    tiers.mark_items(items)
 
 
-def require_redis() -> None:
-    """Skip (or, in CI, fail) unless the test Redis answers."""
-    if not REDIS_URL:
-        _unavailable("Redis tests need SWITCHBOARD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
-    import redis
+def pytest_runtest_setup(item) -> None:
+    tiers.entering(item)
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as error:
-        _unavailable(f"Redis at {REDIS_URL} is unreachable: {error}")
-    finally:
-        client.close()
+
+def pytest_runtest_teardown(item) -> None:
+    tiers.leaving(item)
+
+
+def pytest_runtest_logreport(report) -> None:
+    tiers.record(report)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    tiers.summary(terminalreporter)
 
 
 @pytest.fixture
-def redis_settings():
+def redis_url() -> str:
+    """The test Redis's URL (the test is marked `redis`); fails in CI, skips elsewhere, when it does not answer."""
+    require_redis()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_settings(redis_url):
     """Settings for an app whose cache lives in the test Redis under a prefix of this test's, and a client;
     the prefix's keys are deleted after the test."""
-    require_redis()
     import redis
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     prefix = f"sbtest-{uuid.uuid4().hex[:10]}:"
-    yield {"CACHE_REDIS_URL": REDIS_URL, "CACHE_KEY_PREFIX": prefix}, client
+    yield {"CACHE_REDIS_URL": redis_url, "CACHE_KEY_PREFIX": prefix}, client
     for key in client.scan_iter(match=prefix + "*"):
         client.delete(key)
     client.close()
 
 
-def _backends() -> list:
-    return ["sqlite", pytest.param("mariadb", marks=pytest.mark.mariadb)]
-
-
-@dataclass
-class TestDatabase:
-    backend: str
-    url: str
-
-    def writer(self) -> Engine:
-        return create_writer_engine(self.url)
-
-    def reader(self, statement_timeout_ms: int = 5000) -> Engine:
-        engine = create_reader_engine(self.url, statement_timeout_ms)
-        instrument_engine(engine)  # as create_app does
-        return engine
-
-
-def _server_engine() -> Engine:
-    return sa.create_engine(make_url(MYSQL_URL), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-
-
-def create_test_database(backend: str, folder: Path, collation: str = "utf8mb4_general_ci") -> TestDatabase:
-    """Create an empty, uniquely named database on the backend (on MariaDB, with this default collation)."""
-    if backend == "sqlite":
-        return TestDatabase("sqlite", f"sqlite:///{folder / ('sb-' + uuid.uuid4().hex[:8] + '.sqlite3')}")
-    if not MYSQL_URL:
-        _unavailable("MariaDB tests need SWITCHBOARD_TEST_MYSQL_URL (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
-    name = f"sb_test_{uuid.uuid4().hex[:12]}"
-    try:
-        server = _server_engine()
-        with server.connect() as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET {collation.split('_')[0]} "
-                                       f"COLLATE {collation}")
-        server.dispose()
-    except sa.exc.OperationalError as error:
-        _unavailable(f"MariaDB at {MYSQL_URL} is unreachable: {error.orig}")
-    return TestDatabase("mariadb", make_url(MYSQL_URL).set(database=name).render_as_string(hide_password=False))
-
-
-def drop_test_database(database: TestDatabase) -> None:
-    if database.backend == "sqlite":
-        return
-    server = _server_engine()
-    with server.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{make_url(database.url).database}`")
-    server.dispose()
-
-
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=backends())
 def empty_database(request, tmp_path) -> Iterator[TestDatabase]:
     """An empty database of its own, per test."""
     database = create_test_database(request.param, tmp_path)
@@ -145,19 +100,10 @@ def empty_database(request, tmp_path) -> Iterator[TestDatabase]:
     drop_test_database(database)
 
 
-def _seeded(backend: str, folder: Path) -> TestDatabase:
-    database = create_test_database(backend, folder)
-    writer = database.writer()
-    migrate(writer)
-    seed_database(writer, TEST_PLAN, SEED_NOW)
-    writer.dispose()
-    return database
-
-
-@pytest.fixture(scope="session", params=_backends())
+@pytest.fixture(scope="session", params=backends())
 def seeded_database(request, tmp_path_factory) -> Iterator[TestDatabase]:
     """A migrated database seeded with TEST_PLAN at SEED_NOW, shared by the session (read only)."""
-    database = _seeded(request.param, tmp_path_factory.mktemp("seeded"))
+    database = seeded(request.param, tmp_path_factory.mktemp("seeded"))
     yield database
     drop_test_database(database)
 
@@ -165,13 +111,13 @@ def seeded_database(request, tmp_path_factory) -> Iterator[TestDatabase]:
 @pytest.fixture(scope="session")
 def seeded_sqlite(tmp_path_factory) -> Iterator[TestDatabase]:
     """The seeded database on SQLite only, for tests that need one database, not each."""
-    yield _seeded("sqlite", tmp_path_factory.mktemp("seeded-sqlite"))
+    yield seeded("sqlite", tmp_path_factory.mktemp("seeded-sqlite"))
 
 
 @pytest.fixture(scope="session")
 def seeded_mariadb(tmp_path_factory) -> Iterator[TestDatabase]:
     """The seeded database on MariaDB only, for tests of a real server (proxies, timeouts)."""
-    database = _seeded("mariadb", tmp_path_factory.mktemp("seeded-mariadb"))
+    database = seeded("mariadb", tmp_path_factory.mktemp("seeded-mariadb"))
     yield database
     drop_test_database(database)
 
@@ -184,19 +130,30 @@ def reader(seeded_database) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def make_dashboard(tmp_path):
-    """Build apps on a database, frozen at SEED_NOW; every one is shut down after the test."""
+def seed_clock() -> FakeClock:
+    """A clock standing at SEED_NOW, the seeded data's moment: moved only by the test (`advance`)."""
+    return FakeClock(SEED_NOW)
+
+
+@pytest.fixture
+def test_clock() -> FakeClock:
+    """A clock running from SWITCHBOARD_TEST_NOW (or the wall clock's now) at the wall clock's pace."""
+    return FakeClock(test_now(), running=True)
+
+
+@pytest.fixture
+def make_dashboard(tmp_path, seed_clock):
+    """Build apps on a database, telling the time by `seed_clock` (SEED_NOW unless the test moves it); every one
+    is shut down after the test."""
     from app import create_app
-    from services import EXTENSION_KEY
+    from widgets.services import EXTENSION_KEY
 
     built = []
 
-    def make(database_url: str, **overrides):
-        app = create_app({"DATABASE_URL": database_url, **overrides}, instance_path=tmp_path)
-        services = app.server.extensions[EXTENSION_KEY]
-        # The seed is fixed in time: the widgets look at the database as of its moment.
-        services.now = lambda: SEED_NOW
-        built.append(services)
+    def make(database_url: str, clock: FakeClock | None = None, **overrides):
+        app = create_app({"DATABASE_URL": database_url, **overrides}, instance_path=tmp_path,
+                         clock=clock or seed_clock)
+        built.append(app.server.extensions[EXTENSION_KEY])
         return app
 
     yield make
@@ -204,15 +161,32 @@ def make_dashboard(tmp_path):
         services.shutdown()
 
 
-def clear_of_a_slot_boundary(interval: float, needed: float) -> None:
-    """Wait, if need be, until `needed` seconds fit before the query cache's next slot boundary.
+@pytest.fixture(scope="module")
+def seeded_app(seeded_sqlite, tmp_path_factory):
+    """One app for a module's read-only tests: the seeded SQLite database, its clock standing at SEED_NOW, no
+    users (the local demo's viewer) and no memory sampler."""
+    from app import create_app
+    from widgets.services import EXTENSION_KEY
 
-    Cache entries end at the boundaries of their interval's time slots (caching.py); a test that
-    counts one computation per interval must not straddle one.
-    """
-    left = interval - time.time() % interval
-    if left < needed:
-        time.sleep(left + 0.05)
+    built = create_app({"DATABASE_URL": seeded_sqlite.url, "MEMORY_SAMPLER": False},
+                       instance_path=tmp_path_factory.mktemp("seeded-app"), clock=FakeClock(SEED_NOW))
+    yield built
+    built.server.extensions[EXTENSION_KEY].shutdown()
+
+
+@pytest.fixture
+def secured(tmp_path, make_dashboard):
+    """Build the app with four users (admin, support of company 1, ops, wallboard) on a database URL."""
+    def build(database_url: str, **overrides):
+        add_users(tmp_path)
+        return make_dashboard(database_url, MEMORY_SAMPLER=False, **overrides)
+    return build
+
+
+@pytest.fixture
+def app_on_sqlite(secured, seeded_sqlite):
+    return secured(seeded_sqlite.url, METRICS_TOKEN="s3cret-scrape-token")
+
 
 
 @pytest.fixture

@@ -1,14 +1,13 @@
 """The alerts panel and the header's indicator in a real browser: a firing rule shows in the header and the
-panel, a rule is muted (applied from the keyboard), and the page has no console errors (issue 15)."""
+panel, a rule is muted (applied from the keyboard), and the page has no console errors."""
 from __future__ import annotations
 
 import time
 
 from alerts.state import Episode, RuleState
-from services import EXTENSION_KEY
-from tests.support.browser import serve_in_thread
+from widgets.services import EXTENSION_KEY
+from tests.support.browser import WAIT_MS, serve_in_thread
 
-WAIT_MS = 15_000
 
 
 def _firing(app) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.browser.conftest import WAIT_MS
-from tests.browser.test_dashboard import demo_site, wait_for_rows  # noqa: F401 (fixture)
+from tests.support.browser import WAIT_MS
+from tests.support.browser import wait_for_rows
 
 
 def test_a_row_opens_the_call_its_payload_opens_on_request_and_escape_closes_it(page, demo_site):
@@ -42,7 +42,7 @@ def test_a_row_opens_the_call_its_payload_opens_on_request_and_escape_closes_it(
 def test_the_open_call_takes_the_focus_once_and_leaves_it_where_the_person_puts_it(page, demo_site):
     """A row's call takes the focus when it opens; a person who then moves on keeps it there. The panel's polling
     switch runs on every change of the page's polling (pause, a hidden tab, the connection, each refresh of an
-    ongoing call): it used to pull the focus back to Close each time, so the Pause button could not be reached."""
+    ongoing call): pulling the focus back to Close each time would leave the Pause button out of reach."""
     page.goto(demo_site)
     wait_for_rows(page, "ongoing-grid")
     page.locator("#ongoing-grid .ag-center-cols-container .ag-row").first.locator(".ag-cell").first.click()
@@ -63,8 +63,8 @@ def test_the_open_call_takes_the_focus_once_and_leaves_it_where_the_person_puts_
 
 def test_a_poll_that_redraws_the_call_leaves_the_focus_on_the_same_link(page, demo_site):
     """An ongoing call's details are drawn again at every refresh, as new elements (Dash replaces a component's
-    children). A keyboard user on the customer's name used to drop to <body> at each one, and a name focused
-    back after the history closed was lost the same way a moment later."""
+    children). Unless the focus is carried over, a keyboard user on the customer's name drops to <body> at each
+    one, and a name focused back after the history closed is lost the same way a moment later."""
     page.goto(demo_site)
     wait_for_rows(page, "ongoing-grid")
     page.wait_for_selector("#ongoing-grid .ag-center-cols-container .ag-row a.customer-link", timeout=WAIT_MS)
@@ -85,4 +85,29 @@ def test_a_poll_that_redraws_the_call_leaves_the_focus_on_the_same_link(page, de
     page.wait_for_timeout(300)
     assert page.evaluate("!!document.activeElement.closest('#call-panel a.customer-link')"), \
         page.evaluate("document.activeElement.outerHTML.slice(0, 200)")
+    assert page.console_errors == []
+
+
+def test_a_payload_shows_its_scalar_keys_open_and_expand_all_opens_every_section(page, demo_site):
+    """The keys a person reads first (the call's id, its status) are open; "Expand all" opens the rest and turns
+    into "Collapse all", which closes all but those."""
+    page.goto(demo_site)
+    wait_for_rows(page, "ongoing-grid")
+    page.locator("#ongoing-grid .ag-center-cols-container .ag-row").first.locator(".ag-cell").first.click()
+    page.wait_for_selector("#call-panel:not([hidden]) .details", timeout=WAIT_MS)
+    page.click("#call-raw-button")
+    page.wait_for_selector("#call-payload-view details summary", timeout=WAIT_MS)
+    opened = "() => [...document.querySelectorAll('#call-payload-view details')].filter(d => d.open).map(d => d.querySelector('summary').textContent)"
+    closed = "() => [...document.querySelectorAll('#call-payload-view details')].filter(d => !d.open).map(d => d.querySelector('summary').textContent)"
+    assert "call_id" in page.evaluate(opened) and "call_status" in page.evaluate(opened)
+    assert "transcript_object" in page.evaluate(closed)
+    expand = page.get_by_role("button", name="Expand all")
+    assert expand.get_attribute("aria-expanded") == "false"
+    expand.click()
+    page.wait_for_function(f"({closed})().length === 0", timeout=WAIT_MS)
+    collapse = page.get_by_role("button", name="Collapse all")
+    assert collapse.get_attribute("aria-expanded") == "true"
+    collapse.click()
+    page.wait_for_function(f"({closed})().includes('transcript_object')", timeout=WAIT_MS)
+    assert "call_id" in page.evaluate(opened)
     assert page.console_errors == []

@@ -1,8 +1,8 @@
-"""The drill-down in a browser, as an admin and as support (issue 14): a deep link survives sign-in, a call opens
+"""The drill-down in a browser, as an admin and as support: a deep link survives sign-in, a call opens
 from each grid, its payload opens on request (and only then is `raw` read), the customer's name opens their
 history, the history pages, and Escape closes everything, giving focus back where it was; no console errors.
 
-`SWITCHBOARD_SCREENSHOT_DIR=docs` writes docs/customer-history.png (the README's picture) from the admin's run.
+`SWITCHBOARD_SCREENSHOT_DIR=docs` writes docs/customer-history.png (docs/widgets.md's picture) from the admin's run.
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ import sqlalchemy as sa
 
 from access.users import UserStore, default_users_url
 from app import create_app
-from services import EXTENSION_KEY
-from tests.conftest import SEED_NOW
-from tests.support.browser import serve_in_thread
-from tests.test_customer_history import Truth
+from widgets.services import EXTENSION_KEY
+from tests.support.clock import FakeClock
+from tests.support.databases import SEED_NOW
+from tests.support.browser import WAIT_MS, serve_in_thread
+from tests.support.customer_truth import Truth
 
 PASSWORD = "correct horse battery staple"
-WAIT_MS = 15_000
 SUPPORT_COMPANY = 1
 NAMES_RAW = re.compile(r"\braw\b")
 
@@ -58,9 +58,8 @@ def site(seeded_sqlite, tmp_path_factory) -> Iterator[Site]:
     store.add("sam", "support", (SUPPORT_COMPANY,), PASSWORD)
     store.dispose()
     app = create_app({"DATABASE_URL": seeded_sqlite.url, "ONGOING_CALLS_POLL_SECONDS": 2,
-                      "CUSTOMER_HISTORY_PAGE_SIZE": 5}, instance_path=folder)
+                      "CUSTOMER_HISTORY_PAGE_SIZE": 5}, instance_path=folder, clock=FakeClock(SEED_NOW, running=True))
     services = app.server.extensions[EXTENSION_KEY]
-    services.now = lambda: SEED_NOW
     with serve_in_thread(app.server) as server:
         yield Site(server.url, services)
     services.shutdown()
@@ -197,4 +196,30 @@ def test_a_customer_of_another_company_reads_not_found_for_support(page, site, t
     page.wait_for_selector("#customer-panel:not([hidden]) .notice", timeout=WAIT_MS)
     assert page.inner_text("#customer-body") == "Customer not found."
     assert truth.customers[other].name not in page.content()
+    assert page.console_errors == []
+
+
+def test_a_call_in_the_history_opens_its_details_in_place_of_the_history(page, site, truth):
+    """A call's time in the history is a link: followed (by click or Enter), the history closes and the call's
+    details open, with the focus in them; appointments have no details, so their times are plain text."""
+    customer = deep_linked_customer(truth)
+    page.goto(f"{site.url}/?customer={customer}")
+    page.fill("#login-name", "ada")
+    page.fill("#login-password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#customer-panel:not([hidden]) table.history a.call-link", timeout=WAIT_MS)
+    link = page.locator("#customer-panel table.history a.call-link").first
+    call_id = link.get_attribute("data-call")
+    rows = page.locator("#customer-panel table.history tbody tr")
+    kinds = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())]
+    links = [rows.nth(i).locator("a.call-link").count() for i in range(rows.count())]
+    assert links == [1 if kind == "Call" else 0 for kind in kinds]
+    link.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf"[?&]call={call_id}\b"), timeout=WAIT_MS)
+    page.wait_for_function("!/[?&]customer=/.test(window.location.search)", timeout=WAIT_MS)
+    page.wait_for_selector("#customer-panel", state="hidden", timeout=WAIT_MS)
+    page.wait_for_selector("#call-panel:not([hidden]) .details", timeout=WAIT_MS)
+    assert page.inner_text("#call-heading") == f"Call {call_id}"
+    wait_focus(page, "#call-panel")
     assert page.console_errors == []

@@ -6,46 +6,13 @@ import time
 from typing import Iterator
 
 import pytest
-from app import create_app
-from demo.generator import SeedPlan
-from demo.setup import prepare_demo_database
-from demo.simulator import LiveSimulator
-from services import EXTENSION_KEY
-from tests.browser.conftest import FAST_POLLING, WAIT_MS
-from tests.support.browser import count_requests, serve_in_thread
+from tests.support.browser import FAST_POLLING, WAIT_MS
+from tests.support.browser import count_requests, wait_for, wait_for_rows
 from tests.support.tcp_proxy import TcpProxy
-from warm_up import warm_up_before_fork
-
-
-
-@pytest.fixture(scope="module")
-def demo_site(tmp_path_factory) -> Iterator[str]:
-    """The app on a freshly made demo database, with the live simulator running."""
-    folder = tmp_path_factory.mktemp("demo-site")
-    app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'demo.sqlite3'}", **FAST_POLLING}, instance_path=folder)
-    services = app.server.extensions[EXTENSION_KEY]
-    from db import create_writer_engine
-    writer = create_writer_engine(services.database_url)
-    # Enough appointments that the last 7 days hold several of Müllers (one customer in 24), whatever the seed's
-    # draws: the search test needs some, and 600 gave none once the demo's bookings followed its calls.
-    prepare_demo_database(writer, SeedPlan(calls=3_000, appointments=3_000, raw_bytes=4_000))
-    # Warmed as gunicorn's master warms it (warm_up.py): the page's files compressed before the first browser asks
-    # for them. Cold, the first test of the module waited seconds for brotli, more than a page's wait allows.
-    warm_up_before_fork(app.server, services)
-    services.simulator = LiveSimulator(writer, period=0.5, random_seed=11, raw_bytes=1_000)
-    services.simulator.start()
-    with serve_in_thread(app.server) as server:
-        yield server.url
-    services.shutdown()
-    writer.dispose()
 
 
 def rendered_ids(page, grid: str) -> list[str]:
     return page.eval_on_selector_all(f"#{grid} .ag-center-cols-container .ag-row", "rows => rows.map(r => r.getAttribute('row-id'))")
-
-
-def wait_for_rows(page, grid: str) -> None:
-    page.wait_for_selector(f"#{grid} .ag-center-cols-container .ag-row", timeout=WAIT_MS)
 
 
 def test_the_page_loads_fills_and_stays_free_of_console_errors(page, demo_site):
@@ -173,7 +140,8 @@ def test_an_unreachable_database_turns_widgets_stale_and_they_recover(page, prox
     site, proxy = proxied_site
     page.goto(site)
     wait_for_rows(page, "ongoing-grid")
-    page.wait_for_selector("#ongoing-status:has-text('updated')", timeout=WAIT_MS)
+    for status in ("#ongoing-status", "#activity-status-line", "#stats-status"):  # each had data before the cut
+        wait_for(page, f"{status}:has-text('updated')", f"'updated' in {status} before the cut")
     rows_before = len(rendered_ids(page, "ongoing-grid"))
     proxy.cut()
     for status in ("#ongoing-status", "#activity-status-line", "#stats-status"):
@@ -183,7 +151,7 @@ def test_an_unreachable_database_turns_widgets_stale_and_they_recover(page, prox
     assert page.locator("text=Internal Server Error").count() == 0
     proxy.restore()
     for status in ("#ongoing-status", "#activity-status-line", "#stats-status"):
-        page.wait_for_selector(f"{status}:has-text('updated')", timeout=WAIT_MS)
+        wait_for(page, f"{status}:has-text('updated')", f"'updated' in {status} after the database returned")
     # Failed callbacks are answered with 200 and a stale record: the console stays clean.
     assert page.console_errors == []
 
@@ -202,7 +170,7 @@ def test_every_control_has_an_accessible_name(page, demo_site):
 
 
 def test_upcoming_appointments_show_their_booking_count_and_only_appointment_statuses(page, demo_site):
-    """Issue 14, item 4: the upcoming window, the booking time, the match count and statuses that follow the kind."""
+    """The upcoming window, the booking time, the match count and statuses that follow the kind."""
     page.goto(demo_site + "/?window=next7d")
     wait_for_rows(page, "activity-grid")
     page.wait_for_function("/^1–[\\d,]+ of [\\d,]+$/.test(document.querySelector('#activity-page')?.textContent || '')",

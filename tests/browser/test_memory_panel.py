@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.browser import serve_in_thread
+from tests.support.browser import WAIT_MS, serve_in_thread
 
-WAIT_MS = 15_000
 
 
 @pytest.mark.parametrize("warning_mb, limit_mb, state", [

@@ -6,9 +6,9 @@ from typing import Iterator
 
 import pytest
 
-from tests.browser.conftest import WAIT_MS
+from tests.support.browser import WAIT_MS
 from tests.support.browser import serve_in_thread
-from tests.test_access import PASSWORD, add_users
+from tests.support.users import PASSWORD, add_users
 
 BASIC_TRACES = {"bar", "pie", "scatter"}  # what plotly.js-basic holds
 DASH_FULL_PLOTLY = "plotly/package_data/plotly"

@@ -26,6 +26,11 @@ CHROMIUM_ARGS = (
     "--disable-component-update", "--disable-sync",
 )
 JOIN_SECONDS = 5.0
+# Widgets poll every second or two, so a browser test sees a change within seconds.
+FAST_POLLING = {"ONGOING_CALLS_POLL_SECONDS": 1, "ACTIVITY_POLL_SECONDS": 1, "HEADLINE_STATS_POLL_SECONDS": 2}
+# How long a test waits for the page to show something: far beyond a poll, so that a machine busy with the
+# rest of the suite (several workers, each with servers and a browser) is waited for rather than failed.
+WAIT_MS = 30_000
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -117,3 +122,42 @@ def screenshot(page, path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
     return target
+
+
+def what_the_page_shows(page) -> dict:
+    """Return every grid's overlay and every freshness line: what a failed wait reports, which tells a slow
+    machine from a refused or failed answer."""
+    return page.evaluate("""() => ({
+        overlays: [...document.querySelectorAll('.grid-overlay')].map(e => e.textContent),
+        statuses: [...document.querySelectorAll('.freshness')].map(e => (e.id || '?') + ': ' + e.textContent),
+        url: location.href})""")
+
+
+def _waited(page, wait, what: str) -> None:
+    """Run a Playwright wait of WAIT_MS; when it runs out, fail with what the page shows instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        wait()
+    except PlaywrightTimeout:
+        raise AssertionError(f"no {what} within {WAIT_MS / 1000:g} s; the page shows {what_the_page_shows(page)}"
+                             ) from None
+
+
+def wait_for(page, selector: str, what: str) -> None:
+    """Wait until `selector` is visible; when it is not within WAIT_MS, fail with what the page shows instead."""
+    _waited(page, lambda: page.wait_for_selector(selector, timeout=WAIT_MS), what)
+
+
+ROWS_SHOWN = """grid => {
+    let api = null;
+    try { api = window.dash_ag_grid.getApi(grid); } catch (error) { return false; }
+    return !!api && api.getDisplayedRowCount() > 0
+        && !!document.querySelector('#' + grid + ' .ag-center-cols-container .ag-row');
+}"""
+
+
+def wait_for_rows(page, grid: str) -> None:
+    """Wait until the grid holds rows and has drawn one: by the grid's own count and a row element, not by
+    Playwright's visibility, which a grid laying itself out on a busy machine can miss for a while."""
+    _waited(page, lambda: page.wait_for_function(ROWS_SHOWN, arg=grid, timeout=WAIT_MS), f"row in #{grid}")

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from callback_guard import callback_body
+from access.callback_guard import callback_body
 
 
 class CallbackPayloads:

@@ -1,19 +1,81 @@
 """Run Switchboard under gunicorn (`gunicorn -c gunicorn.conf.py`) on 127.0.0.1 for a test.
 
-Starting, waiting for and stopping gunicorn is shared with the load benchmark (benchmarks/loadtest/servers.py).
+The load benchmark (benchmarks/loadtest/servers.py) starts, waits for and stops its servers with these too.
 """
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
+import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from pathlib import Path
+from typing import IO, Iterator, Sequence
 
-from benchmarks.loadtest.servers import ROOT, ServerError, free_port, start_gunicorn, stop_gunicorn
-from benchmarks.loadtest.servers import wait_until_serving as wait_for_workers
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+SWITCHBOARD_ARGUMENTS = ("-c", "gunicorn.conf.py")  # production's settings (SWITCHBOARD_BIND names the port)
 
 __all__ = ["ROOT", "Gunicorn", "free_port", "running_gunicorn", "wait_until_serving"]
+
+
+class ServerError(RuntimeError):
+    """gunicorn exited, or did not serve in time."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(environment: dict[str, str], arguments: Sequence[str] = SWITCHBOARD_ARGUMENTS,
+                   stdout: int | IO = subprocess.DEVNULL, stderr: int | IO = subprocess.PIPE,
+                   own_session: bool = False) -> subprocess.Popen:
+    """Start `python -m gunicorn …` in the repository root; with `own_session`, its workers and it are a
+    process group of their own, which stop_gunicorn can kill whole."""
+    return subprocess.Popen([sys.executable, "-m", "gunicorn", *arguments], cwd=ROOT, env=environment,
+                            stdout=stdout, stderr=stderr, text=True, start_new_session=own_session)
+
+
+def wait_for_workers(port: int, process: subprocess.Popen, workers: int, seconds: float = 60.0) -> None:
+    """Wait until gunicorn accepts connections on the port with all its workers started."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"gunicorn exited while starting ({process.returncode})")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                if len(psutil.Process(process.pid).children()) == workers:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise ServerError(f"gunicorn did not start listening with all its {workers} workers within {seconds:g} s")
+
+
+def stop_gunicorn(process: subprocess.Popen, seconds: float, own_session: bool = False) -> str:
+    """Ask gunicorn to stop (SIGTERM: its graceful shutdown); kill it after `seconds`, and with `own_session`
+    whatever of its process group lingers. Return what it wrote to a pipe ("" when it wrote elsewhere)."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        _, errors = process.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, errors = process.communicate()
+    if own_session:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return errors or ""
 
 
 @dataclass

@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 HOG_BYTES = 200 * 1024 * 1024
 PAGE = 4096
@@ -86,18 +88,18 @@ def make_store_target(kind: str, folder: Path) -> StoreTarget:
     """Return a SQLite file in folder, or the test Redis (skipping, or failing in CI, when it is absent)."""
     import redis
 
-    from tests.conftest import _unavailable
+    from tests.support.databases import unavailable
 
     if kind == "sqlite":
         return StoreTarget("sqlite", str(folder / "memory.sqlite3"))
     url = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
     if not url:
-        _unavailable("Redis tests need SWITCHBOARD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+        unavailable("Redis tests need SWITCHBOARD_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
     client = redis.Redis.from_url(url, socket_connect_timeout=3)
     try:
         client.ping()
     except redis.RedisError as error:
-        _unavailable(f"Redis at {url} is unreachable: {error}")
+        unavailable(f"Redis at {url} is unreachable: {error}")
     finally:
         client.close()
     return StoreTarget("redis", url)
@@ -204,3 +206,27 @@ if __name__ == "__main__":
     sys.path.insert(0, str(REPOSITORY))
     commands = {"hog": _hog, "writer": _writer, "sampler": _sampler}
     commands[sys.argv[1]](*sys.argv[2:])
+
+
+class PeakRss:
+    """Sample the RSS of the given processes every 10 ms in a thread; keep each one's peak."""
+
+    def __init__(self, processes: list[psutil.Process]):
+        self.processes = processes
+        self.peaks = {process.pid: process.memory_info().rss for process in processes}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.01):
+            for process in self.processes:
+                self.peaks[process.pid] = max(self.peaks[process.pid], process.memory_info().rss)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        time.sleep(0.3)  # what a worker does just after answering counts too
+        self._stop.set()
+        self._thread.join()

@@ -1,6 +1,6 @@
 """A widget that exists only in a test: its widget module and its query module in one file, nothing else.
 
-`tests/test_registry.py` hands it to `create_app` beside the registered widgets and finds it on the page of
+`tests/app/test_registry.py` hands it to `create_app` beside the registered widgets and finds it on the page of
 its role, in the role table, in `verify`, in `/metrics` and behind the access check, with no other file
 touched: what the README's "Adding a widget" promises.
 """
@@ -15,8 +15,8 @@ from dash import Dash, Output, dcc, html, no_update
 from access.roles import ADMIN, OPS
 from queries.platform import DEFAULT_PLATFORM, PlatformSchema, platform_schema
 from queries.runner import run
-from schema.tables import calls, idx_calls_created_date
-from services import current_services
+from schema.tables import calls, idx_calls_created_date, idx_calls_window
+from widgets.services import current_services
 from widgets.common import cached_refresh, register_poll
 from widgets.registry import Widget
 
@@ -42,7 +42,7 @@ def fetch_calls_last_hour(engine, now: datetime) -> int:
 
 
 def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM):
-    return [(TITLE, calls_last_hour_statement(now, platform), {"calls": (idx_calls_created_date.name,)})]
+    return [(TITLE, calls_last_hour_statement(now, platform), {"calls": (idx_calls_window.name, idx_calls_created_date.name)})]
 
 
 # --- its widget module ------------------------------------------------------------------------------------
