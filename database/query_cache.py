@@ -85,6 +85,7 @@ PREFETCH_MIN_REQUESTS = 4  # asks for a key in one slot, in this process, before
 PREFETCH_KEYS_COUNTED = 256
 WAIT_SECONDS = 0.5  # a waiter's default patience for the computation in flight (QUERY_WAIT_MS sets it)
 WAITING_REASON = "waiting for the database"
+WAITING_KIND = "Waiting"  # the kind of KnownFailure a waiter whose wait ran out gets: nothing has failed
 LATEST_KEPT_INTERVALS = 3
 LATEST_KEPT_LEAST_SECONDS = 10
 FAILURE_FIELD = "failure"
@@ -437,7 +438,14 @@ class QueryCache:
                 # Whoever held the lock before us may have just computed it.
                 cached = self._get(key)
                 if cached is None:
-                    return self._compute(query, params, interval, compute, lifetime, slot_at=now)
+                    try:
+                        return self._compute(query, params, interval, compute, lifetime, slot_at=now)
+                    except KnownFailure as failure:
+                        if failure.kind != WAITING_KIND:
+                            raise
+                        # A result built from another key whose computation is in flight (the feed's page from
+                        # its newest rows) waits with that key's waiters: this key is served as they are.
+                        return self._waited_out(query, params, interval)
         counter.count(hit=True)
         return _served(cached)
 
@@ -451,6 +459,10 @@ class QueryCache:
             with measure_refresh(query, self.costs):
                 value = compute()
         except self.remember as error:
+            if isinstance(error, KnownFailure) and error.kind == WAITING_KIND:
+                # A key read inside this computation was in flight elsewhere: nothing failed, and the next ask
+                # computes this key again instead of reading a failure for the rest of the slot.
+                raise
             if remember:
                 self._remember_failure(query, params, interval, error)
             if self.on_outcome is not None:
@@ -486,7 +498,7 @@ class QueryCache:
             behind = "" if now - latest["computed_at"] <= interval else WAITING_REASON
             return CachedResult(value=latest["value"], computed_at=latest["computed_at"], behind=behind)
         before, _ = slot_key(query, params, interval, now - interval)
-        raise KnownFailure.from_record(self._get(before)) or KnownFailure("Waiting", WAITING_REASON, now)
+        raise KnownFailure.from_record(self._get(before)) or KnownFailure(WAITING_KIND, WAITING_REASON, now)
 
     def prefetch_next_slot(self, query: str, params: dict[str, Any], interval: int, compute: Callable[[], Any],
                            ahead: float) -> bool:

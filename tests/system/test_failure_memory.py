@@ -162,6 +162,47 @@ def test_a_waiter_gets_the_latest_result_fresh_within_an_interval_and_marked_beh
         holder.join(10)
 
 
+def test_a_result_built_from_a_key_in_flight_waits_with_it_and_is_not_remembered_as_failed():
+    """The feed's page of a view is computed from its newest rows, another key: when those are in flight
+    elsewhere, the page's asker is a waiter like theirs (its own latest result, else "waiting"), and the next
+    ask computes the page again instead of reading a failure for the rest of the slot."""
+    clock = [1000.0]
+    queries = _local_cache(clock=lambda: clock[0], wait_seconds=0.1)
+    release, attempts = threading.Event(), []
+
+    def newest_rows():
+        attempts.append(1)
+        assert release.wait(10)
+        return ["row 2"]
+
+    def page(rows_compute):
+        return lambda: ["page of"] + queries.get_or_compute("newest", {"p": 1}, INTERVAL, rows_compute).value
+
+    # The page was computed before (from rows no longer kept); the newest rows are being computed for the first
+    # time, slowly, by another request, in the page's next slot.
+    assert queries.get_or_compute("page", {"p": 1}, INTERVAL, lambda: ["page of", "row 1"]).value == \
+        ["page of", "row 1"]
+    clock[0] = 1002.0
+    holder = threading.Thread(target=queries.get_or_compute, args=("newest", {"p": 1}, INTERVAL, newest_rows))
+    holder.start()
+    try:
+        assert wait_for(lambda: attempts)
+        waited = queries.get_or_compute("page", {"p": 1}, INTERVAL, page(newest_rows))
+        assert (waited.value, waited.behind) == (["page of", "row 1"], "")  # the page's latest, an interval old
+        clock[0] = 1002.5
+        waited = queries.get_or_compute("page", {"p": 1}, INTERVAL, page(newest_rows))
+        assert (waited.value, waited.behind) == (["page of", "row 1"], WAITING_REASON)
+        # A page never computed before has nothing to show yet, and says so.
+        assert _ask(queries, "another page", page(newest_rows)) == WAITING_REASON
+    finally:
+        release.set()
+        holder.join(10)
+    assert attempts == [1]  # no waiter ran the query
+    # Nothing was remembered as failed: the next ask computes the page from the rows now in the cache.
+    assert queries.get_or_compute("page", {"p": 1}, INTERVAL, page(newest_rows)).value == ["page of", "row 2"]
+    assert _ask(queries, "another page", page(newest_rows)) == "fresh"
+
+
 def test_a_result_served_behind_shows_its_rows_marked_stale_with_its_age(monkeypatch):
     from database.query_cache import CachedResult
     from widgets import common
