@@ -31,7 +31,11 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   window.fetch = function (resource, options) {
     const url = typeof resource === "string" ? resource : (resource && resource.url) || "";
     const ours = url.indexOf("/_dash-") !== -1;
-    return originalFetch(resource, options).then(function (response) {
+    const poll = url.indexOf(DASH_UPDATE) !== -1 ? pollOf(options && options.body) : null;
+    if (poll && poll.tickOnly && inFlight[poll.output] && inFlight[poll.output].signature === poll.signature) {
+      return inFlight[poll.output].answer.then(function (response) { return response.clone(); });
+    }
+    const answer = originalFetch(resource, options).then(function (response) {
       if (response.status === 401 && ours && !leaving) {
         leaving = true;  // several polls may fail at once; one navigation
         window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
@@ -42,7 +46,41 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       if (ours) { checkConnection(); }
       throw error;
     });
+    if (!poll) { return answer; }
+    const entry = {signature: poll.signature, answer: answer};
+    inFlight[poll.output] = entry;
+    const settled = function () { if (inFlight[poll.output] === entry) { delete inFlight[poll.output]; } };
+    answer.then(settled, settled);
+    // Every reader gets a copy: the answer itself stays unread for the polls that share it.
+    return answer.then(function (response) { return response.clone(); });
   };
+
+  // A poll that finds the previous request of its callback still in flight, asking the same (only its interval
+  // ticked), shares that request's answer instead of sending another. Dash applies only the answer to a
+  // callback's newest request: a widget whose answers take longer than its interval (a slow database, a busy
+  // server) would otherwise drop every answer for the next poll's and show "Loading…" for ever, while its
+  // requests piled up on the server. So each callback has at most one poll in flight per page.
+  const DASH_UPDATE = "/_dash-update-component";
+  const inFlight = {};  // callback output key -> {signature, answer}
+
+  function pollOf(body) {
+    if (typeof body !== "string") { return null; }
+    let request;
+    try { request = JSON.parse(body); } catch (error) { return null; }
+    if (!request || typeof request.output !== "string") { return null; }
+    const ticks = {};
+    const inputs = (Array.isArray(request.inputs) ? request.inputs : []).map(function (input) {
+      if (!input || input.property !== "n_intervals") { return input; }
+      ticks[input.id + ".n_intervals"] = true;
+      return {id: input.id, property: input.property};  // its count is not part of what is asked
+    });
+    const changed = Array.isArray(request.changedPropIds) ? request.changedPropIds : [];
+    return {
+      output: request.output,
+      tickOnly: changed.length > 0 && changed.every(function (prop) { return ticks[prop] === true; }),
+      signature: JSON.stringify([inputs, request.state || null]),
+    };
+  }
 
   function heardFromServer() {
     connection.lastContact = Date.now();
