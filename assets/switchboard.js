@@ -505,13 +505,13 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   // holds without sideways scrolling: the next column to drop goes while the shown ones are wider than the grid,
   // and comes back once its last width fits again. Columns the server hid stay hidden.
   function fitColumnsByPriority(wrapper, api) {
-    if (!wrapper.isConnected || (api.isDestroyed && api.isDestroyed())) { return; }
+    if (!wrapper.isConnected || (api.isDestroyed && api.isDestroyed())) { return false; }
     const droppable = api.getColumns().filter(function (column) {
       const context = column.getColDef().context;
       return context && context.drop && !column.getColDef().hide;
     }).sort(function (a, b) { return a.getColDef().context.drop - b.getColDef().context.drop; });
     const viewport = wrapper.querySelector(".ag-center-cols-viewport");
-    if (!droppable.length || !viewport || !viewport.clientWidth) { return; }
+    if (!droppable.length || !viewport || !viewport.clientWidth) { return false; }
     const shownWidth = function () {
       return api.getDisplayedCenterColumns().reduce(function (sum, column) { return sum + column.getActualWidth(); }, 0);
     };
@@ -531,15 +531,19 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     for (let index = 0; index < shown.length && shownWidth() > room; index += 1) {
       api.setColumnsVisible([shown[index]], false);
     }
+    return true;
   }
 
   function fitUntilSettled(wrapper, api, passes) {
-    // A column can be measured only once it is drawn, and hiding one draws those beside it: fit again on the
-    // next frame while the shown columns change (a few passes at most).
+    // A column can be measured only once it is drawn, and hiding one draws those beside it; AG Grid may apply
+    // the widths it sized after this frame: fit again on the next frame while the shown columns change or the
+    // grid still scrolls sideways (a few passes at most).
     const before = api.getAllDisplayedColumns().map(function (column) { return column.getColId(); }).join();
-    fitColumnsByPriority(wrapper, api);
+    const fitted = fitColumnsByPriority(wrapper, api);
     const after = api.getAllDisplayedColumns().map(function (column) { return column.getColId(); }).join();
-    if (after !== before && passes > 1) {
+    const viewport = wrapper.querySelector(".ag-center-cols-viewport");
+    const overflowing = fitted && Boolean(viewport) && viewport.scrollWidth > viewport.clientWidth;
+    if ((after !== before || overflowing) && passes > 1) {
       window.requestAnimationFrame(function () { fitUntilSettled(wrapper, api, passes - 1); });
     }
   }
@@ -553,7 +557,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       try { api = host && window.dash_ag_grid.getApi(host.id); } catch (error) { return; }
       if (!api) { return; }
       wrapper.setAttribute("data-fit-hooked", "");
-      const fit = function () { fitUntilSettled(wrapper, api, 4); };
+      const fit = function () { fitUntilSettled(wrapper, api, 8); };
       wrapper.switchboardFit = fit;
       api.addEventListener("rowDataUpdated", fit);
       api.addEventListener("firstDataRendered", fit);
