@@ -1,9 +1,8 @@
 """Who may see what: roles, the parts of the dashboard each may use, and the viewer of a request.
 
 The dashboard is made of areas (one per widget, plus the page shell). Each widget
-names the roles that see it (widgets/registry.py); the role table is derived from
-them (`role_areas`), and the page, the callbacks the browser learns of and every
-callback request are all checked against it on the server.
+names the roles that see it (widgets/registry.py); the pages each role has and the
+callbacks each page may run follow from those (access/pages.py).
 
 - admin: everything, the wallboard too (at /wall, to see what the floor sees);
 - support: ongoing calls and the activity feed of their own companies, phone
@@ -15,7 +14,6 @@ callback request are all checked against it on the server.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol
 
 ADMIN = "admin"
 SUPPORT = "support"
@@ -24,11 +22,6 @@ WALLBOARD = "wallboard"
 ROLES = (ADMIN, SUPPORT, OPS, WALLBOARD)
 
 SHELL = "shell"  # the page around the widgets: every role's
-# The pages a viewer may open (widgets/shell.py `role_pages` says whose): the dashboard, at / (and at any other
-# path), and the wallboard, at /wall, a wallboard user's only page.
-MAIN_PAGE = "main"
-WALL_PAGE = "wall"
-WALL_PATH = "/wall"
 METRICS_ROLES = frozenset({ADMIN, OPS})
 VISIBLE_PHONE_DIGITS = 3
 MASK = "•"
@@ -73,17 +66,6 @@ WARM_UP_MARK = object()
 def is_warm_up(environ) -> bool:
     """Tell whether a request is the master's own warm-up (never true for a request from outside)."""
     return environ.get(WARM_UP_ENVIRON_KEY) is WARM_UP_MARK
-
-
-class HasRoles(Protocol):
-    area: str
-    roles: frozenset[str]
-
-
-def role_areas(widgets: Iterable[HasRoles]) -> dict[str, frozenset[str]]:
-    """Return the role table: the areas each role may use, the shell and the widgets that name it."""
-    widgets = list(widgets)
-    return {role: frozenset({SHELL, *(widget.area for widget in widgets if role in widget.roles)}) for role in ROLES}
 
 
 def mask_phone(number: str | None) -> str | None:

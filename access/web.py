@@ -41,11 +41,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from access.exposure import is_loopback_address
 from access.gate import HEALTH_PATH
 from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
-from access.roles import (LOCAL_DEMO_VIEWER, MAIN_PAGE, METRICS_ROLES, WALL_PAGE, WALL_PATH, WALLBOARD, WARM_UP_VIEWER, Viewer,
-                          is_warm_up)
+from access.pages import MAIN_PAGE, WALL_PATH, WallPageRequests, callbacks_of_page, may_run, page_for
+from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, WALLBOARD, WARM_UP_VIEWER, Viewer, is_warm_up
 from access.users import UserStore
 from access.callback_guard import json_error
-from access.dash_internals import DASH_DEPENDENCIES_PATH, DASH_LAYOUT_PATH, DASH_UPDATE_PATH
+from access.dash_internals import DASH_DEPENDENCIES_PATH
 
 
 log = logging.getLogger("switchboard.access")
@@ -55,8 +55,6 @@ LOGOUT_PATH = "/logout"
 LOGIN_STYLESHEET = "/assets/login.css"
 PUBLIC_PATHS = frozenset({LOGIN_PATH, HEALTH_PATH, LOGIN_STYLESHEET})
 METRICS_PATH = "/metrics"
-WALL_PAGE_REQUESTS = (DASH_LAYOUT_PATH, DASH_DEPENDENCIES_PATH, DASH_UPDATE_PATH)
-PAGE_ENVIRON_KEY = "switchboard.page"  # set by WallPageRequests for the wall page's own requests
 LIMITS_DOWN_RETRY_SECONDS = 30
 CSRF_FIELD = "csrf_token"
 HSTS = f"max-age={ONE_YEAR_IN_SECS}; includeSubDomains"  # Talisman's default
@@ -229,9 +227,9 @@ def load_user(session_key: str):
 
 
 def may_call(output_key: str) -> bool:
-    """Tell whether this request's viewer may run the callback that writes output_key."""
+    """Tell whether this request's viewer may run the callback that writes output_key (access/pages.py)."""
     viewer = g.get("viewer")
-    return viewer is not None and any(role == viewer.role for role, _ in _access().callback_pages.get(output_key, ()))
+    return viewer is not None and may_run(_access().callback_pages.get(output_key, ()), viewer.role)
 
 
 @blueprint.after_app_request
@@ -334,35 +332,8 @@ def check_access() -> Response | None:
 
 
 def viewer_page(role: str) -> str:
-    """Return the page this request is for, of the pages the role has: the wallboard when it asks for /wall
-    (or has no other page), else the dashboard (at / and any other path). The wallboard page's own requests, for
-    its layout, its callbacks and their answers, come under /wall/ (WallPageRequests), so they are the wall's
-    too; asked for another page than the role has, a request gets the role's first page."""
-    pages = _access().role_pages.get(role, (MAIN_PAGE,))
-    asked = WALL_PAGE if request.environ.get(PAGE_ENVIRON_KEY) == WALL_PAGE or \
-        request.path.rstrip("/") == WALL_PATH else MAIN_PAGE
-    return asked if asked in pages else pages[0]
-
-
-class WallPageRequests:
-    """Serve the wallboard page's own requests, /wall/_dash-layout, /wall/_dash-dependencies and
-    /wall/_dash-update-component, as Dash's at /_dash-…, marked as the wall's (PAGE_ENVIRON_KEY).
-
-    Dash asks for a page's layout and callbacks at fixed paths that do not say which page they are for; the wall's
-    page tells its renderer to ask under /wall/ instead (its requests_pathname_prefix, serving/static_assets.py), so the
-    server gives it the wall's layout and callbacks whatever the browser sends or strips. Everything past this
-    sees Dash's own paths: the access check, the callback guard and the limits hold for the wall's requests as
-    for any other."""
-
-    def __init__(self, wsgi_app) -> None:
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path.startswith(WALL_PATH + "/") and path[len(WALL_PATH):] in WALL_PAGE_REQUESTS:
-            # A copy: the server's own record of the request (gunicorn's access log) keeps the path asked for.
-            environ = {**environ, "PATH_INFO": path[len(WALL_PATH):], PAGE_ENVIRON_KEY: WALL_PAGE}
-        return self.wsgi_app(environ, start_response)
+    """Return the page this request is for, of the pages the role has (access/pages.py, `page_for`)."""
+    return page_for(_access().role_pages.get(role, (MAIN_PAGE,)), request.path, request.environ)
 
 
 @blueprint.after_app_request
@@ -370,9 +341,7 @@ def only_the_viewers_callbacks(response: Response) -> Response:
     viewer = g.get("viewer")
     if request.path != DASH_DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
         return response
-    callback_pages = _access().callback_pages
-    page = (viewer.role, g.get("page", MAIN_PAGE))
     callbacks = json.loads(response.get_data())
-    allowed = [entry for entry in callbacks if page in callback_pages.get(entry.get("output"), ())]
-    response.set_data(json.dumps(allowed))
+    page = (viewer.role, g.get("page", MAIN_PAGE))
+    response.set_data(json.dumps(callbacks_of_page(callbacks, _access().callback_pages, page)))
     return response

@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from access.users import open_user_store
     from access.work_limits import WorkLimits
     from alerts.service import build_alerts
+    from access.pages import role_pages
     from access.web import init_access, may_call
     from database.query_cache import QueryCache, cache_config, shared_locks_for
     from access.callback_guard import install_callback_guard
@@ -104,7 +105,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
         widget.register(app)
     with server.app_context():  # the pages are built as a request builds them (the call details' buttons)
         init_access(server, app, services.users, config, callback_pages(app, config, widgets),
-                    shell.role_pages(widgets))
+                    role_pages(widgets))
     install_callback_guard(server, app, may_call,
                            retry_after=partial(_callback_retry_after, services.work_limits),
                            tarpit=services.work_limits.tarpit)
@@ -120,42 +121,20 @@ def _callback_retry_after(work_limits) -> int | None:
 
 
 def callback_pages(app, config: dict, widgets: tuple) -> dict[str, frozenset[tuple[str, str]]]:
-    """Return the pages, as (role, page) pairs, whose viewers may run each callback: of the roles of the one
-    widget whose components it writes to (the page's own components, such as the URL, may be written too), or,
-    writing to the page's only, those of every widget whose components it reads (the grids' clicks that open a
-    call in the URL: not for a role without those grids, whose page lacks the components); every role's for the
-    page shell's own. A viewer may run the callbacks of each of its role's pages, and each page learns of its own."""
-    from access.roles import ROLES, SHELL
+    """Return the pages, as (role, page) pairs, whose viewers may run each callback (the rule: access/pages.py),
+    from the components each widget's panel and each page holds."""
+    from access import pages
     from widgets.shell import component_areas
 
-    owners = component_areas(config, widgets)
-    roles = {widget.area: widget.roles for widget in widgets}
-    allowed = {}
-    for key, callback in app.callback_map.items():
-        outputs = key.strip(".").split("...")
-        found = {owners.get(output.rsplit(".", 1)[0]) for output in outputs}
-        areas = found - {SHELL}
-        if None in found or len(areas) > 1:
-            raise RuntimeError(f"callback {key} must write to the components of one widget at most")
-        if not areas:
-            areas = {owners.get(item["id"]) for item in [*callback["inputs"], *callback["state"]]} - {SHELL, None}
-        allowed[key] = frozenset.intersection(*(roles[area] for area in areas)) if areas else frozenset(ROLES)
-    # And only on a page that has every component the callback names: the renderer checks each callback against
-    # the page it shows (serving/static_assets.py), and a wallboard's page has no pause or theme button.
-    on_page = _component_ids_by_page(config, widgets)
-    pages = {}
-    for key, callback in app.callback_map.items():
-        named = {output.rsplit(".", 1)[0] for output in key.strip(".").split("...")} | \
-            {item["id"] for item in [*callback["inputs"], *callback["state"]]}
-        pages[key] = frozenset((role, page) for (role, page), ids in on_page.items()
-                               if role in allowed[key] and named <= ids)
-    return pages
+    return pages.callback_pages(app.callback_map, component_areas(config, widgets), widgets,
+                                _component_ids_by_page(config, widgets))
 
 
 def _component_ids_by_page(config: dict, widgets: tuple) -> dict[tuple[str, str], set[str]]:
     """Return the ids of the components on each page of each role, (role, page), as _page_for_viewer builds it."""
     from access.dash_internals import with_descendants
-    from widgets.shell import Account, page_of, role_pages
+    from access.pages import role_pages
+    from widgets.shell import Account, page_of
 
     ids = {}
     for role, pages in role_pages(widgets).items():
@@ -172,7 +151,8 @@ def _page_for_viewer(config: dict, services):
     wallboard, for a wallboard user and for a role that has it too when it asks for /wall (access/web.py)."""
     from flask import g
 
-    from access.roles import LOCAL_DEMO_VIEWER, MAIN_PAGE
+    from access.pages import MAIN_PAGE
+    from access.roles import LOCAL_DEMO_VIEWER
     from access.web import csrf_token
     from widgets.shell import Account, layout, page_of
 

@@ -48,7 +48,7 @@ from flask import Flask, Response, abort, g, redirect, request
 from access.dash_internals import (DASH_COMPONENT_SUITES_PATH, DASH_DEPENDENCIES_PATH, DASH_LAYOUT_PATH,
                                    RendererConfigHook, component_type, layout_value, split_fingerprint,
                                    with_descendants)
-from access.roles import WALL_PAGE, WALL_PATH
+from access.pages import requests_prefix
 
 try:  # Brotli (requirements.txt) makes files about a tenth smaller than gzip; without it, gzip
     import brotli
@@ -472,14 +472,13 @@ class PageAssetsDash(RendererConfigHook, Dash):
         # renderer fetches, so the config carries none: the same check, without 40 KB (5 KiB compressed) of
         # the same layout a second time in the page.
         config.pop("validation_layout", None)
-        # The wall's page asks for its layout and callbacks under /wall/ (access/web.py, WallPageRequests).
+        # The wall's page asks for its layout and callbacks under /wall/ (access/pages.py, WallPageRequests).
         config["requests_pathname_prefix"] = self.page_requests_prefix()
         return config
 
     def page_requests_prefix(self) -> str:
         """Return where this page's renderer asks for its layout, callbacks and their answers."""
-        prefix = self.config.requests_pathname_prefix
-        return f"{prefix}{WALL_PATH.strip('/')}/" if g.get("page") == WALL_PAGE else prefix
+        return requests_prefix(self.config.requests_pathname_prefix, g.get("page"))
 
     def interpolate_index(self, **kwargs) -> str:
         components = self.page_components()

@@ -14,6 +14,8 @@ from typing import Any, Callable
 from dash import Dash
 from dash.development.base_component import Component
 
+from access.pages import WALL_PAGE
+
 # Components of the page itself that every widget's callbacks may read (see widgets/shell.py).
 REFRESH_SIGNAL = "refresh-signal"  # bumped when the page resumes or reconnects: every widget refreshes at once
 URL = "url"  # the page's dcc.Location
@@ -25,7 +27,7 @@ SETTINGS = "display-settings"  # what the browser needs to show times (DISPLAY_T
 
 MAIN = "main"  # the page's grid of panels
 OPS = "ops"  # the column of ops panels beside it
-WALL = "wall"  # a page of its own: the wallboard (widgets/wallboard.py)
+WALL = WALL_PAGE  # a page of its own: the wallboard (widgets/wallboard.py; its pages: access/pages.py)
 
 
 @dataclass(frozen=True)

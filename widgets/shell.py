@@ -19,7 +19,8 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
 from access.dash_internals import descendants, with_descendants
-from access.roles import MAIN_PAGE, ROLES, SHELL, WALL_PAGE, WALL_PATH
+from access.pages import MAIN_PAGE, WALL_PAGE, WALL_PATH, pages_of
+from access.roles import SHELL
 from widgets import registered
 from widgets.registry import (CONNECTION, OPS, PAUSED, REFRESH_SIGNAL, SETTINGS, TICK, URL, VISIBILITY, WALL,
                               Widget)
@@ -63,21 +64,6 @@ def component_areas(config: dict, widgets: tuple[Widget, ...] | None = None) -> 
 def full_page(config: dict, widgets: tuple[Widget, ...]) -> html.Div:
     """Return the page with every widget: what Dash checks every callback against (its validation layout)."""
     return layout(config, demo=False, widgets=widgets, account=None, local_demo=False, with_wall=True)
-
-
-def role_pages(widgets: tuple[Widget, ...]) -> dict[str, tuple[str, ...]]:
-    """Return the pages of each role, its first the one it lands on: the dashboard for a role that sees one of
-    its panels, the wallboard for a role that sees the wallboard widget (a wallboard user: that one only)."""
-    return {role: pages_of(tuple(widget for widget in widgets if role in widget.roles)) for role in ROLES}
-
-
-def pages_of(widgets: tuple[Widget, ...]) -> tuple[str, ...]:
-    """Return the pages these widgets (one role's) make: the dashboard for any panel of it, the wall for the
-    wallboard; the dashboard when there are none at all."""
-    pages = tuple(page for page, shown in (
-        (MAIN_PAGE, any(widget.placement != WALL for widget in widgets)),
-        (WALL_PAGE, any(widget.placement == WALL for widget in widgets))) if shown)
-    return pages or (MAIN_PAGE,)
 
 
 def page_of(config: dict, demo: bool, widgets: tuple[Widget, ...], page: str, account: Account | None = None,

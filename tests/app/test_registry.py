@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from access.roles import ADMIN, OPS, ROLES, SHELL, SUPPORT, WALLBOARD, role_areas
+from access.pages import role_areas
+from access.roles import ADMIN, OPS, ROLES, SHELL, SUPPORT, WALLBOARD
 from queries.plans import Verdict, check_plans
 from tests.support.databases import SEED_NOW
 from tests.support import throwaway_widget
