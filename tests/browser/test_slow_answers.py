@@ -44,7 +44,7 @@ def test_widgets_whose_answers_take_longer_than_their_poll_still_fill_and_keep_p
         page.wait_for_function(f"document.querySelector('#{status}').textContent.startsWith('updated')",
                                timeout=WAIT_MS)
     asked = len(statements)
-    page.wait_for_function(f"document.querySelector('#activity-status-line').textContent.startsWith('updated')",
+    page.wait_for_function("document.querySelector('#activity-status-line').textContent.startsWith('updated')",
                            timeout=WAIT_MS)
     time.sleep(2 * STATEMENT_SECONDS)
     assert len(statements) > asked  # still polling
