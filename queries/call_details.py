@@ -1,9 +1,10 @@
 """One call's details, and its provider payload, transcript or analysis on demand.
 
 The details are one statement by primary key: named scalar columns of `calls` with the
-customer, agent and company names joined in, never a TEXT/LONGTEXT column. The large
-columns are read only when a person presses their button, one column of one call,
-cut at the database (`SUBSTRING(col, 1, :cap)` with `LENGTH(col)`), so a 5 MB payload
+customer, agent and company names joined in, never a TEXT/LONGTEXT column. A payload entry
+(a large column, or a part of a JSON column the schema map names) is read only when a person
+presses its button, one entry of one call, cut at the database (`SUBSTRING(x, 1, :cap)` with
+`LENGTH(x)`, where x is the column or the JSON part extracted from it), so a 5 MB payload
 never crosses the wire whole. Both are scoped to the viewer's companies in SQL: a call
 of another company reads exactly like a missing one.
 """
@@ -22,13 +23,15 @@ from queries.runner import run
 from queries.schema_map import DEFAULT_SCHEMA, MappedSchema, schema_of
 from schema.tables import LARGE_TEXT_COLUMNS, calls
 
-# The default map's payload columns, by the name their button shows; a schema map lists the platform's own.
+# The default map's payload entries (its large columns), by the name their button shows; a schema map lists the
+# platform's own.
 PAYLOAD_COLUMNS = {"raw": "Provider payload", "transcript": "Transcript", "analysis": "Analysis"}
 
 
-def payload_title(column: str) -> str:
-    """Return the name a payload column's button shows ("cost_breakdown" -> "Cost breakdown")."""
-    return PAYLOAD_COLUMNS.get(column) or column.replace("_", " ").strip().capitalize()
+def payload_title(name: str) -> str:
+    """Return the name a payload entry's button shows ("cost_breakdown" -> "Cost breakdown")."""
+    return PAYLOAD_COLUMNS.get(name) or name.replace("_", " ").strip().capitalize()
+
 # Scalar columns some platform versions keep and others do not: selected only where the table has them.
 OPTIONAL_COLUMNS = ("called_at", "duration_sec", "updated_at", "cost", "sentiment", "recording_url")
 BASE_COLUMNS = ("id", "company_id", "customer_id", "agent_id", "from_number", "to_number", "direction", "status",
@@ -44,9 +47,9 @@ class NotFound(LookupError):
 
 @dataclass(frozen=True)
 class Payload:
-    """The first `len(text)` characters of one call's column, and how long it is in all."""
+    """The first `len(text)` characters of one call's payload entry, and how long it is in all."""
 
-    column: str
+    name: str
     text: str | None
     total_length: int
 
@@ -69,7 +72,7 @@ def details_statement(call_id: int, company_ids: Sequence[int] | None = None,
     """Return the one statement behind a call's details panel: scalar columns and names, by primary key."""
     calls, customers, companies = schema.tables["calls"], schema.tables["customers"], schema.tables["companies"]
     optional = [_column(schema, name) for name in OPTIONAL_COLUMNS
-                if name in present and f"calls.{name}" not in LARGE_TEXT_COLUMNS and name not in schema.payload]
+                if name in present and f"calls.{name}" not in LARGE_TEXT_COLUMNS and name not in schema.payload_columns]
     where = [calls.c.id == call_id, *platform.live(calls)]
     if company_ids is not None:
         where.append(calls.c.company_id.in_(list(company_ids)))
@@ -118,14 +121,14 @@ def fetch_call_details(engine: Engine, call_id: int, company_ids: Sequence[int] 
     return frame.astype(object).where(frame.notna(), None).iloc[0].to_dict()
 
 
-def payload_statement(call_id: int, column: str, cap: int, company_ids: Sequence[int] | None = None,
+def payload_statement(call_id: int, name: str, cap: int, company_ids: Sequence[int] | None = None,
                       platform: PlatformSchema = DEFAULT_PLATFORM, schema: MappedSchema = DEFAULT_SCHEMA) -> sa.Select:
-    """Return the one statement that reads one call's large column (one the map lists), cut at `cap` characters by
-    the database."""
-    if column not in schema.payload:
-        raise ValueError(f"not a payload column: {column!r}")
+    """Return the one statement that reads one call's payload entry (one the map lists: a column, or a part of a
+    JSON column), cut at `cap` characters by the database."""
+    if name not in schema.payload:
+        raise ValueError(f"not a payload column: {name!r}")
     calls = schema.tables["calls"]
-    source = calls.c[column]
+    source = schema.payload_source(name)
     where = [calls.c.id == call_id, *platform.live(calls)]
     if company_ids is not None:
         where.append(calls.c.company_id.in_(list(company_ids)))
@@ -137,24 +140,25 @@ def payload_statement(call_id: int, column: str, cap: int, company_ids: Sequence
             .where(*where).limit(1))
 
 
-def fetch_payload(engine: Engine, call_id: int, column: str, cap: int,
+def fetch_payload(engine: Engine, call_id: int, name: str, cap: int,
                   company_ids: Sequence[int] | None = None) -> Payload:
-    """Return the first `cap` characters of one call's `column`; NotFound when the viewer has no such call."""
+    """Return the first `cap` characters of one call's payload entry `name`; NotFound when the viewer has no such
+    call (a call without the entry has text None)."""
     if cap <= 0:
         raise ValueError("cap must be positive")
-    frame = run(engine, payload_statement(check_call_id(call_id), column, cap, company_ids, platform_schema(engine),
+    frame = run(engine, payload_statement(check_call_id(call_id), name, cap, company_ids, platform_schema(engine),
                                           schema_of(engine)), max_rows=1)
     if frame.empty:
         raise NotFound(call_id)
     text, total = frame["text"].iloc[0], frame["total_length"].iloc[0]
     present = isinstance(text, str)
-    return Payload(column=column, text=text if present else None, total_length=int(total) if present else 0)
+    return Payload(name=name, text=text if present else None, total_length=int(total) if present else 0)
 
 
 def plan_examples(now: datetime, platform: PlatformSchema = DEFAULT_PLATFORM, schema: MappedSchema = DEFAULT_SCHEMA
                   ) -> list[tuple[str, sa.Executable, dict[str, tuple[str, ...]]]]:
     """Return the details and payload statements: lookups by primary key, judged bounded with no index named (no
-    payload statement where the map lists no payload column)."""
+    payload statement where the map lists no payload entry)."""
     calls = schema.tables["calls"].name
     present = platform.scalars(calls, DECLARED_OPTIONAL)  # the optional columns this platform has
     examples = [("call details", details_statement(1, present=present, platform=platform, schema=schema),

@@ -5,6 +5,10 @@ and the distinct status values (one capped statement per column), and writes not
 unambiguous (a column of the field's own name, `first_name` and `last_name` for a name, `call_time` for the
 start, a provider's agent id string where there is no agents table, the large columns for the payload) the
 proposed map works as it is; what it could not find is listed for a person to decide.
+
+Where `calls` has no transcript column but a large column's JSON holds a top-level "transcript" in the newest
+calls (one statement per column over the newest SAMPLE_ROWS rows by primary key, the key looked up at the
+database), the payload gets an entry for that part, so the transcript button finds it.
 """
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from queries.platform import LARGE_DATA_TYPES
-from queries.schema_map import BUCKETS, DEFAULT_STATUSES, OPTIONAL_TABLES, REQUIRED_FIELDS, TABLES, logical_fields
+from queries.schema_map import (BUCKETS, DEFAULT_STATUSES, OPTIONAL_TABLES, REQUIRED_FIELDS, TABLES, JsonPart,
+                                json_text, logical_fields)
 
 STATUS_CAP = 50  # distinct values read per status column
+SAMPLE_ROWS = 20  # the newest calls whose large columns are looked into for a transcript
+TRANSCRIPT = "transcript"  # the payload entry, and the JSON key, a transcript is found under
 # Other names platforms use for a field, in order of preference.
 ALIASES = {
     "calls.start_timestamp": ("call_time", "started_at", "start_time", "call_started_at"),
@@ -89,6 +96,8 @@ def propose_map(engine: Engine) -> Proposal:
                                     else f"no table {logical}; {physical} holds them"))
         columns[logical] = {c["name"]: c["type"] for c in inspector.get_columns(physical)}
         _propose_fields(proposal, logical, columns[logical], "agents" in columns)
+        if logical == "calls":
+            _propose_payload(proposal, engine, physical, columns[logical])
     _propose_statuses(proposal, engine, columns.get("calls", {}))
     return proposal
 
@@ -117,10 +126,35 @@ def _propose_fields(proposal: Proposal, table: str, found: dict[str, sa.types.Ty
             required = name in REQUIRED_FIELDS
             proposal.lines.append(_line(key, '""', f"not found{': REQUIRED, name the column' if required else ''}"))
             proposal.not_found.append(f"{name} ({'required' if required else 'optional'})")
-    if table == "calls":
-        payload = [column for column, kind in found.items() if _is_large(kind)]
-        proposal.lines.append(_line("payload", "[" + ", ".join(_quoted(c) for c in payload) + "]",
-                                    "every TEXT/LONGTEXT/JSON column of calls, opened one at a time"))
+
+
+def _propose_payload(proposal: Proposal, engine: Engine, table: str, found: dict[str, sa.types.TypeEngine]) -> None:
+    payload = [column for column, kind in found.items() if _is_large(kind)]
+    entries = [_quoted(column) for column in payload]
+    why = "every TEXT/LONGTEXT/JSON column of calls, opened one at a time"
+    if TRANSCRIPT not in payload and "id" in found:
+        holder = next(((column, count) for column in payload
+                       if (count := _rows_with_transcript(engine, table, column))), None)
+        if holder is not None:
+            column, count = holder
+            entries.append(f"{{ name = {_quoted(TRANSCRIPT)}, column = {_quoted(column)}, "
+                           f"path = {_quoted(TRANSCRIPT)} }}")
+            why += f"; the transcript inside {column}'s JSON (in {count} of the newest {SAMPLE_ROWS} calls)"
+    proposal.lines.append(_line("payload", "[" + ", ".join(entries) + "]", why))
+
+
+def _rows_with_transcript(engine: Engine, table: str, column: str) -> int:
+    """Return how many of the newest SAMPLE_ROWS calls hold a top-level "transcript" in `column`'s JSON (0 where
+    the database cannot say: no JSON functions)."""
+    source = sa.table(table, sa.column("id"), sa.column(column))
+    newest = sa.select(source.c[column].label("document")).order_by(source.c.id.desc()).limit(SAMPLE_ROWS).subquery()
+    found = json_text(newest.c.document, JsonPart(column, TRANSCRIPT).json_path)
+    statement = sa.select(sa.func.count()).select_from(newest).where(found.is_not(None))
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(statement).scalar_one())
+    except sa.exc.SQLAlchemyError:
+        return 0
 
 
 def _distinct(engine: Engine, table: str, column: str) -> list[str]:

@@ -24,6 +24,13 @@ The file (`python app.py inspect` proposes one):
     missed = ["missed", "busy", "no_answer"]
     failed = ["failed"]
 
+A payload entry is a column, read whole, or a part of a JSON column, read at the database: in place of a column
+name, `{ name = "transcript", column = "raw", path = "transcript" }` is the value at `path` inside `raw`, shown
+under the button `name`. A path is keys of letters, digits and `_` joined by dots, each key optionally followed
+by `[n]` array indexes (`transcript`, `call.turns[0].text`); anything else stops the start, so a path never
+carries SQL, quotes or JSONPath wildcards. A row whose JSON lacks the key, holds null there, or is not JSON has
+no such entry ("none for this call").
+
 A section's fields are keyed by their default column names; `table` names the platform's table ("" when the
 platform has none, for an optional table). A field left out keeps its default column. A required field the
 platform lacks stops the start with a message that names it and the fix; an optional one removes its feature.
@@ -34,6 +41,7 @@ renders `calls.call_time` and nothing above the query layer changes.
 """
 from __future__ import annotations
 
+import re
 import tomllib
 import weakref
 from dataclasses import dataclass, field
@@ -42,6 +50,8 @@ from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from config import ConfigError
 from schema.tables import LARGE_TEXT_COLUMNS, PLATFORM_TABLES, SOFT_DELETE_COLUMN
@@ -67,6 +77,12 @@ FEATURES = {"agent": "Agent", "start": "Start time", "direction": "Direction", "
             "customer_phone": "Customer phone"}
 FEATURE_FIELDS = {"start": "calls.start_timestamp", "direction": "calls.direction", "duration": "calls.duration_sec",
                   "customer_phone": "customers.phone"}
+# A payload entry's JSON path, as the map writes it: keys joined by dots, each with optional [n] indexes.
+JSON_PATH = re.compile(r"[A-Za-z0-9_]+(\[[0-9]{1,9}\])*(\.[A-Za-z0-9_]+(\[[0-9]{1,9}\])*)*")
+JSON_PATH_LIMIT = 200  # characters
+ENTRY_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
+JSON_PATH_HELP = ("keys of letters, digits and _ joined by dots, each optionally followed by [n] indexes "
+                  "(\"transcript\", \"call.turns[0].text\")")
 FIX = "name the platform's column in SCHEMA_MAP_FILE (`python app.py inspect` proposes a map)"
 
 
@@ -83,6 +99,20 @@ class Concat:
 
 
 FieldSpec = str | Concat | None  # a column, an expression, or absent
+
+
+@dataclass(frozen=True)
+class JsonPart:
+    """A payload entry kept inside a JSON column: the value at `path` (as the map writes it) within `column`."""
+
+    column: str
+    path: str
+
+    @property
+    def json_path(self) -> str:
+        """Return the path as SQL's JSON functions read it, every key quoted: `$."call"."turns"[0]`."""
+        return "$" + "".join(f'."{key}"' + rest for key, rest in
+                             (re.fullmatch(r"([A-Za-z0-9_]+)(.*)", step).groups() for step in self.path.split(".")))
 
 
 @dataclass(frozen=True)
@@ -109,8 +139,14 @@ class SchemaMap:
 
     tables: dict[str, str | None] = field(default_factory=lambda: {name: name for name in TABLES})
     fields: dict[str, FieldSpec] = field(default_factory=dict)  # "calls.start_timestamp" -> spec (only overrides)
-    payload: tuple[str, ...] = DEFAULT_PAYLOAD
+    payload: tuple[str, ...] = DEFAULT_PAYLOAD  # the entries' names, one button each
+    payload_parts: dict[str, JsonPart] = field(default_factory=dict)  # the entries kept inside a JSON column
     statuses: StatusBuckets = field(default_factory=StatusBuckets)
+
+    def payload_column(self, name: str) -> str:
+        """Return the column that holds a payload entry: its own, or the JSON column it is a part of."""
+        part = self.payload_parts.get(name)
+        return part.column if part is not None else name
 
     def spec(self, name: str) -> FieldSpec:
         """Return what holds a logical field: its mapped spec, else its default column (None: absent)."""
@@ -127,8 +163,8 @@ class SchemaMap:
         default = SchemaMap()
         restated = all(spec == name.split(".", 1)[1] and spec in TABLES[name.split(".", 1)[0]].c
                        for name, spec in self.fields.items())
-        return restated and (self.tables, self.payload, self.statuses) == (default.tables, default.payload,
-                                                                            default.statuses)
+        return restated and (self.tables, self.payload, self.payload_parts, self.statuses) == (
+            default.tables, default.payload, default.payload_parts, default.statuses)
 
 
 def logical_fields(table: str) -> list[str]:
@@ -173,12 +209,43 @@ def parse_schema_map(text: str, source: str = "the schema map") -> SchemaMap:
             if key == "table":
                 mapped.tables[section] = _spec(value, where) if not isinstance(value, Mapping) else None
             elif key == "payload":
-                if not (isinstance(value, list) and all(isinstance(c, str) and c for c in value)):
-                    raise SchemaMapError(f"{where}: a list of column names")
-                mapped.payload = tuple(value)
+                mapped.payload, mapped.payload_parts = _payload(value, where)
             else:
                 mapped.fields[f"{section}.{key}"] = _spec(value, where)
     return mapped
+
+
+def _payload(value: Any, where: str) -> tuple[tuple[str, ...], dict[str, JsonPart]]:
+    """Return the payload entries' names and the parts of JSON columns among them."""
+    entry_help = 'a column name, or { name = "…", column = "…", path = "…" } for a part of a JSON column'
+    if not isinstance(value, list):
+        raise SchemaMapError(f"{where}: a list of entries, each {entry_help}")
+    names: list[str] = []
+    parts: dict[str, JsonPart] = {}
+    for entry in value:
+        if isinstance(entry, str) and entry:
+            name = entry
+        elif isinstance(entry, Mapping) and set(entry) == {"name", "column", "path"}:
+            name, part = _json_part(entry, where)
+            parts[name] = part
+        else:
+            raise SchemaMapError(f"{where}: each entry is {entry_help}")
+        if name in names:
+            raise SchemaMapError(f"{where}: {name!r} is listed twice; each entry names one button")
+        names.append(name)
+    return tuple(names), parts
+
+
+def _json_part(entry: Mapping[str, Any], where: str) -> tuple[str, JsonPart]:
+    name, column, path = entry["name"], entry["column"], entry["path"]
+    if not (isinstance(name, str) and ENTRY_NAME.fullmatch(name)):
+        raise SchemaMapError(f"{where}: an entry's name is 1 to 64 letters, digits or _, not {name!r}")
+    if not (isinstance(column, str) and column):
+        raise SchemaMapError(f"{where}, entry {name!r}: `column` names the JSON column that holds it")
+    if not (isinstance(path, str) and len(path) <= JSON_PATH_LIMIT and JSON_PATH.fullmatch(path)):
+        raise SchemaMapError(f"{where}, entry {name!r}: `path` {str(path)[:JSON_PATH_LIMIT]!r} is not a path; "
+                             f"a path is {JSON_PATH_HELP}, at most {JSON_PATH_LIMIT} characters")
+    return name, JsonPart(column, path)
 
 
 def _statuses(values: Any, source: str) -> StatusBuckets:
@@ -263,11 +330,25 @@ class MappedSchema:
 
     @property
     def payload(self) -> tuple[str, ...]:
-        """The payload columns the platform has (all the map names, where the database was not read)."""
+        """The payload entries whose column the platform has (all the map names, where the database was not
+        read)."""
         calls = self.source.tables.get("calls")
         if self.present is None or calls not in self.present:
             return self.source.payload
-        return tuple(column for column in self.source.payload if column in self.present[calls])
+        return tuple(name for name in self.source.payload
+                     if self.source.payload_column(name) in self.present[calls])
+
+    @property
+    def payload_columns(self) -> frozenset[str]:
+        """The columns that hold the payload entries: never selected but by the payload statement."""
+        return frozenset(self.source.payload_column(name) for name in self.source.payload)
+
+    def payload_source(self, name: str) -> sa.ColumnElement:
+        """Return the expression that reads a payload entry: its column, or the part of its JSON column (NULL
+        where the key is missing, holds null or the column is not JSON)."""
+        column = self.tables["calls"].c[self.source.payload_column(name)]
+        part = self.source.payload_parts.get(name)
+        return column if part is None else json_text(column, part.json_path)
 
     def table(self, name: str) -> sa.Table | None:
         return self.tables.get(name)
@@ -354,6 +435,37 @@ def _concat(parts: list[sa.ColumnElement], separator: str) -> sa.ColumnElement:
     return sa.func.nullif(sa.func.trim(joined), "")
 
 
+class json_text(FunctionElement):
+    """The value at a JSON path inside a text column, as text: a string unquoted, an array or object as JSON; NULL
+    where the path is missing, holds null, or the column is not valid JSON (the path goes as a bound parameter).
+
+    SQLite: `CASE WHEN json_valid(c) THEN json_extract(c, :path) END`. MySQL/MariaDB: JSON_VALID first (MySQL
+    refuses a statement whose JSON_EXTRACT meets text that is not JSON), then JSON_TYPE for null: MariaDB compares
+    JSON_EXTRACT's result to 'null' as JSON, so the string "null" would read as none too."""
+
+    type = sa.Text()
+    inherit_cache = True
+    name = "json_text"
+
+    def __init__(self, column: sa.ColumnElement, path: str):
+        super().__init__(column, sa.bindparam("json_path", path, type_=sa.String, unique=True))
+
+
+@compiles(json_text)
+def _json_text_sqlite(element, compiler, **kw):
+    column, path = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CASE WHEN json_valid({column}) THEN json_extract({column}, {path}) END"
+
+
+@compiles(json_text, "mysql")
+@compiles(json_text, "mariadb")
+def _json_text_mysql(element, compiler, **kw):
+    column, path = (compiler.process(clause, **kw) for clause in element.clauses)
+    found = f"JSON_EXTRACT({column}, {path})"
+    return (f"CASE WHEN NOT JSON_VALID({column}) THEN NULL WHEN JSON_TYPE({found}) = 'NULL' THEN NULL "
+            f"ELSE JSON_UNQUOTE({found}) END")
+
+
 def build_mapped_schema(mapped: SchemaMap, present: dict[str, set[str]] | None = None) -> MappedSchema:
     """Make the map into tables; with the default map, schema/tables.py's own tables."""
     if mapped.is_default:
@@ -375,7 +487,8 @@ def build_mapped_schema(mapped: SchemaMap, present: dict[str, set[str]] | None =
             if isinstance(spec, Concat):
                 for column in spec.columns:
                     columns.setdefault(column, sa.Column(column, sa.String(255)))
-        for column in (*(mapped.payload if name == "calls" else ()), SOFT_DELETE_COLUMN):
+        payload = [mapped.payload_column(entry) for entry in mapped.payload] if name == "calls" else []
+        for column in (*payload, SOFT_DELETE_COLUMN):
             columns.setdefault(column, sa.Column(column, sa.Text if column != SOFT_DELETE_COLUMN else sa.DateTime))
         tables[name] = sa.Table(physical, metadata, *columns.values())
     return MappedSchema(mapped, tables, present)

@@ -7,8 +7,9 @@ be shared; the panel follows the query string. Escape or the close button takes
 keep polling underneath.
 
 The details are one cached statement per call and viewer scope (queries/call_details.py),
-refreshed at the ongoing interval while the call is ongoing. The large columns are read
-only when their button is pressed, one column of one call, cut at PAYLOAD_PREVIEW_KB.
+refreshed at the ongoing interval while the call is ongoing. A payload entry (a large column,
+or a part of a JSON column the schema map names) is read only when its button is pressed, one
+entry of one call, cut at PAYLOAD_PREVIEW_KB.
 For a viewer who sees masked numbers every phone number in them is masked before the
 text leaves the server.
 """
@@ -46,8 +47,8 @@ LIVE = "call-live"  # whether it is ongoing: its details then refresh at the ong
 INTERVAL = "call-interval"
 FRESHNESS = "call-freshness"
 STATUS = "call-status"
-PAYLOAD_BUTTONS = {column: f"call-{column}-button" for column in PAYLOAD_COLUMNS}
-# Each app's buttons: the default columns' and one per further column its schema map lists (`summary`).
+PAYLOAD_BUTTONS = {name: f"call-{name}-button" for name in PAYLOAD_COLUMNS}
+# Each app's buttons: the default entries' and one per further entry its schema map lists (`summary`).
 _BUTTONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 PAYLOAD = "call-payload"  # what was fetched: {"title", "note", "sections": [{"key", "text"}]}
 PAYLOAD_NOTE = "call-payload-note"
@@ -80,13 +81,13 @@ STATUS_FIELDS = ("status", "call_status")
 
 
 def layout(poll_seconds: int) -> html.Aside:
-    """Return the side panel, closed; the link's `?call=` opens it. One button per payload column the schema map
-    lists (the default columns' buttons keep their ids, hidden where the map lists them not)."""
-    listed = _payload_columns()
+    """Return the side panel, closed; the link's `?call=` opens it. One button per payload entry the schema map
+    lists (the default entries' buttons keep their ids, hidden where the map lists them not)."""
+    listed = _payload_entries()
     return drawer(PANEL, (HEADING, "Call"), STATUS, (CLOSE, "Close the call's details (Escape)"), BODY, [
         html.Div(className="payload-buttons", children=[
-            html.Button(payload_title(column), id=button, className="button", hidden=column not in listed)
-            for column, button in _payload_buttons().items()]),
+            html.Button(payload_title(name), id=button, className="button", hidden=name not in listed)
+            for name, button in _payload_buttons().items()]),
         *([html.P("Call payload: not in this database", className="caption")] if not listed else []),
         html.Div(id=PAYLOAD_NOTE, className="caption", role="status"),
         dcc.Input(id=PAYLOAD_SEARCH, type="search", placeholder="Search in it", className="search", value="",
@@ -191,9 +192,10 @@ def mask_phones_in_text(text: str, region: str) -> str:
 
 
 def payload_data(payload: queries.Payload, mask_phones: bool, region: str) -> dict[str, Any]:
-    """Return what the browser gets of a fetched column: a note and text sections (one per top-level JSON key),
-    prepared within bounds and masked for a viewer who sees masked numbers (widgets/payload_view.py)."""
-    title = payload_title(payload.column)
+    """Return what the browser gets of a fetched payload entry: a note and text sections (one per top-level JSON
+    key), prepared within bounds and masked for a viewer who sees masked numbers (widgets/payload_view.py); "none
+    for this call" where the call has no value there (a NULL column, or a JSON part whose key is missing)."""
+    title = payload_title(payload.name)
     if payload.text is None:
         return {"title": title, "note": f"{title}: none for this call.", "sections": []}
     size = f"{len(payload.text) / 1024:,.0f} KB"
@@ -243,14 +245,14 @@ def show(search: Any, previous_freshness: Any, triggered: Any = None, open_call:
 
 
 def _payload_buttons() -> dict[str, str]:
-    """Return the app's payload buttons' ids by column (the default ones outside a request)."""
+    """Return the app's payload buttons' ids by entry (the default ones outside a request)."""
     from flask import current_app, has_app_context
 
     return _BUTTONS.get(current_app._get_current_object(), PAYLOAD_BUTTONS) if has_app_context() else PAYLOAD_BUTTONS
 
 
-def _payload_columns() -> tuple[str, ...]:
-    """Return the payload columns the schema map lists and the platform has (the default ones outside a request,
+def _payload_entries() -> tuple[str, ...]:
+    """Return the payload entries the schema map lists and the platform has (the default ones outside a request,
     as the page every callback is checked against is built)."""
     from flask import has_app_context
 
@@ -258,13 +260,13 @@ def _payload_columns() -> tuple[str, ...]:
 
 
 def open_payload(triggered: Any, call_id: Any) -> dict[str, Any]:
-    """Fetch the column whose button was pressed, for the open call only.
+    """Fetch the entry whose button was pressed, for the open call only.
 
     Reading and preparing a payload (parsing, masking, laying out) is the heaviest work a press can ask for, so
-    the prepared result is cached per call, column, scope and masking for the details' interval (one preparation
+    the prepared result is cached per call, entry, scope and masking for the details' interval (one preparation
     however many press or watch), and each preparation counts against the user's PAYLOAD_RATE_LIMIT."""
-    column = next((name for name, button in _payload_buttons().items() if button == triggered), None)
-    if column is None or column not in _payload_columns():
+    entry = next((name for name, button in _payload_buttons().items() if button == triggered), None)
+    if entry is None or entry not in _payload_entries():
         return {"payload": no_update, "note": no_update}
     services = current_services()
     viewer = current_viewer()
@@ -274,14 +276,14 @@ def open_payload(triggered: Any, call_id: Any) -> dict[str, Any]:
     def prepared() -> dict[str, Any]:
         services.work_limits.count_payload(viewer)
         try:
-            payload = fetch_payload(services.reader, check_call_id(call_id), column, cap, scope)
+            payload = fetch_payload(services.reader, check_call_id(call_id), entry, cap, scope)
         except NotFound:
             return {"found": False}  # kept like a found one: a forged id costs one statement per interval
         return {"found": True, **payload_data(payload, viewer.masks_phones, services.config["PHONE_REGION"])}
 
     try:
         result = services.queries.get_or_compute(
-            PAYLOAD_QUERY, {"call_id": call_id if isinstance(call_id, int) else None, "column": column,
+            PAYLOAD_QUERY, {"call_id": call_id if isinstance(call_id, int) else None, "entry": entry,
                             "company_ids": scope, "masked": viewer.masks_phones, "cap": cap},
             services.poll_seconds(POLL_SETTING), prepared)
     except WorkRefused as refusal:  # this user's alone, never cached
@@ -301,8 +303,8 @@ def register(app: Dash) -> None:
 
     mapped = schema_of(app.server.extensions[EXTENSION_KEY].reader).payload
     buttons = _BUTTONS[app.server] = {**PAYLOAD_BUTTONS, **{
-        column: f"call-{re.sub(r'[^A-Za-z0-9_-]', '-', column)}-button" for column in mapped
-        if column not in PAYLOAD_BUTTONS}}
+        name: f"call-{re.sub(r'[^A-Za-z0-9_-]', '-', name)}-button" for name in mapped
+        if name not in PAYLOAD_BUTTONS}}
     app.clientside_callback(
         ClientsideFunction("switchboard", "openCall"),
         Output(URL, "search", allow_duplicate=True),
@@ -337,7 +339,7 @@ def register(app: Dash) -> None:
       show(search, previous_freshness, ctx.triggered_id, open_call))
     app.callback(
         output={"payload": Output(PAYLOAD, "data"), "note": Output(PAYLOAD_NOTE, "children")},
-        inputs={"_buttons": {column: Input(button, "n_clicks") for column, button in buttons.items()}},
+        inputs={"_buttons": {name: Input(button, "n_clicks") for name, button in buttons.items()}},
         state={"call_id": State(CALL, "data")}, prevent_initial_call=True,
     )(lambda _buttons, call_id: open_payload(ctx.triggered_id, call_id))
 

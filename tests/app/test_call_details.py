@@ -16,7 +16,8 @@ from schema.tables import LARGE_TEXT_COLUMNS, agents, calls, companies, customer
 from widgets.services import EXTENSION_KEY
 from tests.support.dash_client import DashClient
 from tests.support.users import PASSWORD, SUPPORT_COMPANY
-from widgets import activity, call_details
+from widgets import call_details, feed_filters, feed_ids
+from widgets.registry import URL
 
 NAMES_RAW = re.compile(r"\braw\b")
 RAW_200_KB = '{"id": "call_x", "blob": "' + "x" * (200 * 1024 - 27) + '"}'
@@ -134,12 +135,12 @@ def test_a_call_link_that_cannot_name_a_call_says_so(search):
 
 
 def test_the_call_coexists_with_the_feeds_filters_in_the_link():
-    values, notices = activity.parse_query_string("?kind=call&call=42")
+    values, notices = feed_filters.parse_query_string("?kind=call&call=42")
     assert notices == [] and values["kind"] == ["call"]
-    out = activity.sync_url_and_filters(activity.URL, "?call=42&kind=call", activity.filter_values())
+    out = feed_filters.sync_url_and_filters(URL, "?call=42&kind=call", feed_filters.filter_values())
     assert out["search"] == "?kind=call&call=42"
-    out = activity.sync_url_and_filters(activity.SEARCH, "?call=42", activity.filter_values([], ["missed"], [], [],
-                                                                                           "7d", ""))
+    out = feed_filters.sync_url_and_filters(feed_ids.SEARCH, "?call=42", feed_filters.filter_values([], ["missed"], [], [],
+                                                                                                    "7d", ""))
     assert out["search"] == "?status=missed&call=42"
 
 

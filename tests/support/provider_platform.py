@@ -5,7 +5,8 @@ It differs from the contract in each of the ways real platforms do:
 - no agents table: the voice provider's agent id string is kept on the call (`agent_id varchar`);
 - the customer's name in `first_name` and `last_name`; the call's start in `call_time`, its length in `duration`;
 - no `raw`: the payload in JSON columns (`analysis`, `cost_breakdown`, with `CHECK (json_valid(…))`, as
-  MariaDB writes Laravel's `json()`) and TEXT ones (`transcript`, `summary`);
+  MariaDB writes Laravel's `json()`) and TEXT ones (`transcript`, `summary`); `analysis` holds the spoken turns
+  under "transcript" too, except in every seventh call;
 - the provider's status vocabulary in `status` alone (no `call_status`);
 - the platform's own indexes: one under Switchboard's name (`idx_ongoing_calls`), one that duplicates it under
   Laravel's name, one on `created_at`, one on `appointments.starts_at`;
@@ -24,6 +25,8 @@ ONGOING_STATUSES = ("registered", "ongoing", "in_progress")
 FINISHED_STATUSES = ("ended", "analyzed", "analyzed", "ended", "not_connected", "error", "transferred")
 PAYLOAD_COLUMNS = ("transcript", "summary", "analysis", "cost_breakdown")
 COMPANIES = ("Praxis Dr. Weiß", "Salon Lumière", "Autohaus Nord")
+TRANSCRIPT_TURNS = [{"role": "agent", "text": "Guten Tag, wie kann ich helfen?"},
+                    {"role": "user", "text": "Ich hätte gern einen Termin."}]
 
 DDL = (
     """create table `companies` (
@@ -125,7 +128,9 @@ def build_provider_platform(engine: Engine, now: datetime, calls: int = 1_200, s
                 "call_time": at, "duration": None if ongoing or status == "not_connected" else rng.randint(20, 600),
                 "transcript": "Agent: Guten Tag. Kunde: Ich hätte gern einen Termin." * 3,
                 "summary": "Termin gewünscht.",
-                "analysis": json.dumps({"sentiment": "positive", "booked": i % 5 == 0}),
+                # The provider's analysis carries the spoken turns too, but for some calls (no key at all).
+                "analysis": json.dumps({"sentiment": "positive", "booked": i % 5 == 0,
+                                        **({} if i % 7 == 6 else {"transcript": TRANSCRIPT_TURNS})}),
                 "cost_breakdown": json.dumps({"llm": 0.012, "tts": 0.004}),
                 "created_at": at, "updated_at": at, "deleted_at": now - timedelta(minutes=1) if i == 3 else None,
             })
