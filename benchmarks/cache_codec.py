@@ -58,7 +58,7 @@ def main() -> None:
     from database.query_cache import decode_entry, encode_entry
     from database.engines import create_reader_engine
     from queries.activity import ActivityFilter, RecentFeed, fetch_recent_feed, page_from_recent
-    from widgets.activity import page_payload
+    from widgets.feed_page import page_payload
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="database URL (default: a seeded temporary SQLite file)")

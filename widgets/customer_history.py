@@ -27,7 +27,7 @@ from queries import customer_history as queries
 from queries import figures
 from queries.customer_history import NotFound, fetch_page, fetch_summary, fetch_upcoming
 from widgets.services import current_services
-from widgets.activity import cursor_from_data, cursor_to_data, first_page, read_pager
+from widgets.feed_pager import cursor_from_data, cursor_to_data, first_page, read_pager
 from widgets.call_details import display_time, duration_text
 from widgets.common import (cached_refresh, call_status_label, drawer, id_from_query_string, status_label,
                             text_or_none)

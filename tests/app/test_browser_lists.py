@@ -154,7 +154,7 @@ def test_an_admin_s_company_list_is_capped_at_a_fixed_number(admin):
 
 
 def test_a_link_with_a_long_company_list_is_ignored_with_a_notice():
-    from widgets.activity import parse_query_string
+    from widgets.feed_filters import parse_query_string
 
     values, notices = parse_query_string("?company=" + ",".join(str(n) for n in range(1, 40_000)) + "&kind=call")
     assert values["company"] == [] and values["kind"] == ["call"]

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+from dash import no_update
 import sqlalchemy as sa
 
 from queries.customer_history import (NotFound, PAGE_SIZE, UPCOMING_CAP, fetch_page, fetch_summary, fetch_upcoming,
@@ -21,7 +22,8 @@ from tests.support.databases import SEED_NOW, create_test_database, drop_test_da
 from tests.support.dash_client import DashClient, sign_in
 from tests.support.platform_databases import VARIANTS, build_platform_database
 from tests.support.users import PASSWORD, SUPPORT_COMPANY
-from widgets import activity, call_details, customer_history, ongoing_calls
+from widgets import activity, call_details, customer_history, feed_filters, feed_ids, ongoing_calls
+from widgets.registry import URL
 
 LARAVEL = next(variant for variant in VARIANTS if variant.name == "laravel")
 
@@ -157,11 +159,11 @@ def test_a_customer_link_that_cannot_name_one_says_so(search):
 
 
 def test_the_customer_is_kept_beside_the_call_and_the_feeds_filters():
-    out = activity.sync_url_and_filters(activity.SEARCH, "?call=4&customer=42", activity.filter_values(
+    out = feed_filters.sync_url_and_filters(feed_ids.SEARCH, "?call=4&customer=42", feed_filters.filter_values(
         [], ["missed"], [], [], "7d", ""))
     assert out["search"] == "?status=missed&call=4&customer=42"
-    opened = activity.sync_url_and_filters(activity.URL, "?customer=42", activity.filter_values())
-    assert opened["search"] is activity.no_update and opened["notice"] == ""
+    opened = feed_filters.sync_url_and_filters(URL, "?customer=42", feed_filters.filter_values())
+    assert opened["search"] is no_update and opened["notice"] == ""
 
 
 SHOW = "customer-panel.hidden"

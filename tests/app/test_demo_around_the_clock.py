@@ -19,7 +19,7 @@ from schema.tables import calls
 from widgets.services import EXTENSION_KEY
 from tests.support.clock import FakeClock
 from tests.support.dash_client import DashClient
-from widgets import activity
+from widgets import feed_pager
 
 # UTC moments, as the database keeps time (Berlin is UTC+1 in December, UTC+2 in July).
 MOMENTS = {
@@ -28,7 +28,7 @@ MOMENTS = {
     "Sunday 02:00 UTC": datetime(2026, 12, 13, 2, 0),  # 03:00 in Berlin on a Sunday: the quietest hour there is
 }
 SIMULATED_MINUTES = 30
-FEED_BASE = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0, "activity-pager.data": activity.first_page()}
+FEED_BASE = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0, "activity-pager.data": feed_pager.first_page()}
 FEED_FILTERS = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,
                 "activity-company.value": None, "activity-window.value": "24h", "activity-search.value": ""}
 ONGOING_INPUTS = {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0}

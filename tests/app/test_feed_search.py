@@ -19,14 +19,15 @@ import sqlalchemy as sa
 
 from access.users import UserStore, default_users_url
 from demo.generator import SeedPlan, seed_database
-from queries.activity import (COUNT_CAP, DEFAULT_PAGE_SIZE, WINDOWS, ActivityFilter, count_activity, count_from_recent, fetch_activity,
+from queries.activity import (COUNT_CAP, DEFAULT_PAGE_SIZE, STATUSES, WINDOWS, ActivityFilter, count_activity, count_from_recent, fetch_activity,
                               fetch_recent_feed, number_fragment)
 from schema.migrate import migrate
 from schema.tables import appointments, calls, customers
 from widgets.services import EXTENSION_KEY
 from tests.support.databases import SEED_NOW, create_test_database, drop_test_database
 from tests.support.dash_client import DashClient
-from widgets import activity as feed
+from widgets import feed_filters, feed_ids, feed_page, feed_pager
+from widgets.registry import URL
 from widgets.common import status_label
 
 NOW = SEED_NOW
@@ -169,7 +170,7 @@ def test_an_upcoming_row_carries_its_booking_time(reader, rows):
     assert len(page.rows) == 30 and (page.rows["at"] > NOW).all()
     for row in page.rows.itertuples():
         assert row.booked_at == booked.loc[row.id] and row.booked_at < row.at
-    shown = feed.compact_rows(page, "UTC")
+    shown = feed_page.compact_rows(page, "UTC")
     assert all(record["bk"] == int(pd.Timestamp(booked.loc[record["id"]]).tz_localize("UTC").timestamp())
                for record in shown)
 
@@ -205,9 +206,9 @@ def test_in_progress_and_ongoing_are_one_status(reader, rows):
     for chosen in (("in_progress",), ("ongoing",)):
         assert all_pages(reader, ActivityFilter(window="24h", statuses=chosen)) == keys_of(both)
     assert status_label("in_progress") == status_label("ongoing") == "In progress"
-    assert feed.parse_query_string("?status=ongoing,in_progress,missed")[0]["status"] == ["in_progress", "missed"]
-    assert [o["value"] for o in feed.status_options(["call"])].count("in_progress") == 1
-    assert "ongoing" not in [o["value"] for o in feed.status_options()]
+    assert feed_filters.parse_query_string("?status=ongoing,in_progress,missed")[0]["status"] == ["in_progress", "missed"]
+    assert [o["value"] for o in feed_filters.status_options(["call"])].count("in_progress") == 1
+    assert "ongoing" not in [o["value"] for o in feed_filters.status_options()]
 
 
 def test_the_grid_shows_labels_and_the_exports_keep_the_stored_statuses(database, make_dashboard):
@@ -235,20 +236,20 @@ def test_statuses_read_as_people_say_them(raw, label):
 
 def test_the_status_choices_follow_the_kind_and_the_window():
     values = lambda options: [o["value"] for o in options]  # noqa: E731
-    assert values(feed.status_options(["appointment"])) == ["scheduled", "confirmed", "completed", "cancelled",
+    assert values(feed_filters.status_options(["appointment"])) == ["scheduled", "confirmed", "completed", "cancelled",
                                                             "no_show"]
-    assert "missed" not in values(feed.status_options(None, "next24h"))
-    assert "cancelled" not in values(feed.status_options(["call"]))
-    assert {"missed", "cancelled"} <= set(values(feed.status_options()))
+    assert "missed" not in values(feed_filters.status_options(None, "next24h"))
+    assert "cancelled" not in values(feed_filters.status_options(["call"]))
+    assert {"missed", "cancelled"} <= set(values(feed_filters.status_options()))
 
 
 def test_changing_the_kind_drops_a_status_that_no_longer_fits_with_a_notice():
-    out = feed.sync_url_and_filters(feed.KIND, "?kind=call&status=missed",
-                                    feed.filter_values(["appointment"], ["missed", "cancelled"], [], [], "7d", ""))
+    out = feed_filters.sync_url_and_filters(feed_ids.KIND, "?kind=call&status=missed",
+                                            feed_filters.filter_values(["appointment"], ["missed", "cancelled"], [], [], "7d", ""))
     assert out["filters"]["statuses"] == ["cancelled"] and "dropped status=missed" in out["notice"]
     assert out["search"] == "?kind=appointment&status=cancelled"
     assert "missed" not in [o["value"] for o in out["status_options"]]
-    out = feed.sync_url_and_filters(feed.WINDOW, "", feed.filter_values(["call"], ["missed"], [], [], "next24h", ""))
+    out = feed_filters.sync_url_and_filters(feed_ids.WINDOW, "", feed_filters.filter_values(["call"], ["missed"], [], [], "next24h", ""))
     assert out["filters"]["kinds"] == ["appointment"] and out["filters"]["statuses"] == []
     assert out["search"] == "?kind=appointment&window=next24h"
 
@@ -261,9 +262,9 @@ def test_changing_the_kind_drops_a_status_that_no_longer_fits_with_a_notice():
     ("?kind=call&status=no_show", "does not fit calls", {"status": []}),
 ])
 def test_a_link_whose_status_does_not_fit_its_kind_says_so(link, notice, kept):
-    out = feed.sync_url_and_filters(feed.URL, link, feed.filter_values())
+    out = feed_filters.sync_url_and_filters(URL, link, feed_filters.filter_values())
     assert notice in out["notice"]
-    values, _ = feed.parse_query_string(link)
+    values, _ = feed_filters.parse_query_string(link)
     assert {key: values[key] for key in kept} == kept
 
 
@@ -296,12 +297,12 @@ def test_the_count_is_one_capped_statement_per_kind(reader):
 
 
 def test_the_pager_says_where_the_page_is_among_the_matches():
-    assert feed.page_caption(0, 50, 50, 1204) == "1–50 of 1,204"
-    assert feed.page_caption(1, 50, 50, 1204) == "51–100 of 1,204"
-    assert feed.page_caption(2, 50, 50, COUNT_CAP + 1) == "101–150 of more than 2,000"
-    assert feed.page_caption(0, 50, 3, 2) == "1–3 of 3"  # a row arrived between the count and the page
-    assert feed.page_caption(0, 50, 0, 0) == "No rows match"
-    assert feed.page_caption(4, 50, 20, None) == "Page 5"
+    assert feed_page.page_caption(0, 50, 50, 1204) == "1–50 of 1,204"
+    assert feed_page.page_caption(1, 50, 50, 1204) == "51–100 of 1,204"
+    assert feed_page.page_caption(2, 50, 50, COUNT_CAP + 1) == "101–150 of more than 2,000"
+    assert feed_page.page_caption(0, 50, 3, 2) == "1–3 of 3"  # a row arrived between the count and the page
+    assert feed_page.page_caption(0, 50, 0, 0) == "No rows match"
+    assert feed_page.page_caption(4, 50, 20, None) == "Page 5"
 
 
 def test_the_feed_callback_shows_the_count_and_caches_it_for_the_interval(database, rows, make_dashboard):
@@ -462,9 +463,9 @@ def users_app(database, make_dashboard, tmp_path):
 def test_a_support_user_of_one_company_gets_no_company_filter_or_column(users_app, user, one_company):
     client = DashClient(users_app.server, login=(user, PASSWORD))
     page = _layout_of(client)
-    _, group = _find(page, feed.COMPANY)
+    _, group = _find(page, feed_ids.COMPANY)
     assert bool(group["props"].get("hidden")) is one_company
-    for grid in (feed.GRID, "ongoing-grid"):
+    for grid in (feed_ids.GRID, "ongoing-grid"):
         component, _ = _find(page, grid)
         company = [c for c in component["props"]["columnDefs"] if c.get("field") == "co"]
         assert len(company) == 1 and bool(company[0].get("hide")) is one_company
@@ -520,7 +521,7 @@ def test_hostile_links_get_a_notice_and_no_server_error(database, make_dashboard
     client = DashClient(make_dashboard(database.url, MEMORY_SAMPLER=False).server)
     # The link is read by the feed's own callback (its rows come in the page's first round): it says what it ignored.
     response = client.post(client.payload("activity-grid.rowData", {"url.search": search}, {
-        f"{component}.value": None for component in feed.FILTER_IDS}))
+        f"{component}.value": None for component in feed_filters.FILTER_IDS}))
     assert response.status_code == 200
     # A link that ignored nothing leaves the notice as it was (a control's change may have just written one).
     shown = response.get_json()["response"].get("activity-notice", {"children": ""})["children"]
@@ -529,7 +530,7 @@ def test_hostile_links_get_a_notice_and_no_server_error(database, make_dashboard
 
 def test_a_lone_surrogate_in_a_search_is_refused_with_a_message(database, make_dashboard):
     with pytest.raises(ValueError, match="not text"):
-        feed.filter_from_controls(None, None, None, None, "7d", "m\ud800ller")
+        feed_filters.filter_from_controls(None, None, None, None, "7d", "m\ud800ller")
     client = DashClient(make_dashboard(database.url, MEMORY_SAMPLER=False).server)
     body = json.dumps(client.payload("activity-grid.rowData", INPUTS,
                                      {**FILTERS, "activity-search.value": "m\ud800ller"}))
@@ -563,7 +564,7 @@ def test_a_link_sets_the_controls_and_shows_its_first_page_in_one_answer(databas
     assert response.status_code == 200
     answer = response.get_json()
     shown = answer["response"]
-    assert shown["activity-pager"]["data"] == feed.first_page() and shown["activity-view"]["data"] == "?kind=call&window=24h"
+    assert shown["activity-pager"]["data"] == feed_pager.first_page() and shown["activity-view"]["data"] == "?kind=call&window=24h"
     assert {row["k"] for row in shown["activity-grid"]["rowData"]} == {"c"}
     assert "ignored 'zap'" in shown["activity-notice"]["children"]
     # The controls follow the link, and the address bar gets the link as read (what it ignored left out).
@@ -572,7 +573,7 @@ def test_a_link_sets_the_controls_and_shows_its_first_page_in_one_answer(databas
     assert side["url"] == {"search": "?kind=call&window=24h"}
     # The notice goes with the cleaned link too: Dash applies side updates of an answer it drops for a newer call.
     assert "ignored 'zap'" in side["activity-notice"]["children"]
-    assert {option["value"] for option in side["activity-status"]["options"]} <= set(feed.STATUSES)
+    assert {option["value"] for option in side["activity-status"]["options"]} <= set(STATUSES)
 
 
 def test_another_panels_key_in_the_link_leaves_the_feed_on_its_page(database, make_dashboard):
@@ -610,12 +611,12 @@ def test_a_poll_reads_a_link_whose_own_answer_was_lost(database, make_dashboard)
         body = answer.get_json()
         assert answer.status_code == 200 and body["response"]["activity-view"]["data"] == "?kind=appointment"
         assert {row["k"] for row in body["response"]["activity-grid"]["rowData"]} == {"a"}
-        assert body["response"]["activity-pager"]["data"] == feed.first_page()
+        assert body["response"]["activity-pager"]["data"] == feed_pager.first_page()
         assert body["sideUpdate"]["activity-kind"] == {"value": ["appointment"]}
     # The view shown is the link's: a poll refreshes it on its page.
     same = client.post(client.payload(
         "activity-grid.rowData", {"activity-interval.n_intervals": 4, "url.search": "?kind=call&call=3",
-                                  "activity-pager.data": feed.first_page()},
+                                  "activity-pager.data": feed_pager.first_page()},
         {**FILTERS, "activity-kind.value": ["call"], "activity-view.data": "?kind=call"})).get_json()
     assert "activity-view" not in same["response"] and "sideUpdate" not in same
 

@@ -20,7 +20,7 @@ from tests.support.figure_agreement import (EXPORT_WORDS, FEED_BUCKETS, appointm
                                             export_today, feed_bucket_today, headline_cards,
                                             history_missed_by_feed, table_rows, wall_rows)
 from widgets import company_kpis, headline_stats, wallboard
-from widgets import activity as feed
+from widgets import feed_filters
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -56,7 +56,7 @@ def test_the_feeds_missed_is_the_whole_bucket(app, table):
     assert len(statuses) >= 2 and set(statuses) <= {"missed", "busy", "no_answer"}
     assert sum(by_feed.values()) == sum(statuses.values()) == sum(row.get("mis", 0) for row in table.values())
     # A link that names a part of the bucket is read as the bucket, and says nothing was dropped.
-    values, notices = feed.parse_query_string("?kind=call&status=busy,no_answer")
+    values, notices = feed_filters.parse_query_string("?kind=call&status=busy,no_answer")
     assert values["status"] == ["missed"] and notices == []
 
 

@@ -17,19 +17,20 @@ from queries.activity import ActivityFilter, Cursor
 from widgets.services import EXTENSION_KEY
 from tests.support.dash_client import DashClient
 from tests.support.gunicorn import free_port
-from widgets import activity, common, headline_stats, ongoing_calls, shell
+from widgets import common, feed_filters, feed_ids, feed_pager, headline_stats, ongoing_calls, shell
+from widgets.registry import URL
 
 
 # --- links and filters ----------------------------------------------------------------------------------
 
 def test_a_link_round_trips_to_the_same_filters():
-    query = activity.build_query_string(["call"], ["missed", "failed"], ["inbound"], [2, 3], "24h", " anna ")
+    query = feed_filters.build_query_string(["call"], ["missed", "failed"], ["inbound"], [2, 3], "24h", " anna ")
     assert query == "?kind=call&status=missed%2Cfailed&direction=inbound&company=2%2C3&window=24h&q=anna"
-    values, notices = activity.parse_query_string(query)
+    values, notices = feed_filters.parse_query_string(query)
     assert notices == []
     assert values == {"kind": ["call"], "status": ["missed", "failed"], "direction": ["inbound"],
                       "company": [2, 3], "window": "24h", "q": "anna"}
-    assert activity.build_query_string([], [], [], [], "7d", "") == ""
+    assert feed_filters.build_query_string([], [], [], [], "7d", "") == ""
 
 
 @pytest.mark.parametrize("query, notice", [
@@ -42,17 +43,17 @@ def test_a_link_round_trips_to_the_same_filters():
     ("?colour=red", "ignored 'colour': not a filter"),
 ])
 def test_nonsense_in_a_link_is_dropped_with_a_notice(query, notice):
-    values, notices = activity.parse_query_string(query + "&kind=call")
+    values, notices = feed_filters.parse_query_string(query + "&kind=call")
     assert any(notice in n for n in notices), notices
     assert values["kind"] == ["call"]  # the sensible part of the link still applies
 
 
 def test_sync_reads_the_link_on_load_and_writes_it_on_change():
-    out = activity.sync_url_and_filters(activity.URL, "?kind=call&status=bogus", activity.filter_values(window=None,
+    out = feed_filters.sync_url_and_filters(URL, "?kind=call&status=bogus", feed_filters.filter_values(window=None,
                                                                                                        search=None))
     assert out["filters"]["kinds"] == ["call"] and "bogus" in out["notice"] and out["search"] == "?kind=call"
-    out = activity.sync_url_and_filters(activity.SEARCH, "", activity.filter_values([], ["missed"], [], [], "7d",
-                                                                                    "müller"))
+    out = feed_filters.sync_url_and_filters(feed_ids.SEARCH, "", feed_filters.filter_values([], ["missed"], [], [], "7d",
+                                                                                            "müller"))
     assert out["search"] == "?status=missed&q=m%C3%BCller" and out["notice"] == ""
 
 
@@ -66,7 +67,7 @@ def test_sync_reads_the_link_on_load_and_writes_it_on_change():
 ])
 def test_bad_control_values_get_a_clear_message(controls, message):
     with pytest.raises(ValueError, match=message):
-        activity.filter_from_controls(*controls)
+        feed_filters.filter_from_controls(*controls)
 
 
 @pytest.mark.parametrize("data", [None, "x", {}, {"at": "yesterday", "kind": "call", "id": 1},
@@ -74,26 +75,26 @@ def test_bad_control_values_get_a_clear_message(controls, message):
                                   {"at": "2026-01-01T00:00:00", "kind": "call", "id": -4},
                                   {"at": "2026-01-01T00:00:00", "kind": "call", "id": "1 OR 1=1"}])
 def test_a_malformed_cursor_from_the_browser_means_the_first_page(data):
-    assert activity.cursor_from_data(data) is None
+    assert feed_pager.cursor_from_data(data) is None
 
 
 def test_a_cursor_survives_the_round_trip_through_the_browser():
     cursor = Cursor(at=datetime(2026, 3, 1, 12, 30, 5, 123456), kind="appointment", id=42)
-    assert activity.cursor_from_data(json.loads(json.dumps(activity.cursor_to_data(cursor)))) == cursor
+    assert feed_pager.cursor_from_data(json.loads(json.dumps(feed_pager.cursor_to_data(cursor)))) == cursor
 
 
 def test_pages_go_older_and_back_and_a_filter_change_starts_over():
     def press(button, pager, next_cursor):
-        return activity.turn_page(button, pager, next_cursor)
+        return feed_pager.turn_page(button, pager, next_cursor)
 
     one = {"at": "2026-03-01T10:00:00", "kind": "call", "id": 9}
     two = {"at": "2026-02-01T10:00:00", "kind": "call", "id": 3}
-    pager = press(activity.OLDER, activity.first_page(), one)
+    pager = press(feed_ids.OLDER, feed_pager.first_page(), one)
     assert pager == {"cursors": [None, one], "page": 1}
-    pager = press(activity.OLDER, pager, two)
+    pager = press(feed_ids.OLDER, pager, two)
     assert pager == {"cursors": [None, one, two], "page": 2}
-    assert press(activity.NEWER, pager, None) == {"cursors": [None, one], "page": 1}
-    assert press(activity.SEARCH, pager, two) == activity.first_page()
+    assert press(feed_ids.NEWER, pager, None) == {"cursors": [None, one], "page": 1}
+    assert press(feed_ids.SEARCH, pager, two) == feed_pager.first_page()
 
 
 # --- builders -------------------------------------------------------------------------------------------
@@ -322,7 +323,7 @@ def test_many_clients_polling_one_widget_run_its_query_once_per_interval(dashboa
 
 def test_the_feed_callback_pages_by_cursor_and_reports_bad_filters(dashboard):
     client = DashClient(dashboard.server)
-    base = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0, "activity-pager.data": activity.first_page()}
+    base = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0, "activity-pager.data": feed_pager.first_page()}
     filters = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,
                "activity-company.value": None, "activity-window.value": "7d", "activity-search.value": ""}
     first = client.call("activity-grid.rowData", base, filters)
@@ -387,7 +388,7 @@ def test_a_feed_view_that_could_not_load_is_empty_and_says_why_and_a_failed_poll
     """An error never looks like an empty result, nor like another view's rows."""
     client = DashClient(make_dashboard(f"mysql+pymysql://root@127.0.0.1:{free_port()}/test").server)
     shown = common.fresh(1_700_000_000.0, 1_700_000_001.0)
-    inputs = {"activity-interval.n_intervals": 3, "refresh-signal.data": 0, "activity-pager.data": activity.first_page()}
+    inputs = {"activity-interval.n_intervals": 3, "refresh-signal.data": 0, "activity-pager.data": feed_pager.first_page()}
     state = {**FEED_FILTERS, "activity-search.value": "anna", "activity-freshness.data": shown}
     changed_filter = client.call("activity-grid.rowData", inputs, state, changed=["activity-pager.data"])
     assert changed_filter["activity-grid.rowData"] == []

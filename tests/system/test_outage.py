@@ -25,7 +25,7 @@ from tests.support.databases import REDIS_URL, require_redis
 from tests.support.dash_client import HttpDashClient
 from tests.support.gunicorn import free_port, running_gunicorn
 from tests.support.tcp_proxy import TcpProxy
-from widgets.activity import recent_prefetch_seconds
+from widgets.feed_page import recent_prefetch_seconds
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.redis]
 

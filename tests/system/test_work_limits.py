@@ -27,12 +27,12 @@ from tests.support.databases import REDIS_URL, require_redis
 from tests.support.dash_client import DashClient
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.users import PASSWORD, add_users
-from widgets import activity
+from widgets import feed_pager
 
 # An hour-long slot: the feed's newest rows, computed by the first search, stay cached for the whole test.
 POLL = 3600
 FEED_INPUTS = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0,
-               "activity-pager.data": activity.first_page()}
+               "activity-pager.data": feed_pager.first_page()}
 SEARCH_REFUSED = re.compile(r"^Too many searches: at most 3 a minute\. Try again in \d+ s\.$")
 EXPORT_RUNNING = "Not exported: An export is already running for you; wait for it to finish."
 SAM = Viewer(name="sam", role="support", company_ids=(1,))
