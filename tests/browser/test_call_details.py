@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.support.browser import WAIT_MS
-from tests.support.browser import wait_for_rows
+from tests.support.browser import wait_for, wait_for_rows
 
 
 def test_a_row_opens_the_call_its_payload_opens_on_request_and_escape_closes_it(page, demo_site):
@@ -18,7 +18,7 @@ def test_a_row_opens_the_call_its_payload_opens_on_request_and_escape_closes_it(
     page.wait_for_url(re.compile(rf"[?&]call={call_id}\b"), timeout=WAIT_MS)
     assert page.inner_text("#call-heading") == f"Call {call_id}"
     page.click("#call-raw-button")
-    page.wait_for_selector("#call-payload-view details summary", timeout=WAIT_MS)
+    wait_for(page, "#call-payload-view details summary", "payload sections")
     assert "Provider payload" in page.inner_text("#call-payload-note")
     page.fill("#call-payload-search", "transcript")
     page.wait_for_function("document.querySelectorAll('#call-payload-view details[open]').length > 0", timeout=WAIT_MS)

@@ -125,11 +125,13 @@ def screenshot(page, path: str | Path) -> Path:
 
 
 def what_the_page_shows(page) -> dict:
-    """Return every grid's overlay and every freshness line: what a failed wait reports, which tells a slow
-    machine from a refused or failed answer."""
+    """Return every grid's overlay, every freshness line and every notice shown: what a failed wait reports,
+    which tells a slow machine from a refused or failed answer."""
     return page.evaluate("""() => ({
         overlays: [...document.querySelectorAll('.grid-overlay')].map(e => e.textContent),
         statuses: [...document.querySelectorAll('.freshness')].map(e => (e.id || '?') + ': ' + e.textContent),
+        notices: [...document.querySelectorAll('[id$="-note"], [id$="-notice"]')].filter(e => e.textContent)
+                   .map(e => e.id + ': ' + e.textContent),
         url: location.href})""")
 
 
