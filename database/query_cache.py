@@ -165,6 +165,11 @@ class KnownFailure(RuntimeError):
         super().__init__(f"{kind}: {reason}")
         self.kind, self.reason, self.failed_at = kind, reason, failed_at
 
+    @property
+    def is_wait(self) -> bool:
+        """Tell whether this is a waiter's wait that ran out: nothing has failed."""
+        return self.kind == WAITING_KIND
+
     def record(self) -> dict[str, Any]:
         """Return the failure as the plain data the cache stores (never a pickled exception)."""
         return {FAILURE_FIELD: {"kind": self.kind, "reason": self.reason, "at": self.failed_at}}
@@ -441,7 +446,7 @@ class QueryCache:
                     try:
                         return self._compute(query, params, interval, compute, lifetime, slot_at=now)
                     except KnownFailure as failure:
-                        if failure.kind != WAITING_KIND:
+                        if not failure.is_wait:
                             raise
                         # A result built from another key whose computation is in flight (the feed's page from
                         # its newest rows) waits with that key's waiters: this key is served as they are.
@@ -459,7 +464,7 @@ class QueryCache:
             with measure_refresh(query, self.costs):
                 value = compute()
         except self.remember as error:
-            if isinstance(error, KnownFailure) and error.kind == WAITING_KIND:
+            if isinstance(error, KnownFailure) and error.is_wait:
                 # A key read inside this computation was in flight elsewhere: nothing failed, and the next ask
                 # computes this key again instead of reading a failure for the rest of the slot.
                 raise
