@@ -149,12 +149,31 @@ def decode_entry(stored: Any) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class CachedResult:
-    """A widget's built result and when it was computed (its cost is in the CostLog). `behind` is empty for
-    the current slot's result; else the reason an older result is served (a waiter's wait ran out)."""
+    """A widget's built result and when its data was read (its cost is in the CostLog). `behind` is empty for
+    a result at most an interval old; else the reason an older result is served. `waited` is the wait a
+    waiter's wait ran out on, when it was given the key's latest result instead of its slot's own."""
 
     value: Any
     computed_at: float
     behind: str = ""
+    waited: "KnownFailure | None" = None
+
+    def current(self) -> "CachedResult":
+        """Return this result when it is its slot's own; else raise the wait it stands in for. A result built
+        from another key's (the feed's page from its newest rows) is remembered for its own slot: built from a
+        waiter's stand-in, it would pass old rows off as its slot's, so it waits with that key's waiters."""
+        if self.waited is not None:
+            raise self.waited
+        return self
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """What a computation returns when its data is older than the computation: a result built from other
+    cached results is as old as the oldest of them, and its entry says so (`computed_at`)."""
+
+    value: Any
+    read_at: float
 
 
 class KnownFailure(RuntimeError):
@@ -475,7 +494,8 @@ class QueryCache:
             raise
         if self.on_outcome is not None:
             self.on_outcome(query, None)
-        stored = self._set(key, {"value": value, "computed_at": self.clock()}, lifetime)
+        value, read_at = (value.value, value.read_at) if isinstance(value, AsOf) else (value, self.clock())
+        stored = self._set(key, {"value": value, "computed_at": read_at}, lifetime)
         self._store(latest_key(query, params, interval), stored, latest_kept_seconds(interval))
         # Served as a hit will be: a value that does not survive JSON unchanged shows on the first ask.
         return _served(decode_entry(stored))
@@ -501,7 +521,8 @@ class QueryCache:
         latest = self._get(latest_key(query, params, interval))
         if latest is not None and KnownFailure.from_record(latest) is None:
             behind = "" if now - latest["computed_at"] <= interval else WAITING_REASON
-            return CachedResult(value=latest["value"], computed_at=latest["computed_at"], behind=behind)
+            return CachedResult(value=latest["value"], computed_at=latest["computed_at"], behind=behind,
+                                waited=KnownFailure(WAITING_KIND, WAITING_REASON, now))
         before, _ = slot_key(query, params, interval, now - interval)
         raise KnownFailure.from_record(self._get(before)) or KnownFailure(WAITING_KIND, WAITING_REASON, now)
 

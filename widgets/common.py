@@ -131,13 +131,13 @@ class Refresh:
     cached: CachedResult | None
     reason: str = ""
 
-    def freshness(self, previous: dict | None, ok_at: float | None = None) -> dict[str, Any]:
-        """Return the freshness record: fresh as of the result (or `ok_at`), or stale keeping the last success."""
+    def freshness(self, previous: dict | None) -> dict[str, Any]:
+        """Return the freshness record: fresh as of the result's data, or stale keeping the last success."""
         if self.cached is None:
             return stale(previous, self.reason)
         if self.cached.behind:  # an older result, shown with its age and the reason it is not newer
-            return stale({"ok_at": self.cached.computed_at if ok_at is None else ok_at}, self.cached.behind)
-        return fresh(self.cached.computed_at if ok_at is None else ok_at)
+            return stale({"ok_at": self.cached.computed_at}, self.cached.behind)
+        return fresh(self.cached.computed_at)
 
 
 def cached_refresh(widget: str, get: Callable[[], CachedResult], statement_timeout_ms: int,

@@ -16,6 +16,7 @@ from access.masking import mask_field
 from access.roles import Viewer, mask_phone
 from access.web import current_viewer
 from access.work_limits import WorkRefused
+from database.query_cache import AsOf
 from queries import activity as queries
 from queries.activity import (COUNT_CAP, ActivityFilter, ActivityPage, Cursor, FeedCount, RecentFeed, WindowCounts,
                               count_activity, count_from_recent, feed_count, fetch_activity, fetch_company_options,
@@ -160,7 +161,7 @@ def _shown_page(reading: FeedReading, result, page: int, previous_freshness: Any
     count = FeedCount.from_data(counted.cached.value) if counted.cached else \
         (FeedCount(known, capped=True) if known is not None else None)
     return {**_unchanged_rows(), "rows": payload["rows"], "next_cursor": payload["next_cursor"],
-            "freshness": result.freshness(previous_freshness, ok_at=payload["as_of"]),
+            "freshness": result.freshness(previous_freshness),
             "page_label": _counted_caption(page, reading.page_size, len(payload["rows"]), count),
             "older_disabled": payload["next_cursor"] is None, "newer_disabled": page == 0}
 
@@ -217,19 +218,18 @@ class FeedReading:
     def page_of_view(self) -> dict[str, Any]:
         """Return the view's page: cut from the newest rows when they answer it exactly, else by its own
         statement (a first page's counts its matches too: a search is one round trip)."""
-        recent = self.cached_recent()
+        recent = self.cached_recent().current()
         feed = RecentFeed.from_data(recent.value)
         page = page_from_recent(feed, self.activity, self.cursor, self.page_size, schema_of(self.services.reader))
         if page is not None:
-            return {**page_payload(page, self.timezone, self.viewer.masks_phones, feed.now),
-                    "as_of": recent.computed_at}
+            return AsOf(page_payload(page, self.timezone, self.viewer.masks_phones, feed.now), recent.computed_at)
         # Only a search that reaches the database is counted; a refusal raises through the cache, which
         # stores nothing for it, so the next viewer of this view computes it on their own count.
         self.services.work_limits.count_search(self.viewer)
         now = self.services.now()
         page = fetch_activity(self.services.reader, self.activity, now, self.cursor, self.page_size,
                               count_cap=COUNT_CAP)
-        return {**page_payload(page, self.timezone, self.viewer.masks_phones, now), "as_of": self.services.clock()}
+        return page_payload(page, self.timezone, self.viewer.masks_phones, now)
 
     def cached_count(self, known: int | None):
         """Return the view's cached count: `known` when its first page's statement counted it, else counted."""
@@ -241,7 +241,7 @@ class FeedReading:
         """Count the view with no statement of its own: from the newest rows, else the window's groups, which
         every view of the window shares (one statement per window every few intervals, however many views people
         open); a capped statement only when neither can."""
-        recent = RecentFeed.from_data(self.cached_recent().value)
+        recent = RecentFeed.from_data(self.cached_recent().current().value)
         schema = schema_of(self.services.reader)
         counts = self.window_counts() if count_from_recent(recent, self.activity, schema) is None \
             and not self.activity.search and self.activity.customer_id is None else None

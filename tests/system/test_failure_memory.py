@@ -15,7 +15,7 @@ from flask import Flask
 from flask_caching import Cache
 from sqlalchemy.engine import make_url
 
-from database.query_cache import (FAILURE_REMEMBERED_MOST_SECONDS, WAITING_REASON, KnownFailure, QueryCache,
+from database.query_cache import (FAILURE_REMEMBERED_MOST_SECONDS, AsOf, WAITING_REASON, KnownFailure, QueryCache,
                                    SharedLocks, cache_config)
 from database.engines import create_reader_engine, driver_timeouts
 from monitoring.instrumentation import CostLog
@@ -176,7 +176,7 @@ def test_a_result_built_from_a_key_in_flight_waits_with_it_and_is_not_remembered
         return ["row 2"]
 
     def page(rows_compute):
-        return lambda: ["page of"] + queries.get_or_compute("newest", {"p": 1}, INTERVAL, rows_compute).value
+        return lambda: ["page of"] + queries.get_or_compute("newest", {"p": 1}, INTERVAL, rows_compute).current().value
 
     # The page was computed before (from rows no longer kept); the newest rows are being computed for the first
     # time, slowly, by another request, in the page's next slot.
@@ -201,6 +201,50 @@ def test_a_result_built_from_a_key_in_flight_waits_with_it_and_is_not_remembered
     # Nothing was remembered as failed: the next ask computes the page from the rows now in the cache.
     assert queries.get_or_compute("page", {"p": 1}, INTERVAL, page(newest_rows)).value == ["page of", "row 2"]
     assert _ask(queries, "another page", page(newest_rows)) == "fresh"
+
+
+def test_a_result_built_from_another_is_as_old_as_its_data_and_never_from_a_waiters_stand_in():
+    """A page built from the newest rows is stamped with when those rows were read, not when it was cut from
+    them; and while the rows' next computation is in flight, their stand-in (the latest rows, given to their
+    waiters) builds no page for the new slot: the page's askers get the page's own latest, judged by its data's
+    age. Built from the stand-in, a page would pass rows read before an outage off as its slot's own."""
+    clock = [1000.0]
+    queries = _local_cache(clock=lambda: clock[0], wait_seconds=0.1)
+    release, built, attempts = threading.Event(), [], []
+
+    def slow_rows():
+        attempts.append(1)
+        assert release.wait(10)
+        return ["row 2"]
+
+    def page(rows_compute):
+        def build():
+            rows = queries.get_or_compute("newest", {"p": 1}, INTERVAL, rows_compute).current()
+            built.append(rows.value)
+            return AsOf(["page of"] + rows.value, rows.computed_at)
+        return build
+
+    assert queries.get_or_compute("newest", {"p": 1}, INTERVAL, lambda: ["row 1"]).computed_at == 1000.0
+    clock[0] = 1001.5
+    first = queries.get_or_compute("page", {"p": 1}, INTERVAL, page(slow_rows))
+    assert (first.value, first.computed_at) == (["page of", "row 1"], 1000.0)  # as old as its rows
+    assert queries.get_or_compute("page", {"p": 1}, INTERVAL, page(slow_rows)).computed_at == 1000.0  # a hit
+    clock[0] = 1002.0
+    holder = threading.Thread(target=queries.get_or_compute, args=("newest", {"p": 1}, INTERVAL, slow_rows))
+    holder.start()
+    try:
+        assert wait_for(lambda: attempts)
+        assert queries.get_or_compute("newest", {"p": 1}, INTERVAL, slow_rows).waited
+        waited = queries.get_or_compute("page", {"p": 1}, INTERVAL, page(slow_rows))
+        assert (waited.value, waited.computed_at, waited.behind) == (["page of", "row 1"], 1000.0, "")
+        clock[0] = 1002.5  # the page's data is now more than an interval old, though the page was cut at 1001.5
+        waited = queries.get_or_compute("page", {"p": 1}, INTERVAL, page(slow_rows))
+        assert (waited.value, waited.behind) == (["page of", "row 1"], WAITING_REASON)
+    finally:
+        release.set()
+        holder.join(10)
+    assert built == [["row 1"]]  # no page was built from the stand-in
+    assert queries.get_or_compute("page", {"p": 1}, INTERVAL, page(slow_rows)).value == ["page of", "row 2"]
 
 
 def test_a_result_served_behind_shows_its_rows_marked_stale_with_its_age(monkeypatch):
