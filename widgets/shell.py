@@ -4,8 +4,9 @@ Everything here runs in the browser (clientside callbacks in assets/switchboard.
 - pause/resume and a hidden tab disable every widget's dcc.Interval;
 - showing the tab again, or resuming, bumps `refresh-signal`, an input of every
   widget callback, so each refreshes at once;
-- a one-second tick rewrites "updated 4s ago" and ticks live call durations,
-  without a request to the server;
+- each freshness line is written when its widget's freshness changes, and one timer in the page
+  keeps "updated 4s ago" and the live call durations current each second, without a request to the
+  server or a Dash callback (the wallboard's clock keeps the page's one-second tick);
 - a connection watch notices when the dashboard's own server (or the network to it) is
   gone: "Connection lost · retrying" in the header and the tab title, polling off, the
   clock stopped, until /healthz answers again;
@@ -217,7 +218,7 @@ def register(app: Dash, widgets: tuple[Widget, ...]) -> None:
     )
     for store, status in ((widget.freshness, widget.status) for widget in widgets if widget.freshness):
         app.clientside_callback(
-            ClientsideFunction("switchboard", "tick"),
+            ClientsideFunction("switchboard", "freshnessLine"),
             Output(status, "children"), Output(status, "className"),
-            Input(TICK, "n_intervals"), Input(store, "data"), Input(CONNECTION, "data"), State(SETTINGS, "data"),
+            Input(store, "data"), Input(CONNECTION, "data"), State(SETTINGS, "data"),
         )

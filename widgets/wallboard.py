@@ -68,7 +68,7 @@ def layout(poll_seconds: int, rotate_seconds: int = 10, config: dict[str, Any] |
         html.Header(className="wall-header", children=[
             html.H1("Switchboard", id="wall-title"),
             html.Span("", id=CLOCK, className="wall-clock", **{"aria-label": "time now"}),
-            # A box of its own: the tick rewrites the line's class.
+            # A box of its own: its freshness line rewrites the line's class.
             html.Div(className="wall-freshness", children=html.Span("", id=STATUS, className="freshness")),
         ]),
         html.Div(id=CARDS, className="cards wall-cards", children=headline_stats.cards(

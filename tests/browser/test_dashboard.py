@@ -189,3 +189,39 @@ def test_upcoming_appointments_show_their_booking_count_and_only_appointment_sta
     assert "Confirmed" in offered and "Missed" not in offered and "In progress" not in offered
     page.keyboard.press("Escape")
     assert page.console_errors == []
+
+
+@pytest.fixture
+def slow_polling_site(make_dashboard, seeded_sqlite) -> Iterator[str]:
+    from tests.support.browser import serve_in_thread
+
+    app = make_dashboard(seeded_sqlite.url, ONGOING_CALLS_POLL_SECONDS=60, ACTIVITY_POLL_SECONDS=60,
+                         HEADLINE_STATS_POLL_SECONDS=60)
+    with serve_in_thread(app.server) as server:
+        yield server.url
+
+
+def test_freshness_lines_age_between_polls_without_a_request_or_a_callback_each_second(page, slow_polling_site):
+    """Between two polls a minute apart, "updated 4s ago" keeps counting, written by the page's one timer: no
+    request and no Dash callback each second (they cost a page a fifth of a core). Paused, the ages go on
+    counting: the data does grow older."""
+    page.goto(slow_polling_site)
+    wait_for_rows(page, "ongoing-grid")
+    page.wait_for_selector("#ongoing-status:has-text('updated')", timeout=WAIT_MS)
+    page.evaluate("""() => {
+        window.freshnessLineRuns = 0;
+        const functions = window.dash_clientside.switchboard, line = functions.freshnessLine;
+        functions.freshnessLine = function () { window.freshnessLineRuns += 1; return line.apply(this, arguments); };
+    }""")
+    seconds = lambda: int(re.fullmatch(r"updated (\d+)s ago", page.inner_text("#ongoing-status")).group(1))
+    before = seconds()
+    assert count_requests(page, "_dash-update-component", seconds=3.5) == 0
+    assert seconds() >= before + 2
+    assert page.evaluate("window.freshnessLineRuns") == 0
+
+    page.click("#pause-button")
+    page.wait_for_selector("#polling-state:text-is('Paused')", timeout=WAIT_MS)
+    paused = seconds()
+    page.wait_for_timeout(2_500)
+    assert seconds() >= paused + 2
+    assert page.console_errors == []
