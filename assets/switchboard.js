@@ -218,7 +218,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   };
 
   window.dashAgGridComponentFunctions.SwitchboardCompanyLink = function (props) {
-    // The activity feed filtered to this company (its URL filters, widgets/activity.py).
+    // The activity feed filtered to this company (its URL filters, widgets/feed_filters.py).
     const id = props.data && props.data.id;
     // Not a Tab stop of its own: the grid is one (Enter on the focused cell follows the link).
     return React.createElement("a", {href: "/?company=" + encodeURIComponent(id), className: "company-link",
@@ -426,8 +426,6 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     }
   });
 
-  const FEED_FILTER_KEYS = ["kind", "status", "direction", "company", "window", "q"];
-
   // --- the page's one live region: state changes, never the lines that tick ---
   const announced = {stale: {}, polling: "Live", alert: ""};
   let announceTimer = null;
@@ -539,20 +537,27 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     const shownWidth = function () {
       return api.getDisplayedCenterColumns().reduce(function (sum, column) { return sum + column.getActualWidth(); }, 0);
     };
-    const room = viewport.clientWidth;
+    // The pinned columns (the company) take their width from the same space as the scrolling ones: the room
+    // left to these is what the pinned ones leave once sized, not the viewport's width before.
+    const pinnedWidth = function () {
+      return api.getDisplayedLeftColumns().concat(api.getDisplayedRightColumns())
+        .reduce(function (sum, column) { return sum + column.getActualWidth(); }, 0);
+    };
+    const space = viewport.clientWidth + pinnedWidth();
+    const room = function () { return space - pinnedWidth(); };
     // Widths as the headers and the cells need them now, every shown column's (a column sized while hidden, or
     // before its rows came, would cut its header or its longest value).
     api.autoSizeColumns(api.getAllDisplayedColumns(), false);
     const hidden = droppable.filter(function (column) { return !column.isVisible(); });
     // Back first, the most important first, while each fits whole.
     for (let index = hidden.length - 1; index >= 0; index -= 1) {
-      if (shownWidth() + hidden[index].getActualWidth() > room) { break; }
+      if (shownWidth() + hidden[index].getActualWidth() > room()) { break; }
       api.setColumnsVisible([hidden[index]], true);
       api.autoSizeColumns([hidden[index]]);  // its width as its header and cells need it now
-      if (shownWidth() > room) { api.setColumnsVisible([hidden[index]], false); break; }
+      if (shownWidth() > room()) { api.setColumnsVisible([hidden[index]], false); break; }
     }
     const shown = droppable.filter(function (column) { return column.isVisible(); });
-    for (let index = 0; index < shown.length && shownWidth() > room; index += 1) {
+    for (let index = 0; index < shown.length && shownWidth() > room(); index += 1) {
       api.setColumnsVisible([shown[index]], false);
     }
     return true;
@@ -581,8 +586,17 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       try { api = host && window.dash_ag_grid.getApi(host.id); } catch (error) { return; }
       if (!api) { return; }
       wrapper.setAttribute("data-fit-hooked", "");
-      const fit = function () { fitUntilSettled(wrapper, api, 8); };
+      let refits = 0;
+      const fit = function () { refits = 0; fitUntilSettled(wrapper, api, 8); };
       wrapper.switchboardFit = fit;
+      // AG Grid may apply the widths it sizes frames later (once the cells it measures are drawn): widths that
+      // came after the last fitting and overflow the grid are fitted again, a few times per fitting at most.
+      api.addEventListener("columnResized", function (event) {
+        const viewport = wrapper.querySelector(".ag-center-cols-viewport");
+        if (!event.finished || refits >= 8 || !viewport || viewport.scrollWidth <= viewport.clientWidth) { return; }
+        refits += 1;
+        window.requestAnimationFrame(function () { fitUntilSettled(wrapper, api, 1); });
+      });
       api.addEventListener("rowDataUpdated", fit);
       api.addEventListener("firstDataRendered", fit);
       api.addEventListener("gridSizeChanged", fit);  // the panel's width changed (the window, a layout)
@@ -829,20 +843,20 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
           {}, params, next, {revision: (params.revision || 0) + 1})});
       },
 
-      offerClearFilters: function (rows, search, freshness) {
+      offerClearFilters: function (rows, search, freshness, linkKeys) {
         // "Clear filters" shows when the feed's answer (not a failure, not the wait for one) is empty and its
-        // link holds a filter of the feed.
+        // link holds a filter of the feed (`linkKeys`: their keys, from widgets/feed_filters.py).
         const params = new URLSearchParams(search || "");
-        const filtered = FEED_FILTER_KEYS.some(function (key) { return params.has(key); });
+        const filtered = (linkKeys || []).some(function (key) { return params.has(key); });
         const answered = Boolean(freshness && !freshness.stale && freshness.ok_at);
         return !(filtered && answered && Array.isArray(rows) && rows.length === 0);
       },
 
-      clearFilters: function (clicks, search) {
+      clearFilters: function (clicks, search, linkKeys) {
         // Every feed filter out of the link (the panels' own keys, ?call= and ?customer=, stay): the link
-        // sets the filter controls back to their defaults (widgets/activity.py).
+        // sets the filter controls back to their defaults (widgets/feed_filters.py).
         const params = new URLSearchParams(search || "");
-        FEED_FILTER_KEYS.forEach(function (key) { params.delete(key); });
+        (linkKeys || []).forEach(function (key) { params.delete(key); });
         const text = params.toString();
         window.setTimeout(function () {
           const grid = document.getElementById("activity-search");

@@ -113,7 +113,9 @@ def layout(poll_seconds: int, min_calls: int = figures.DEFAULT_JUDGE_MIN_CALLS,
             # Focusable cells: the grid is one Tab stop and Enter on a company's name follows its link (a link per
             # row in the Tab order was one stop per company).
             dashGridOptions={**grid_options("No companies", focusable=True), "tooltipShowDelay": 300},
-            columnSize="autoSize", className="grid", style={"height": "360px"},
+            # No columnSize: the page's fitting sizes these columns and drops the least important (DROP_ORDER);
+            # dash-ag-grid's own sizing, run after it, widened them past the grid again.
+            className="grid", style={"height": "360px"},
         ),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
         dcc.Store(id=FRESHNESS),
