@@ -27,7 +27,7 @@ from queries import customer_history as queries
 from queries import figures
 from queries.customer_history import NotFound, fetch_page, fetch_summary, fetch_upcoming
 from widgets.services import current_services
-from widgets.feed_pager import cursor_from_data, cursor_to_data, first_page, read_pager
+from widgets.feed_pager import cursor_to_data, first_page, read_pager, turn
 from widgets.call_details import display_time, duration_text
 from widgets.common import (cached_refresh, call_status_label, drawer, id_from_query_string, status_label,
                             text_or_none)
@@ -168,13 +168,8 @@ def read_customer_pager(pager: Any, customer_id: Any) -> tuple[list, int]:
 def turn_page(triggered: Any, pager: Any, next_cursor: Any, customer_id: Any) -> dict[str, Any]:
     """Move between the history's pages of the customer shown."""
     cursors, page = read_customer_pager(pager, customer_id)
-    if triggered == OLDER and cursor_from_data(next_cursor) is not None:
-        turned = {"cursors": [cursor_to_data(c) for c in cursors] + [next_cursor], "page": page + 1}
-    elif triggered == NEWER and page > 0:
-        turned = {"cursors": [cursor_to_data(c) for c in cursors[:page]], "page": page - 1}
-    else:
-        turned = first_page()
-    return {**turned, "customer": customer_id}
+    towards = {OLDER: "older", NEWER: "newer"}.get(triggered)
+    return {**turn(cursors, page, towards, next_cursor), "customer": customer_id}
 
 
 def show(search: Any, pager: Any, previous_freshness: Any, triggered: Any = None,

@@ -50,11 +50,17 @@ def read_pager(pager: Any) -> tuple[list[Cursor | None], int]:
     return cursors[:page + 1], page
 
 
+def turn(cursors: list[Cursor | None], page: int, towards: str | None, next_cursor: Any) -> dict[str, Any]:
+    """Return the pager turned from this page `towards` "older" or "newer" rows; else back to the newest. The feed
+    and the customer history page alike."""
+    if towards == "older" and cursor_from_data(next_cursor) is not None:
+        return {"cursors": [cursor_to_data(c) for c in cursors] + [next_cursor], "page": page + 1}
+    if towards == "newer" and page > 0:
+        return {"cursors": [cursor_to_data(c) for c in cursors[:page]], "page": page - 1}
+    return first_page()
+
+
 def turn_page(triggered: str | None, pager: Any, next_cursor: Any) -> dict[str, Any]:
     """Move between pages (`triggered` is the button pressed); any change of filter goes back to the newest."""
     cursors, page = read_pager(pager)
-    if triggered == OLDER and cursor_from_data(next_cursor) is not None:
-        return {"cursors": [cursor_to_data(c) for c in cursors] + [next_cursor], "page": page + 1}
-    if triggered == NEWER and page > 0:
-        return {"cursors": [cursor_to_data(c) for c in cursors[:page]], "page": page - 1}
-    return first_page()
+    return turn(cursors, page, {OLDER: "older", NEWER: "newer"}.get(triggered), next_cursor)
