@@ -16,9 +16,9 @@ from queries import activity as queries
 from queries.activity import DEFAULT_WINDOW, DIRECTIONS, KINDS, SEARCH_MAX_LENGTH, WINDOWS
 from widgets.common import fit_columns, grid_options, more_columns_button
 from widgets.feed_export import export
-from widgets.feed_filters import FILTER_FIELDS, link_from_controls, status_options
+from widgets.feed_filters import FILTER_FIELDS, FILTERS, link_from_controls, status_options
 from widgets.feed_ids import (CLEAR, COMPANY, DIRECTION, DOWNLOAD, EXPORT, EXPORT_EXCEL, FRESHNESS, GRID, INTERVAL,
-                              KIND, NEWER, NEXT_CURSOR, NOTICE, OLDER, PAGE_LABEL, PAGER, POLL_SETTING, SEARCH,
+                              KIND, LINK_KEYS, NEWER, NEXT_CURSOR, NOTICE, OLDER, PAGE_LABEL, PAGER, POLL_SETTING, SEARCH,
                               STATUS, STATUS_FILTER, TITLE, VIEW, WINDOW)
 from widgets.feed_page import (COUNT_QUERY_NAME, COUNT_TITLE, QUERY_NAME, RECENT_QUERY_NAME, RECENT_TITLE,
                                WINDOW_COUNTS_QUERY_NAME, WINDOW_COUNTS_TITLE, company_options, set_controls,
@@ -107,6 +107,7 @@ def layout(poll_seconds: int, viewer: Viewer | None = None) -> html.Section:
         dcc.Store(id=VIEW),
         dcc.Store(id=NEXT_CURSOR),
         dcc.Store(id=FRESHNESS),
+        dcc.Store(id=LINK_KEYS, data=[f.link_key for f in FILTERS]),
         dcc.Download(id=DOWNLOAD),
     ])
 
@@ -124,11 +125,12 @@ def register(app: Dash) -> None:
     app.clientside_callback(
         ClientsideFunction("switchboard", "offerClearFilters"),
         Output(CLEAR, "hidden"), Input(GRID, "rowData"), Input(URL, "search"), Input(FRESHNESS, "data"),
+        State(LINK_KEYS, "data"),
     )
     app.clientside_callback(
         ClientsideFunction("switchboard", "clearFilters"),
         Output(URL, "search", allow_duplicate=True), Input(CLEAR, "n_clicks"), State(URL, "search"),
-        prevent_initial_call=True,
+        State(LINK_KEYS, "data"), prevent_initial_call=True,
     )
     app.callback(
         output={"pager": Output(PAGER, "data")},

@@ -18,6 +18,7 @@ WINDOW = "activity-window"
 SEARCH = "activity-search"
 NOTICE = "activity-notice"
 CLEAR = "activity-clear"  # "Clear filters", offered when a filtered result is empty
+LINK_KEYS = "activity-link-keys"  # the link's keys of the feed's filters, for the browser's "Clear filters"
 PAGER = "activity-pager"
 VIEW = "activity-view"  # the feed's part of the link the grid shows (its filters' query string)
 NEXT_CURSOR = "activity-next-cursor"
