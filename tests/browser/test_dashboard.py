@@ -195,8 +195,11 @@ def test_upcoming_appointments_show_their_booking_count_and_only_appointment_sta
 def slow_polling_site(make_dashboard, seeded_sqlite) -> Iterator[str]:
     from tests.support.browser import serve_in_thread
 
-    app = make_dashboard(seeded_sqlite.url, ONGOING_CALLS_POLL_SECONDS=60, ACTIVITY_POLL_SECONDS=60,
-                         HEADLINE_STATS_POLL_SECONDS=60)
+    from config import SETTINGS
+
+    # Every widget a minute apart: any request in the seconds measured would be a poll's.
+    app = make_dashboard(seeded_sqlite.url, **{setting.name: 60 for setting in SETTINGS
+                                                if setting.name.endswith("_POLL_SECONDS")})
     with serve_in_thread(app.server) as server:
         yield server.url
 
