@@ -34,6 +34,15 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     if (poll && poll.tickOnly && inFlight[poll.output] && inFlight[poll.output].signature === poll.signature) {
       return inFlight[poll.output].answer.then(function (response) { return response.clone(); });
     }
+    // A request not asked for by a click that outlives the server's slowest answer hangs (a connection a network
+    // dropped without a word): it is given up, as Dash sends no other request of its callback while one is
+    // unanswered, and the widget would stand still for ever. A click's work (an export) may take longer.
+    let giveUp = null;
+    if (poll && !poll.clicked && !(options && options.signal)) {
+      const abort = new AbortController();
+      giveUp = window.setTimeout(function () { abort.abort(); }, (settings().answerTimeoutSeconds || 15) * 1000);
+      options = Object.assign({}, options, {signal: abort.signal});
+    }
     const answer = originalFetch(resource, options).then(function (response) {
       if (response.status === 401 && ours && !leaving) {
         leaving = true;  // several polls may fail at once; one navigation
@@ -48,7 +57,10 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     if (!poll) { return answer; }
     const entry = {signature: poll.signature, answer: answer};
     inFlight[poll.output] = entry;
-    const settled = function () { if (inFlight[poll.output] === entry) { delete inFlight[poll.output]; } };
+    const settled = function () {
+      window.clearTimeout(giveUp);
+      if (inFlight[poll.output] === entry) { delete inFlight[poll.output]; }
+    };
     answer.then(settled, settled);
     // Every reader gets a copy: the answer itself stays unread for the polls that share it.
     return answer.then(function (response) { return response.clone(); });
@@ -77,6 +89,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     return {
       output: request.output,
       tickOnly: changed.length > 0 && changed.every(function (prop) { return ticks[prop] === true; }),
+      clicked: changed.some(function (prop) { return /\.n_clicks$/.test(prop); }),
       signature: JSON.stringify([inputs, request.state || null]),
     };
   }

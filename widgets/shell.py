@@ -14,6 +14,8 @@ Everything here runs in the browser (clientside callbacks in assets/switchboard.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
@@ -35,6 +37,7 @@ LOCAL_DEMO_BANNER = "local-demo-banner"
 ACCOUNT = "account"
 ANNOUNCER = "announcer"
 MAX_CONNECTION_CHECK_SECONDS = 10
+ANSWER_WORK_SECONDS = 5  # beyond its statement: the slowest poll's own work on a busy host
 
 
 def response_outputs(widgets: tuple[Widget, ...]) -> dict[str, str]:
@@ -83,6 +86,14 @@ def connection_check_seconds(config: dict, widgets: tuple[Widget, ...] | None = 
     widgets = registered() if widgets is None else widgets
     polls = [int(config[widget.poll_setting]) for widget in widgets if widget.freshness]
     return max(1, min(MAX_CONNECTION_CHECK_SECONDS, *polls))
+
+
+def answer_timeout_seconds(config: dict) -> int:
+    """Return how long the page waits for a poll's answer before it gives the request up: a statement's limit,
+    the wait for a computation in flight and the slowest poll's own work on a busy host. A request that outlives
+    it hangs (a connection a network dropped without a word), and Dash sends no other request of that callback
+    while one is unanswered: the widget would stand still for ever."""
+    return math.ceil((config["STATEMENT_TIMEOUT_MS"] + config["QUERY_WAIT_MS"]) / 1000 + ANSWER_WORK_SECONDS)
 
 
 def _header_right(account: Account | None) -> list[Component]:
@@ -154,7 +165,8 @@ def page_stores(config: dict, widgets: tuple[Widget, ...]) -> list[Component]:
         dcc.Store(id=PAUSED, data=False),
         dcc.Store(id=THEME, storage_type="local"),
         dcc.Store(id=SETTINGS, data={"displayTimezone": config["DISPLAY_TIMEZONE"],
-                                     "connectionCheckSeconds": connection_check_seconds(config, widgets)}),
+                                     "connectionCheckSeconds": connection_check_seconds(config, widgets),
+                                     "answerTimeoutSeconds": answer_timeout_seconds(config)}),
         dcc.Store(id=CONNECTION, data={"lost": False}),
         dcc.Interval(id=TICK, interval=1000),
         # The page's one live region: state changes only (a panel gone stale or recovered, the connection lost or
