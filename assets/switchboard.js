@@ -322,6 +322,20 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     return callId;
   }
 
+  // Once, when the call opens; from a customer's history, once the history (a panel and a callback of its own,
+  // answered before or after this one) has closed: over an open history, the focus stays in the history.
+  const FOCUS_WAIT_TRIES = 50;  // of 100 ms
+  function focusIntoCallAlone(close, panel, tries) {
+    if (!focusIntoCall) { return; }
+    if (isOpen("customer-panel")) {
+      if (tries > 0) { window.setTimeout(function () { focusIntoCallAlone(close, panel, tries - 1); }, 100); }
+      else { focusIntoCall = false; }
+      return;
+    }
+    focusIntoCall = false;
+    if (!panel.contains(document.activeElement)) { close.focus(); }
+  }
+
   function focusBack() {
     const back = returnFocus;
     returnFocus = null;
@@ -756,10 +770,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
         if (!hidden) {
           const close = document.getElementById("call-close");
           const panel = document.getElementById("call-panel");
-          if (close && panel && focusIntoCall) {  // once, when it opens (over a customer's history: not at all)
-            focusIntoCall = false;
-            if (!isOpen("customer-panel") && !panel.contains(document.activeElement)) { close.focus(); }
-          }
+          if (close && panel && focusIntoCall) { focusIntoCallAlone(close, panel, FOCUS_WAIT_TRIES); }
         }
         return Boolean(hidden) || !live || Boolean(paused) || Boolean(visibility && visibility.hidden)
           || Boolean(link && link.lost);
