@@ -10,8 +10,6 @@
 """
 from __future__ import annotations
 
-import zlib
-
 import pytest
 
 TIERS = {
@@ -35,6 +33,16 @@ _spent: dict[str, list[float]] = {}  # tier -> the durations of its tests' phase
 
 
 BROWSER_LANES = 2
+# Each browser module's seconds (setup, calls and teardown summed) in a run of the browser tier alone on a quiet
+# machine (`pytest tests/browser -n 2 --durations=0`). The lanes are balanced by them, the heaviest module first onto
+# the lightest lane; a module not listed counts as the median. Only the balance rests on them: figures gone stale
+# cost minutes, never a result.
+BROWSER_MODULE_SECONDS = {
+    "test_accessibility.py": 145, "test_dashboard.py": 84, "test_customer_history.py": 57, "test_failures_shown.py": 46,
+    "test_wallboard.py": 44, "test_call_details.py": 37, "test_layout_bounds.py": 35, "test_slow_answers.py": 28,
+    "test_sign_in.py": 27, "test_page_assets.py": 22, "test_memory_panel.py": 18, "test_harness.py": 7,
+    "test_alerts_panel.py": 7,
+}
 
 def register_markers(config) -> None:
     for name, meaning in {**TIERS, **SERVICES}.items():
@@ -49,8 +57,21 @@ def tier_of(item: pytest.Item) -> str:
     return tier
 
 
+def browser_lanes(modules: set[str]) -> dict[str, int]:
+    """Return each browser module's lane: the heaviest first, each onto the lane with the fewest seconds so far."""
+    known = sorted(BROWSER_MODULE_SECONDS.values())
+    median = known[len(known) // 2] if known else 1.0
+    seconds = {module: BROWSER_MODULE_SECONDS.get(module.rsplit("/", 1)[-1], median) for module in modules}
+    loads, lanes = [0.0] * BROWSER_LANES, {}
+    for module in sorted(modules, key=lambda name: (-seconds[name], name)):
+        lane = loads.index(min(loads))
+        lanes[module], loads[lane] = lane, loads[lane] + seconds[module]
+    return lanes
+
+
 def mark_items(items: list[pytest.Item]) -> None:
     """Mark each test with its tier and the services it uses; refuse a unit test that uses a database or app."""
+    lanes = browser_lanes({item.nodeid.split("::")[0] for item in items if tier_of(item) == "browser"})
     for item in items:
         tier = tier_of(item)
         item.add_marker(tier)
@@ -69,8 +90,7 @@ def mark_items(items: list[pytest.Item]) -> None:
         elif tier == "browser":
             # At most BROWSER_LANES browsers at once, each module in one lane: on two cores, four Chromiums beside
             # their servers starved the pages past any sensible wait, while the other tiers keep the rest busy.
-            lane = zlib.crc32(item.nodeid.split("::")[0].encode()) % BROWSER_LANES
-            item.add_marker(pytest.mark.xdist_group(f"browser-{lane}"))
+            item.add_marker(pytest.mark.xdist_group(f"browser-{lanes[item.nodeid.split('::')[0]]}"))
 
 
 def entering(item: pytest.Item) -> None:
