@@ -10,26 +10,19 @@ import pytest
 
 from queries import figures
 from queries.schema_map import parse_schema_map
-from tests.support.databases import SEED_NOW, create_test_database, drop_test_database, plain_sql
+from tests.support.databases import SEED_NOW, plain_sql
 from tests.support.figure_agreement import (EXPORT_WORDS, FEED_BUCKETS, appointments_by_feed, card_value,
                                             export_today, feed_bucket_today, feed_rows, headline_cards,
                                             history_missed_by_feed, table_rows, wall_rows)
-from tests.support.provider_platform import build_provider_platform
+from tests.support.provider_platform import provider_platform_database
 
 pytestmark = pytest.mark.mariadb
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    from database.engines import create_writer_engine
-
-    database = create_test_database("mariadb", tmp_path_factory.mktemp("figures-platform"),
-                                    collation="utf8mb4_unicode_ci")
-    writer = create_writer_engine(database.url)
-    build_provider_platform(writer, SEED_NOW, calls=3_000)
-    writer.dispose()
-    yield database
-    drop_test_database(database)
+    with provider_platform_database(tmp_path_factory.mktemp("figures-platform"), calls=3_000) as database:
+        yield database
 
 
 @pytest.fixture

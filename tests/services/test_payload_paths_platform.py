@@ -12,9 +12,8 @@ from queries.call_details import NotFound, fetch_payload
 from widgets import call_details
 from widgets.services import EXTENSION_KEY
 from tests.support.dash_client import DashClient
-from tests.support.databases import SEED_NOW, create_test_database, drop_test_database
 from tests.support.users import PASSWORD
-from tests.support.provider_platform import PAYLOAD_COLUMNS, TRANSCRIPT_TURNS, build_provider_platform
+from tests.support.provider_platform import PAYLOAD_COLUMNS, TRANSCRIPT_TURNS, provider_platform_database
 
 pytestmark = pytest.mark.mariadb
 
@@ -27,17 +26,14 @@ WITH_TURNS, WITHOUT, OTHER_COMPANY, DELETED, LONG = 1, 7, 2, 4, 10  # call ids; 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    from database.engines import create_writer_engine
+    def long_transcript(writer) -> None:
+        with writer.begin() as connection:
+            connection.exec_driver_sql("update calls set analysis = %s where id = %s",
+                                       (json.dumps({"transcript": "ja " * (FIVE_MB // 3)}), LONG))
 
-    database = create_test_database("mariadb", tmp_path_factory.mktemp("provider"), collation="utf8mb4_unicode_ci")
-    writer = create_writer_engine(database.url)
-    build_provider_platform(writer, SEED_NOW, calls=40)
-    with writer.begin() as connection:
-        connection.exec_driver_sql("update calls set analysis = %s where id = %s",
-                                   (json.dumps({"transcript": "ja " * (FIVE_MB // 3)}), LONG))
-    writer.dispose()
-    yield database
-    drop_test_database(database)
+    with provider_platform_database(tmp_path_factory.mktemp("provider"), calls=40,
+                                    prepare=long_transcript) as database:
+        yield database
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from queries.plans import unplaced_statuses
 from queries.schema_map import parse_schema_map
 from widgets.services import EXTENSION_KEY
 from tests.support.dash_client import DashClient
-from tests.support.databases import SEED_NOW, create_test_database, drop_test_database, plain_sql
-from tests.support.provider_platform import PAYLOAD_COLUMNS, build_provider_platform
+from tests.support.databases import SEED_NOW, plain_sql
+from tests.support.provider_platform import PAYLOAD_COLUMNS, provider_platform_database
 
 pytestmark = pytest.mark.mariadb
 
@@ -25,14 +25,8 @@ ACTIVITY_INPUTS = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0,
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    from database.engines import create_writer_engine
-
-    database = create_test_database("mariadb", tmp_path_factory.mktemp("provider"), collation="utf8mb4_unicode_ci")
-    writer = create_writer_engine(database.url)
-    build_provider_platform(writer, SEED_NOW)
-    writer.dispose()
-    yield database
-    drop_test_database(database)
+    with provider_platform_database(tmp_path_factory.mktemp("provider")) as database:
+        yield database
 
 
 @pytest.fixture

@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import json
 import random
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from tests.support.databases import TestDatabase
 
 COLLATION = "utf8mb4_unicode_ci"
 ONGOING_STATUSES = ("registered", "ongoing", "in_progress")
@@ -141,3 +147,25 @@ def build_provider_platform(engine: Engine, now: datetime, calls: int = 1_200, s
             "status": ("scheduled", "confirmed", "completed", "cancelled")[i % 4],
             "created_at": now - timedelta(hours=rng.randint(0, 24 * 20)),
             "deleted_at": now if i == 5 else None} for i in range(300)])
+
+
+@contextmanager
+def provider_platform_database(folder: Path, calls: int = 1_200,
+                               prepare: Callable[[Engine], None] | None = None) -> Iterator[TestDatabase]:
+    """Yield a MariaDB database of its own holding the platform (`build_provider_platform` at SEED_NOW, with
+    `calls` calls), after `prepare` has run on its writer; drop it afterwards."""
+    from database.engines import create_writer_engine
+    from tests.support.databases import SEED_NOW, create_test_database, drop_test_database
+
+    database = create_test_database("mariadb", folder, collation=COLLATION)
+    try:
+        writer = create_writer_engine(database.url)
+        try:
+            build_provider_platform(writer, SEED_NOW, calls=calls)
+            if prepare is not None:
+                prepare(writer)
+        finally:
+            writer.dispose()
+        yield database
+    finally:
+        drop_test_database(database)
