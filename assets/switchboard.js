@@ -500,7 +500,8 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   window.setInterval(function () {
     if (document.hidden) { return; }
     Object.keys(lines).forEach(function (statusId) {
-      const text = document.getElementById(statusId) && document.getElementById(statusId).firstChild;
+      const line = document.getElementById(statusId);
+      const text = line && line.firstChild;
       const wanted = describe(lines[statusId])[0];
       if (text && text.nodeType === Node.TEXT_NODE && text.nodeValue !== wanted) { text.nodeValue = wanted; }
     });
@@ -590,6 +591,13 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     return true;
   }
 
+  const FIT_PASSES = 8;  // frames a fitting may take, and later refittings per fitting
+
+  function scrollsSideways(wrapper) {
+    const viewport = wrapper.querySelector(".ag-center-cols-viewport");
+    return Boolean(viewport) && viewport.scrollWidth > viewport.clientWidth;
+  }
+
   function fitUntilSettled(wrapper, api, passes) {
     // A column can be measured only once it is drawn, and hiding one draws those beside it; AG Grid may apply
     // the widths it sized after this frame: fit again on the next frame while the shown columns change or the
@@ -597,9 +605,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     const before = api.getAllDisplayedColumns().map(function (column) { return column.getColId(); }).join();
     const fitted = fitColumnsByPriority(wrapper, api);
     const after = api.getAllDisplayedColumns().map(function (column) { return column.getColId(); }).join();
-    const viewport = wrapper.querySelector(".ag-center-cols-viewport");
-    const overflowing = fitted && Boolean(viewport) && viewport.scrollWidth > viewport.clientWidth;
-    if ((after !== before || overflowing) && passes > 1) {
+    if ((after !== before || (fitted && scrollsSideways(wrapper))) && passes > 1) {
       window.requestAnimationFrame(function () { fitUntilSettled(wrapper, api, passes - 1); });
     }
   }
@@ -614,13 +620,12 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       if (!api) { return; }
       wrapper.setAttribute("data-fit-hooked", "");
       let refits = 0;
-      const fit = function () { refits = 0; fitUntilSettled(wrapper, api, 8); };
+      const fit = function () { refits = 0; fitUntilSettled(wrapper, api, FIT_PASSES); };
       wrapper.switchboardFit = fit;
       // AG Grid may apply the widths it sizes frames later (once the cells it measures are drawn): widths that
       // came after the last fitting and overflow the grid are fitted again, a few times per fitting at most.
       api.addEventListener("columnResized", function (event) {
-        const viewport = wrapper.querySelector(".ag-center-cols-viewport");
-        if (!event.finished || refits >= 8 || !viewport || viewport.scrollWidth <= viewport.clientWidth) { return; }
+        if (!event.finished || refits >= FIT_PASSES || !scrollsSideways(wrapper)) { return; }
         refits += 1;
         window.requestAnimationFrame(function () { fitUntilSettled(wrapper, api, 1); });
       });
