@@ -52,7 +52,9 @@ def pytest_unconfigure(config) -> None:
         os.environ.pop("COMPRESSED_FILES_FOLDER", None)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
+    # First: pytest-xdist's worker reads the xdist_group marks in this hook to name each test's group.
     tiers.mark_items(items)
 
 
