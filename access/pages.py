@@ -26,6 +26,8 @@ WALL_PAGE = "wall"
 WALL_PATH = "/wall"
 # The wall page's renderer asks for these under /wall/ (see WallPageRequests).
 WALL_PAGE_REQUESTS = (DASH_LAYOUT_PATH, DASH_DEPENDENCIES_PATH, DASH_UPDATE_PATH)
+# Where a page posts the polls of one tick together, under its own prefix (serving/batch.py).
+BATCH_PATH = "/_switchboard-batch"
 PAGE_ENVIRON_KEY = "switchboard.page"  # set by WallPageRequests for the wall page's own requests
 
 Page = tuple[str, str]  # (role, page)

@@ -43,7 +43,8 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
       giveUp = window.setTimeout(function () { abort.abort(); }, (settings().answerTimeoutSeconds || 15) * 1000);
       options = Object.assign({}, options, {signal: abort.signal});
     }
-    const answer = originalFetch(resource, options).then(function (response) {
+    const send = poll && poll.batchable && settings().batchPath ? sendInBatch : originalFetch;
+    const answer = send(resource, options).then(function (response) {
       if (response.status === 401 && ours && !leaving) {
         leaving = true;  // several polls may fail at once; one navigation
         window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname + window.location.search));
@@ -74,6 +75,68 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   const DASH_UPDATE = "/_dash-update-component";
   const inFlight = {};  // callback output key -> {signature, answer}
 
+  // --- the polls of one tick, in one request (serving/batch.py) ---
+  // A page's intervals start together and are multiples of one another: the polls due at a tick are sent within
+  // a few milliseconds. Those sent within batchWindowMs of the first go as the parts of one POST to the page's
+  // batchPath, and each part's answer comes back to its own request as if it had been sent alone.
+  const batches = {};  // batch URL -> {parts: [{body, options, resolve, reject}], timer}
+
+  function sendInBatch(resource, options) {
+    const url = typeof resource === "string" ? resource : resource.url;
+    const target = url.replace(DASH_UPDATE, settings().batchPath);
+    return new Promise(function (resolve, reject) {
+      const batch = batches[target] || (batches[target] = {parts: [], timer: null});
+      const part = {resource: resource, options: options, resolve: resolve, reject: reject, aborted: false};
+      batch.parts.push(part);
+      const signal = options && options.signal;
+      if (signal) {
+        signal.addEventListener("abort", function () {
+          part.aborted = true;
+          reject(new DOMException("The request was given up.", "AbortError"));
+        });
+      }
+      if (batch.timer === null) {
+        batch.timer = window.setTimeout(function () { sendBatch(target); }, settings().batchWindowMs || 0);
+      }
+    });
+  }
+
+  function sendBatch(target) {
+    const batch = batches[target];
+    delete batches[target];
+    const parts = batch.parts.filter(function (part) { return !part.aborted; });
+    if (parts.length === 0) { return; }
+    if (parts.length === 1) {  // alone in its window: sent as Dash sent it
+      originalFetch(parts[0].resource, parts[0].options).then(parts[0].resolve, parts[0].reject);
+      return;
+    }
+    // The batch outlives no part: given up with the slowest answer the page waits for.
+    const abort = new AbortController();
+    const giveUp = window.setTimeout(function () { abort.abort(); }, (settings().answerTimeoutSeconds || 15) * 1000);
+    const first = parts[0].options || {};
+    originalFetch(target, {
+      method: "POST", credentials: first.credentials || "same-origin", headers: first.headers,
+      body: JSON.stringify({parts: parts.map(function (part) { return JSON.parse(part.options.body); })}),
+      signal: abort.signal,
+    }).then(function (response) {
+      if (!response.ok) {  // the batch itself refused (a session ended, a gateway down): every part's answer
+        return response.text().then(function (text) {
+          const type = response.headers.get("Content-Type") || "application/json";
+          parts.forEach(function (part) { part.resolve(new Response(text, {status: response.status, headers: {"Content-Type": type}})); });
+        });
+      }
+      return response.json().then(function (batchAnswer) {
+        parts.forEach(function (part, index) {
+          const answer = batchAnswer.answers[index];
+          const empty = answer.status === 204 || answer.status === 304;
+          part.resolve(new Response(empty ? null : answer.body, {status: answer.status, headers: {"Content-Type": answer.type}}));
+        });
+      });
+    }).catch(function (error) {
+      parts.forEach(function (part) { part.reject(error); });
+    }).finally(function () { window.clearTimeout(giveUp); });
+  }
+
   function pollOf(body) {
     if (typeof body !== "string") { return null; }
     let request;
@@ -89,6 +152,9 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     return {
       output: request.output,
       tickOnly: changed.length > 0 && changed.every(function (prop) { return ticks[prop] === true; }),
+      batchable: changed.every(function (prop) {
+        return ticks[prop] === true || (settings().batchSignals || []).indexOf(prop) !== -1;
+      }),
       clicked: changed.some(function (prop) { return /\.n_clicks$/.test(prop); }),
       signature: JSON.stringify([inputs, request.state || null]),
     };

@@ -51,6 +51,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from monitoring.instrumentation import CostLog, instrument_engine
     from queries.platform import read_platform_schema_early
     from queries.schema_map import prepare_schema_map
+    from serving.batch import install_batches
     from serving.metrics import register_metrics_endpoint
     from widgets.services import EXTENSION_KEY, Services
     from serving.static_assets import PageAssetsDash, StaticFiles, install_static_files
@@ -106,6 +107,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     with server.app_context():  # the pages are built as a request builds them (the call details' buttons)
         init_access(server, app, services.users, config, callback_pages(app, config, widgets),
                     role_pages(widgets))
+    install_batches(server)
     install_callback_guard(server, app, may_call,
                            retry_after=partial(_callback_retry_after, services.work_limits),
                            tarpit=services.work_limits.tarpit)

@@ -22,7 +22,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
 from access.dash_internals import descendants, with_descendants
-from access.pages import MAIN_PAGE, WALL_PAGE, WALL_PATH, pages_of
+from access.pages import BATCH_PATH, MAIN_PAGE, WALL_PAGE, WALL_PATH, pages_of
 from access.roles import SHELL
 from widgets import registered
 from widgets.registry import (CONNECTION, OPS, PAUSED, REFRESH_SIGNAL, SETTINGS, TICK, URL, VISIBILITY, WALL,
@@ -38,6 +38,8 @@ ACCOUNT = "account"
 ANNOUNCER = "announcer"
 MAX_CONNECTION_CHECK_SECONDS = 10
 ANSWER_WORK_SECONDS = 5  # beyond its statement: the slowest poll's own work on a busy host
+# Intervals that start together fire within milliseconds of one another; a person notices 50 ms of delay nowhere.
+BATCH_WINDOW_MS = 50
 
 
 def response_outputs(widgets: tuple[Widget, ...]) -> dict[str, str]:
@@ -166,7 +168,12 @@ def page_stores(config: dict, widgets: tuple[Widget, ...]) -> list[Component]:
         dcc.Store(id=THEME, storage_type="local"),
         dcc.Store(id=SETTINGS, data={"displayTimezone": config["DISPLAY_TIMEZONE"],
                                      "connectionCheckSeconds": connection_check_seconds(config, widgets),
-                                     "answerTimeoutSeconds": answer_timeout_seconds(config)}),
+                                     "answerTimeoutSeconds": answer_timeout_seconds(config),
+                                     # The polls due at one tick leave together (serving/batch.py): those sent
+                                     # within this window, asked by an interval, the refresh signal or the
+                                     # page's first load, never by a person's click or typing.
+                                     "batchPath": BATCH_PATH, "batchWindowMs": BATCH_WINDOW_MS,
+                                     "batchSignals": [f"{REFRESH_SIGNAL}.data"]}),
         dcc.Store(id=CONNECTION, data={"lost": False}),
         dcc.Interval(id=TICK, interval=1000),
         # The page's one live region: state changes only (a panel gone stale or recovered, the connection lost or

@@ -3,7 +3,7 @@ probes read at its start and end; then the report. `main` is benchmarks/load.py'
 from __future__ import annotations
 
 # First: Locust's import applies gevent's monkey patching, before any module that opens sockets.
-from benchmarks.loadtest.sessions import (PAGE_REQUESTS, BrowserSession, NaiveSession, RunPlan,
+from benchmarks.loadtest.sessions import (PAGE_REQUESTS, PART, BrowserSession, NaiveSession, RunPlan,
                                           SwitchboardSession, naive_polls)
 
 import argparse
@@ -92,8 +92,11 @@ def sample_until(pid: int, ends: float, base_url: str | None = None, workers: in
 
 
 def stats_totals(stats) -> tuple[int, int]:
-    """Return the requests answered so far and how many of them failed."""
-    return stats.total.num_requests, stats.total.num_failures
+    """Return the HTTP requests answered so far and how many of them failed (a batch's parts, recorded each
+    under its widget's name, are not requests of their own)."""
+    parts = [entry for entry in stats.entries.values() if entry.method == PART]
+    return (stats.total.num_requests - sum(entry.num_requests for entry in parts),
+            stats.total.num_failures - sum(entry.num_failures for entry in parts))
 
 
 def wait_for_sessions(runner, timeout: float) -> bool:
@@ -157,7 +160,8 @@ def run_mode(mode: str, sessions: int, arguments: argparse.Namespace, log_dir: P
     """Start the mode's server, drive N sessions against it, stop it, and clear up after it."""
     print(f"\n== {mode}, {sessions} session(s), {arguments.workers} workers: "
           f"{arguments.warmup:g} s warm-up + {arguments.seconds:g} s measured ==", flush=True)
-    plan = RunPlan(mode=mode, sessions=sessions, seed=arguments.seed, aligned=arguments.aligned)
+    plan = RunPlan(mode=mode, sessions=sessions, seed=arguments.seed, aligned=arguments.aligned,
+                   batched=not arguments.unbatched)
     status = probes.DatabaseStatus(arguments.url)
     try:
         background = probes.background_rates(status, BACKGROUND_SECONDS)
@@ -233,6 +237,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--aligned", action="store_true",
                         help="open every tab within the warm-up so that all polls are in step (everyone opening "
                              "the dashboard at once); default: each tab was opened at a random moment")
+    parser.add_argument("--unbatched", action="store_true",
+                        help="post every poll in a request of its own, not the polls of one tick together")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sessions' random filter changes")
     return parser.parse_args(argv)
 

@@ -37,7 +37,9 @@ NAIVE_WIDGETS = {"ongoing": ("/ongoing-calls", "ONGOING_CALLS_POLL_SECONDS"),
 URL_SYNC = "activity url sync"
 PAGER = "activity pager"
 COMPANY_OPTIONS = "company options"
-PAGE_REQUESTS = (URL_SYNC, PAGER, COMPANY_OPTIONS)  # named requests besides the widgets' polls
+BATCH = "batch"  # the polls of one tick, in one request
+PART = "PART"  # the method under which a batch's parts are recorded, each under its widget's name
+PAGE_REQUESTS = (URL_SYNC, PAGER, COMPANY_OPTIONS, BATCH)  # named requests besides the widgets' polls
 
 BROWSER_CONNECTIONS = 6  # a browser's limit of concurrent HTTP/1.1 connections to one host
 CLIENT_TIMEOUT_SECONDS = 30.0
@@ -119,6 +121,7 @@ class RunPlan:
     sessions: int
     seed: int = DEFAULT_SEED
     aligned: bool = False
+    batched: bool = True  # the polls due at one tick go as one request, as the page sends them (serving/batch.py)
     polling_ends: float = math.inf
     session_numbers: Iterator[int] = field(default_factory=itertools.count)
     resends: int = 0
@@ -176,7 +179,10 @@ class BrowserSession(FastHttpUser):
         if not self.load_page():
             return
         origin = opened if self.plan.aligned else opened - self.rng.uniform(0, max(p.seconds for p in self.polls))
-        loops = [gevent.spawn(self.poll_every, poll, opened, origin) for poll in self.polls]
+        if self.plan.batched:
+            loops = [gevent.spawn(self.poll_together, opened, origin)]
+        else:
+            loops = [gevent.spawn(self.poll_every, poll, opened, origin) for poll in self.polls]
         loops.append(gevent.spawn(self.browse_activity))
         try:
             gevent.joinall(loops, raise_error=True)
@@ -199,6 +205,26 @@ class BrowserSession(FastHttpUser):
                 return
             gevent.sleep(max(0.0, due - time.monotonic()))
             self.in_flight.spawn(self.poll_widget, poll.name, tick)
+
+    def poll_together(self, opened: float, origin: float) -> None:
+        """Poll every widget on the tab's clock as poll_every does, the polls due at one tick in one request."""
+        self.in_flight.spawn(self.poll_widgets, [(poll.name, 0) for poll in self.polls])
+        ticks = {poll.name: math.floor((opened - origin) / poll.seconds) + 1 for poll in self.polls}
+        seconds = {poll.name: poll.seconds for poll in self.polls}
+        while True:
+            due = min(origin + ticks[name] * seconds[name] for name in ticks)
+            if due >= self.plan.polling_ends:
+                return
+            gevent.sleep(max(0.0, due - time.monotonic()))
+            batch = [(name, tick) for name, tick in ticks.items() if origin + tick * seconds[name] <= due + 1e-6]
+            for name, _ in batch:
+                ticks[name] += 1
+            self.in_flight.spawn(self.poll_widgets, batch)
+
+    def poll_widgets(self, polls: list[tuple[str, int]]) -> None:
+        """Poll these widgets at these ticks (one by one, unless the session batches them)."""
+        for name, tick in polls:
+            self.poll_widget(name, tick)
 
     def browse_activity(self) -> None:
         """Now and then switch the feed to a common filter or an older page, and back."""
@@ -315,6 +341,38 @@ class SwitchboardSession(BrowserSession):
         self.ticks[name] = tick
         self.refresh(widget, tick, [widget.trigger] if tick else [])
 
+    def poll_widgets(self, polls: list[tuple[str, int]]) -> None:
+        """POST the data callbacks of the widgets due at one tick as the parts of one batch, as the page does.
+
+        The batch is recorded as BATCH; each part under its widget's name (method PART, with the batch's time):
+        the statistics stay per widget, and the run's request count is of HTTP requests (PART not counted)."""
+        from access.callback_guard import callback_body
+        from access.pages import BATCH_PATH
+
+        if len(polls) == 1:
+            self.poll_widget(*polls[0])
+            return
+        widgets, parts = [], []
+        for name, tick in polls:
+            widget = self.widgets[name]
+            self.ticks[name] = tick
+            values = {**self.props, **self.controls(), widget.trigger: tick or None}
+            widgets.append(widget)
+            parts.append(callback_body(widget.callback, values, values, [widget.trigger] if tick else []))
+        started = time.perf_counter()
+        with self.client.post(BATCH_PATH, data=json.dumps({"parts": parts}), headers=JSON_HEADERS, name=BATCH,
+                              catch_response=True) as response:
+            answers = read_batch_answers(response, len(parts))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        for widget, answer in zip(widgets, answers):
+            outcome, failure = read_part_answer(answer, widget.kept)
+            if outcome:
+                self.props.update(outcome)
+            self.environment.events.request.fire(
+                request_type=PART, name=widget.name, response_time=elapsed_ms,
+                response_length=len((answer or {}).get("body") or ""), response=None, context={},
+                exception=None if failure is None else PartFailure(failure))
+
     def refresh(self, widget: PolledWidget, tick: int, changed: list[str]) -> None:
         """POST a widget's data callback at this tick of its interval."""
         self.post_callback(widget.name, widget.callback, {widget.trigger: tick or None}, changed, widget.kept)
@@ -372,6 +430,45 @@ def read_callback_answer(response, kept: tuple[str, ...] = ()) -> dict[str, Any]
             response.failure(f"widget stale: {record.get('reason')}")
             break
     return answer
+
+
+class PartFailure(Exception):
+    """Why one part of a batch failed (its status, or its widget's stale reason)."""
+
+
+def read_batch_answers(response, count: int) -> list[dict | None]:
+    """Return a batch's answers, one per part (None for each when the batch itself failed)."""
+    if response.status_code != 200:
+        response.failure(failure_reason(response))
+        return [None] * count
+    try:
+        answers = response.json()["answers"]
+    except (ValueError, KeyError, TypeError):
+        answers = None
+    if not isinstance(answers, list) or len(answers) != count:
+        response.failure("not a batch's answers")
+        return [None] * count
+    return answers
+
+
+def read_part_answer(answer: dict | None, kept: tuple[str, ...]) -> tuple[dict[str, Any] | None, str | None]:
+    """Return a part's answer as {"id.prop": value} and why it failed (None when it did not)."""
+    if answer is None:
+        return None, "the batch failed"
+    if answer.get("status") == 204:
+        return {}, None
+    if answer.get("status") != 200:
+        return None, f"HTTP {answer.get('status')}"
+    try:
+        body = json.loads(answer["body"])["response"]
+        outcome = {f"{component}.{prop}": value for component, props in body.items() for prop, value in props.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None, "not a Dash callback answer"
+    for key in kept:
+        record = outcome.get(key)
+        if isinstance(record, dict) and record.get("stale"):
+            return outcome, f"widget stale: {record.get('reason')}"
+    return outcome, None
 
 
 class NaiveSession(BrowserSession):

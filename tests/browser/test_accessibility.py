@@ -24,7 +24,7 @@ from app import create_app
 from widgets.services import EXTENSION_KEY
 from tests.support.clock import FakeClock
 from tests.support.databases import SEED_NOW
-from tests.support.browser import WAIT_MS, screenshot, serve_in_thread
+from tests.support.browser import CALLBACK_POSTS, WAIT_MS, screenshot, serve_in_thread
 
 PASSWORD = "correct horse battery staple"
 MAX_TABS = 40
@@ -318,12 +318,14 @@ def test_panels_keep_their_size_while_loading(browser, site):
     """The skeletons stand where the tables come: the page below them does not move when the data arrives."""
     page = open_as(browser, site, "admin")
     try:
-        page.route("**/_dash-update-component", lambda route: None)  # answers never come: loading stays
+        for posts in CALLBACK_POSTS:  # answers never come: loading stays
+            page.route(f"**{posts}", lambda route: None)
         page.reload()
         # A skeleton, or the data the page itself brought (the first data may come with the page).
         page.wait_for_selector("#memory-top .skeleton, #memory-top table", timeout=WAIT_MS)
         loading = page.evaluate("document.querySelector('#memory-top').getBoundingClientRect().height")
-        page.unroute("**/_dash-update-component")
+        for posts in CALLBACK_POSTS:
+            page.unroute(f"**{posts}")
         page.reload()
         wait_for_data(page)
         loaded = page.evaluate("document.querySelector('#memory-top').getBoundingClientRect().height")

@@ -32,7 +32,7 @@ BLACK_HOLE_SECONDS = 8
 # the Dash renderer's for each callback whose request failed.
 OUTAGE_ERRORS = (
     re.compile(r"console: Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|SOCKET_NOT_CONNECTED) "
-               r"\(http://127\.0\.0\.1:(?P<port>\d+)/(_dash-update-component\?[^ ]*|healthz)\)"),
+               r"\(http://127\.0\.0\.1:(?P<port>\d+)/((_dash-update-component|_switchboard-batch)\?[^ ]*|healthz)\)"),
     re.compile(r"console: Error: Callback failed: the server did not respond\.\n"
                r"    at \w+ \(http://127\.0\.0\.1:(?P<port>\d+)/_dash-component-suites/dash/dash-renderer/.*", re.S),
 )

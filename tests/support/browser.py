@@ -6,7 +6,8 @@ API (the fixtures live in tests/browser/conftest.py):
 - `browser_unavailable_reason()`: why browser tests cannot run here, or None.
 - `watch_console(page)`: attach `page.console_errors`, a list of the console errors and page errors seen.
   The `page` fixture is a plain Playwright Page with this list attached: `assert page.console_errors == []`.
-- `count_requests(page, "/_dash-update-component", seconds=3.0)`: count requests whose URL contains the text.
+- `count_requests(page, CALLBACK_POSTS, seconds=3.0)`: count requests whose URL contains the text (or one of them).
+- `callback_parts(request)`: the callback requests a request carries: one, a batch's parts, or none.
 - `screenshot(page, path)`: save a full-page PNG.
 """
 from __future__ import annotations
@@ -20,12 +21,17 @@ from typing import Iterator
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from access.dash_internals import DASH_UPDATE_PATH
+from access.pages import BATCH_PATH
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 )
 JOIN_SECONDS = 5.0
+# Where a page posts its callbacks: one at a time, or the polls of one tick together (serving/batch.py).
+CALLBACK_POSTS = (DASH_UPDATE_PATH, BATCH_PATH)
 # Widgets poll every second or two, so a browser test sees a change within seconds.
 FAST_POLLING = {"ONGOING_CALLS_POLL_SECONDS": 1, "ACTIVITY_POLL_SECONDS": 1, "HEADLINE_STATS_POLL_SECONDS": 2}
 # How long a test waits for the page to show something: far beyond a poll, so that a machine busy with the
@@ -99,12 +105,13 @@ def watch_console(page):
     return page
 
 
-def count_requests(page, url_part: str, seconds: float = 3.0) -> int:
-    """Count the requests whose URL contains url_part during the next `seconds`."""
+def count_requests(page, url_part: str | tuple[str, ...], seconds: float = 3.0) -> int:
+    """Count the requests whose URL contains url_part (or one of the parts) during the next `seconds`."""
+    parts = (url_part,) if isinstance(url_part, str) else url_part
     seen = []
 
     def on_request(request) -> None:
-        if url_part in request.url:
+        if any(part in request.url for part in parts):
             seen.append(request.url)
 
     page.on("request", on_request)
@@ -114,6 +121,17 @@ def count_requests(page, url_part: str, seconds: float = 3.0) -> int:
     finally:
         page.remove_listener("request", on_request)
     return len(seen)
+
+
+def callback_parts(request) -> list[dict]:
+    """Return the callback requests (Dash's bodies) that a browser request carries: its own body when it is a
+    callback request, a batch's parts, or none."""
+    path = request.url.split("?", 1)[0]
+    if path.endswith(DASH_UPDATE_PATH):
+        return [request.post_data_json or {}]
+    if path.endswith(BATCH_PATH):
+        return list((request.post_data_json or {}).get("parts", []))
+    return []
 
 
 def screenshot(page, path: str | Path) -> Path:

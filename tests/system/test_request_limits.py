@@ -105,7 +105,7 @@ def app_with_users(seeded_sqlite, make_dashboard, tmp_path):
     return make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False)
 
 
-@pytest.mark.parametrize("path", ["/_dash-update-component", "/login", "/logout", "/", "/metrics"])
+@pytest.mark.parametrize("path", ["/_dash-update-component", "/_switchboard-batch", "/login", "/logout", "/", "/metrics"])
 def test_a_body_past_the_cap_is_refused_unread_with_413_without_a_login(app_with_users, path, monkeypatch):
     from werkzeug.wrappers import Request
 
