@@ -7,6 +7,7 @@ from benchmarks.loadtest.sessions import (PAGE_REQUESTS, PART, BrowserSession, N
                                           SwitchboardSession, naive_polls)
 
 import argparse
+import math
 import json
 import signal
 import sys
@@ -114,7 +115,10 @@ def drive_sessions(plan: RunPlan, server: Server, status: probes.DatabaseStatus,
     environment = Environment(user_classes=[session_class(plan, server.base_url)], host=server.base_url)
     runner = environment.create_local_runner()
     try:
-        plan.polling_ends = time.monotonic() + warmup + seconds
+        # The window is set once the warm-up and the first readings are over, not before: on a saturated host
+        # starting the sessions, and a scrape of every worker's counters, outlast the warm-up, and a window set in
+        # advance had passed before it was measured (0 s, 0 req/s).
+        plan.polling_ends = math.inf
         runner.start(plan.sessions, spawn_rate=max(1.0, plan.sessions / SPAWN_SECONDS))
         gevent.sleep(warmup)
         counted = plan.mode == SWITCHBOARD
@@ -122,6 +126,7 @@ def drive_sessions(plan: RunPlan, server: Server, status: probes.DatabaseStatus,
         environment.stats.reset_all()
         log_offset = server.log_path.stat().st_size
         before, started, cpu_before = status.read(), time.monotonic(), probes.cpu_sample(server.process.pid)
+        plan.polling_ends = started + seconds
         peak, seen = sample_until(server.process.pid, plan.polling_ends, server.base_url if counted else None,
                                   workers)
         after, window = status.read(), time.monotonic() - started
