@@ -912,7 +912,12 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
             ? "Connection back" + (paused ? ", paused" : ", live") : label));
         }
         if (!hidden) { announced.polling = label; }
-        return [hidden, label, state, bump];
+        return [label, state, bump];
+      },
+
+      whileShown: function (visibility) {
+        // An interval that runs while the tab is shown, paused or not (the wall's clock): disabled while hidden.
+        return Boolean(visibility && visibility.hidden);
       },
 
       followPolling: function (paused, visibility, link) {

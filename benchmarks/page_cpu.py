@@ -6,11 +6,9 @@ Usage (from the repository root):
 
 It seeds the demo database as benchmarks/page_weight.py does (125 calls ongoing), serves the app in its own
 process, opens the local demo's page (admin) in Debian's headless Chromium at 1,400 × 900, waits for the first
-polls, and then reads Chrome's own counters (CDP `Performance.getMetrics`) over --seconds in three states:
+polls, and then reads Chrome's own counters (CDP `Performance.getMetrics`) over --seconds in two states:
 
 - live: polling at the configured intervals, the freshness lines and durations ageing each second;
-- without the page's one-second Dash tick (`clock-tick` disabled: what the wallboard's clock and watch cost
-  a page that has none);
 - paused (the page's pause button: no polls).
 
 For each it prints the renderer main thread's busy time per second of wall clock (TaskDuration: script,
@@ -68,7 +66,6 @@ def main() -> None:
                 print(f"{'state':<28} {'busy s/s':>9} {'script s/s':>11} {'layouts/s':>10}   ({options.seconds:g} s each)")
                 states = (
                     ("live", None),
-                    ("without the one-second tick", "window.dash_clientside.set_props('clock-tick', {disabled: true})"),
                     ("paused", "document.querySelector('#pause-button').click()"),
                 )
                 for label, action in states:

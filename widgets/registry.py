@@ -22,7 +22,6 @@ URL = "url"  # the page's dcc.Location
 PAUSED = "polling-paused"  # the page's pause switch ...
 VISIBILITY = "page-visibility"  # ... whether its tab is hidden ...
 CONNECTION = "connection"  # ... and whether its server answers: what every interval follows
-TICK = "clock-tick"  # the page's one-second tick: the wallboard's clock and watch
 SETTINGS = "display-settings"  # what the browser needs to show times (DISPLAY_TIMEZONE)
 
 MAIN = "main"  # the page's grid of panels

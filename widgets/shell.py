@@ -4,9 +4,10 @@ Everything here runs in the browser (clientside callbacks in assets/switchboard.
 - pause/resume and a hidden tab disable every widget's dcc.Interval;
 - showing the tab again, or resuming, bumps `refresh-signal`, an input of every
   widget callback, so each refreshes at once;
+- the polls due at one tick leave as one request (`batchPath` in the settings store; serving/batch.py);
 - each freshness line is written when its widget's freshness changes, and one timer in the page
   keeps "updated 4s ago" and the live call durations current each second, without a request to the
-  server or a Dash callback (the wallboard's clock keeps the page's one-second tick);
+  server or a Dash callback (only the wallboard's page has a one-second interval, for its clock);
 - a connection watch notices when the dashboard's own server (or the network to it) is
   gone: "Connection lost · retrying" in the header and the tab title, polling off, the
   clock stopped, until /healthz answers again;
@@ -25,7 +26,7 @@ from access.dash_internals import descendants, with_descendants
 from access.pages import BATCH_PATH, MAIN_PAGE, WALL_PAGE, WALL_PATH, pages_of
 from access.roles import SHELL
 from widgets import registered
-from widgets.registry import (CONNECTION, OPS, PAUSED, REFRESH_SIGNAL, SETTINGS, TICK, URL, VISIBILITY, WALL,
+from widgets.registry import (CONNECTION, OPS, PAUSED, REFRESH_SIGNAL, SETTINGS, URL, VISIBILITY, WALL,
                               Widget)
 
 PAUSE_BUTTON = "pause-button"
@@ -160,7 +161,7 @@ def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Accou
 
 
 def page_stores(config: dict, widgets: tuple[Widget, ...]) -> list[Component]:
-    """Return the page's own stores and tick, which every widget's callbacks may read."""
+    """Return the page's own stores, which every widget's callbacks may read."""
     return [
         dcc.Store(id=REFRESH_SIGNAL, data=0),
         dcc.Store(id=VISIBILITY, data={"hidden": False}),
@@ -175,7 +176,6 @@ def page_stores(config: dict, widgets: tuple[Widget, ...]) -> list[Component]:
                                      "batchPath": BATCH_PATH, "batchWindowMs": BATCH_WINDOW_MS,
                                      "batchSignals": [f"{REFRESH_SIGNAL}.data"]}),
         dcc.Store(id=CONNECTION, data={"lost": False}),
-        dcc.Interval(id=TICK, interval=1000),
         # The page's one live region: state changes only (a panel gone stale or recovered, the connection lost or
         # back, polling paused, an alert firing), never the "updated 4s ago" lines (assets/switchboard.js).
         html.Div(id=ANNOUNCER, className="visually-hidden", role="status", **{"aria-live": "polite"}),
@@ -215,7 +215,7 @@ def register(app: Dash, widgets: tuple[Widget, ...]) -> None:
     )
     app.clientside_callback(
         ClientsideFunction("switchboard", "applyPolling"),
-        Output(TICK, "disabled"), Output(POLLING_STATE, "children"), Output(POLLING_STATE, "className"),
+        Output(POLLING_STATE, "children"), Output(POLLING_STATE, "className"),
         Output(REFRESH_SIGNAL, "data"),
         Input(PAUSED, "data"), Input(VISIBILITY, "data"), Input(CONNECTION, "data"), State(REFRESH_SIGNAL, "data"),
     )

@@ -20,7 +20,7 @@ from access.roles import ADMIN, WALLBOARD
 from widgets.services import current_services
 from widgets import company_kpis, headline_stats
 from widgets.common import grid_options, register_poll
-from widgets.registry import CONNECTION, SETTINGS, TICK, WALL, Widget
+from widgets.registry import CONNECTION, SETTINGS, VISIBILITY, WALL, Widget
 
 INTERVAL = "wall-interval"
 ROTATE = "wall-rotate"
@@ -28,6 +28,9 @@ CARDS = "wall-cards"
 GRID = "wall-grid"
 PAGE = "wall-page"
 CLOCK = "wall-clock"
+# The wall's one-second tick: its clock and its watch of itself. The wall's alone: on any other page a timer in
+# the page ages the freshness lines, and an interval each second would cost every open page a Dash dispatch.
+TICK = "wall-tick"
 FRESHNESS = "wall-freshness"
 STATUS = "wall-status"
 WATCH = "wall-watch"
@@ -87,6 +90,7 @@ def layout(poll_seconds: int, rotate_seconds: int = 10, config: dict[str, Any] |
         ]),
         dcc.Interval(id=INTERVAL, interval=poll_seconds * 1000),
         dcc.Interval(id=ROTATE, interval=rotate_seconds * 1000),
+        dcc.Interval(id=TICK, interval=1000),
         dcc.Store(id=FRESHNESS),
         dcc.Store(id=WATCH, data={"pollSeconds": poll_seconds}),
     ])
@@ -121,6 +125,9 @@ def register(app: Dash) -> None:
                         "freshness": Output(FRESHNESS, "data")}, refresh, INTERVAL, FRESHNESS)
     app.clientside_callback(ClientsideFunction("switchboard", "wallRotate"), Output(PAGE, "children"),
                             Input(ROTATE, "n_intervals"), Input(GRID, "rowData"), State(SETTINGS, "data"))
+    # The clock stops only while the tab is hidden: a paused wall still tells the time.
+    app.clientside_callback(ClientsideFunction("switchboard", "whileShown"), Output(TICK, "disabled"),
+                            Input(VISIBILITY, "data"))
     app.clientside_callback(ClientsideFunction("switchboard", "wallWatch"), Output(CLOCK, "children"),
                             Input(TICK, "n_intervals"), Input(FRESHNESS, "data"), Input(CONNECTION, "data"),
                             State(WATCH, "data"), State(SETTINGS, "data"))

@@ -98,3 +98,29 @@ def test_a_throwaway_widget_is_in_verify(seeded_database):
         engine.dispose()
     mine = [row for row in rows if row.query == throwaway_widget.TITLE]
     assert mine and all(row.verdict is Verdict.PASS for row in mine), mine
+
+
+def _intervals(node) -> dict[str, int]:
+    """Return the id and period (ms) of every dcc.Interval in a layout's JSON."""
+    found = {}
+    if isinstance(node, dict):
+        if node.get("type") == "Interval" and node.get("namespace") == "dash_core_components":
+            found[node["props"]["id"]] = node["props"].get("interval", 1000)
+        for value in node.values():
+            found.update(_intervals(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.update(_intervals(value))
+    return found
+
+
+def test_no_page_but_the_wall_has_a_one_second_interval(tmp_path, make_dashboard, seeded_sqlite):
+    """A Dash interval each second costs an open page a dispatch each second (a phone left open at night); the
+    freshness lines age by a timer in the page, and only the wall's clock ticks each second."""
+    add_users(tmp_path)
+    app = make_dashboard(seeded_sqlite.url, MEMORY_SAMPLER=False)
+    for name in ("ada", "sam", "olga"):
+        intervals = _intervals(DashClient(app.server, login=(name, PASSWORD)).client.get("/_dash-layout").get_json())
+        assert intervals and min(intervals.values()) >= 5_000, (name, intervals)
+    wall = _intervals(DashClient(app.server, login=("wally", PASSWORD)).client.get("/wall/_dash-layout").get_json())
+    assert sorted(period for period in wall.values() if period < 5_000) == [1_000]
