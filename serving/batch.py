@@ -9,9 +9,10 @@ is paid once per tick instead of once per widget.
 
 Each part is dispatched here as the request it stands for: a POST of its body to the page's own
 /_dash-update-component, through the whole application (the trusted-host gate, the access check, the callback
-guard and its limits, Dash, the cost and size records), all at once, and answered in the order sent. A part refused (a forbidden
-callback, a limit reached, a malformed body) gets its own answer, and the other parts theirs. The parts'
-cookies (a refreshed session) are the batch's. Nothing a part names can choose another path, method or host.
+guard and its limits, Dash, the cost and size records), a few at once, and answered in the order sent. A part
+refused (a forbidden callback, a limit reached, a malformed body) gets its own answer, and the other parts
+theirs. The parts' cookies (a refreshed session) are the batch's. Nothing a part names can choose another path,
+method or host.
 
 Only the parts are read from the body: {"parts": [<a callback request>, ...]}; the answer is
 {"answers": [{"status": int, "type": content type, "body": text}, ...]}, one per part, in order.
@@ -31,6 +32,9 @@ from access.pages import BATCH_PATH, WALL_PATH
 
 # A page of every panel has about ten polled callbacks; a batch holds at most this many parts.
 MAX_PARTS = 32
+# Parts run at once, as a browser runs requests over its connections to one host (six): a batch of many parts
+# never takes more of a worker than this many threads.
+PARALLEL_PARTS = 4
 # The part's own request: these keys of the batch's environ are not passed on (the part has its own body, and
 # its answer is sent uncompressed inside the batch's, which is compressed as a whole).
 NOT_PASSED_ON = ("CONTENT_LENGTH", "CONTENT_TYPE", "HTTP_ACCEPT_ENCODING", "HTTP_CONTENT_LENGTH", "QUERY_STRING")
@@ -75,10 +79,10 @@ Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 
 
 def _dispatch_all(parts: list[dict]) -> list[Answer]:
-    """Run the parts at once, each in a thread of its own (the first in this one), and return their answers in
-    order: a part waiting on the database holds up none of the others, and the batch is answered when its
-    slowest part is, as the same requests sent together would be. Threads made per batch, not a pool: a pool
-    made before gunicorn forks would have no threads in the workers."""
+    """Run the parts PARALLEL_PARTS at a time (this thread and threads made for the batch), and return their
+    answers in order: a part waiting on the database holds up none of the others, and the batch is answered when
+    its slowest part is, as the same requests sent together over a browser's connections would be. Threads made
+    per batch, not a pool: a pool made before gunicorn forks would have no threads in the workers."""
     # PATH_INFO as the batch's own, its last segment replaced: the wallboard's parts stay the wall's requests.
     path = request.environ.get("PATH_INFO", BATCH_PATH)
     base = {key: value for key, value in request.environ.items()
@@ -95,11 +99,21 @@ def _dispatch_all(parts: list[dict]) -> list[Answer]:
         except BaseException as error:  # raised again in the batch's own thread, as the request's error
             answers[index] = error
 
-    threads = [threading.Thread(target=run, args=(index,), name="switchboard-batch-part", daemon=True)
-               for index in range(1, len(parts))]
+    waiting, taking = iter(range(len(parts))), threading.Lock()
+
+    def work() -> None:
+        while True:
+            with taking:
+                index = next(waiting, None)
+            if index is None:
+                return
+            run(index)
+
+    threads = [threading.Thread(target=work, name="switchboard-batch-part", daemon=True)
+               for _ in range(min(PARALLEL_PARTS, len(parts)) - 1)]
     for thread in threads:
         thread.start()
-    run(0)
+    work()
     for thread in threads:
         thread.join()
     for answer in answers:

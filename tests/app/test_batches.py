@@ -104,3 +104,34 @@ def test_the_feeds_part_is_answered_with_its_filters(app_on_sqlite):
                                                    "activity-interval.n_intervals": 1})
     answer = _answers(_batch(admin, [feed]))[0]
     assert answer["status"] == 200, answer["body"][:300]
+
+
+def test_parts_run_a_few_at_once_never_more(app_on_sqlite):
+    """A part waiting (here 0.2 s, as on the database) holds up none of the others, and a batch of many parts
+    takes at most PARALLEL_PARTS threads of the worker."""
+    import threading
+    import time
+
+    from flask import request
+
+    from access.dash_internals import DASH_UPDATE_PATH
+    from serving.batch import PARALLEL_PARTS
+
+    running, most, lock = [0], [0], threading.Lock()
+
+    @app_on_sqlite.server.before_request
+    def wait_as_on_the_database():
+        if request.path != DASH_UPDATE_PATH:
+            return
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+
+    admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
+    parts = [admin.payload(*ONGOING)] * 12
+    answers = _answers(_batch(admin, parts))
+    assert [answer["status"] for answer in answers] == [200] * 12
+    assert most[0] == PARALLEL_PARTS  # several at once, and never more
