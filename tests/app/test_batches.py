@@ -65,6 +65,9 @@ def test_without_a_session_the_batch_is_refused_and_nothing_is_run(app_on_sqlite
     (json.dumps({"parts": [{}] * (MAX_PARTS + 1)}), "application/json"),
     ("{not json", "application/json"),
     ('{"parts": [{"output": "ongoing-grid.rowData"}]}', "text/plain"),
+    # Past the parser's recursion: Python's parser raises RecursionError, not the ValueError of bad JSON.
+    pytest.param('{"parts": ' + "[" * 100_000 + "]" * 100_000 + "}", "application/json", id="deep-parts"),
+    pytest.param('{"parts": [' + "[" * 100_000 + "]" * 100_000 + "]}", "application/json", id="deep-part"),
 ])
 def test_what_is_not_a_batch_gets_a_clear_400_and_runs_nothing(app_on_sqlite, body, content_type):
     admin = DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
