@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from access.pages import BATCH_PATH
 from serving.batch import MAX_PARTS
@@ -138,3 +140,31 @@ def test_parts_run_a_few_at_once_never_more(app_on_sqlite):
     answers = _answers(_batch(admin, parts))
     assert [answer["status"] for answer in answers] == [200] * 12
     assert most[0] == PARALLEL_PARTS  # several at once, and never more
+
+
+@pytest.fixture
+def admin(app_on_sqlite) -> DashClient:
+    """Signed in once for all of a test's examples (each sign-in counts against the login limit)."""
+    return DashClient(app_on_sqlite.server, login=("ada", PASSWORD))
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=50),
+              st.sampled_from(["ongoing-grid.rowData", "..stats-cards.children...stats-chart.figure..", "' OR 1=1"])),
+    lambda children: st.one_of(st.lists(children, max_size=5),
+                               st.dictionaries(st.sampled_from(["parts", "output", "outputs", "inputs", "state",
+                                                                "changedPropIds", "id", "property", "value"]),
+                                               children, max_size=5)),
+    max_leaves=15)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(JSON_VALUES, st.lists(JSON_VALUES, max_size=4).map(lambda parts: {"parts": parts})))
+def test_any_json_gets_a_batch_or_a_400_never_a_server_error(app_on_sqlite, admin, body):
+    """Signed out (401 before any part runs) and signed in (each part answered, or the batch refused)."""
+    for poster in (app_on_sqlite.server.test_client(), admin.client):
+        response = poster.post(BATCH_PATH, data=json.dumps(body), content_type="application/json")
+        assert response.status_code in (200, 400, 401), response.status_code
+        if response.status_code == 200:
+            assert all(answer["status"] < 500 for answer in response.get_json()["answers"])
+
