@@ -29,6 +29,7 @@ from typing import Callable, Iterator
 import pytest
 
 from access.callback_guard import MAX_BODY_BYTES
+from access.pages import BATCH_PATH, WALL_PATH
 from tests.support.databases import unavailable
 from tests.support.gunicorn import free_port, running_gunicorn
 from tests.support.nginx import NGINX, SERVER_NAME, SITE_CONF, Nginx, NginxDashClient, running_nginx, site_setting, size_bytes
@@ -374,10 +375,12 @@ def test_a_session_flooding_callbacks_is_answered_429_by_nginx_and_other_session
     reach gunicorn), while another session's and the page's other requests pass."""
     burst = int(re.search(r"limit_req zone=switchboard_callbacks burst=(\d+)", SITE_CONF.read_text()).group(1))
 
+    batch = json.dumps({"parts": [json.loads(stack.callback_body)]}).encode()
+
     def callback(cookie: str, path: str = "/_dash-update-component") -> tuple[int, str]:
         connection = stack.nginx.connection()
         try:
-            connection.request("POST", path, body=stack.callback_body,
+            connection.request("POST", path, body=batch if path.endswith(BATCH_PATH) else stack.callback_body,
                                headers={"Content-Type": "application/json",
                                         "Cookie": f"switchboard_session={cookie}"})
             response = connection.getresponse()
@@ -389,9 +392,10 @@ def test_a_session_flooding_callbacks_is_answered_429_by_nginx_and_other_session
     reached_gunicorn = len(stack.gunicorn_requests())
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:  # as fast as 8 connections go: far over the rate
-        # Half of them the wallboard page's (under /wall/): one limit for the session's callbacks, whichever page.
-        flooding = list(pool.map(lambda n: callback("flooding-session", WALL_CALLBACK if n % 2 else
-                                                    "/_dash-update-component"), range(burst + 200)))
+        # A third each the wallboard page's (under /wall/) and batches: one limit for the session's callbacks,
+        # whichever page and however sent.
+        paths = ("/_dash-update-component", WALL_CALLBACK, BATCH_PATH)
+        flooding = list(pool.map(lambda n: callback("flooding-session", paths[n % 3]), range(burst + 200)))
     elapsed = time.monotonic() - started
     statuses = [status for status, _ in flooding]
     assert set(statuses) == {200, 429}, statuses
@@ -403,6 +407,21 @@ def test_a_session_flooding_callbacks_is_answered_429_by_nginx_and_other_session
     assert https_status(stack.nginx, "GET", "/healthz") == 200
     passed = statuses.count(200) + 1
     callbacks = [line for line in stack.gunicorn_requests_since(reached_gunicorn, passed)
-                 if '"POST /_dash-update-component"' in line or f'"POST {WALL_CALLBACK}"' in line]
+                 if any(f'"POST {path}"' in line for path in paths)]
     assert len(callbacks) == passed, (len(callbacks), passed)
-    assert any(WALL_CALLBACK in line for line in callbacks)
+    assert any(WALL_CALLBACK in line for line in callbacks) and any(BATCH_PATH in line for line in callbacks)
+
+
+def test_a_tick_s_batch_passes_nginx_on_both_pages_and_each_part_is_answered(stack):
+    """The site's config passes the batch path (serving/batch.py), the main page's and the wall's, to the
+    application, and each part is answered (the local demo's viewer has no wall page: its own page answers)."""
+    batch = json.dumps({"parts": [json.loads(stack.callback_body)] * 3}).encode()
+    for path, status in ((BATCH_PATH, 200), (WALL_PATH + BATCH_PATH, 200)):
+        connection = stack.nginx.connection()
+        try:
+            connection.request("POST", path, body=batch, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answers = json.loads(response.read())["answers"]
+        finally:
+            connection.close()
+        assert response.status == 200 and [answer["status"] for answer in answers] == [status] * 3, (path, answers)
