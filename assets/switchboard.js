@@ -152,7 +152,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     return {
       output: request.output,
       tickOnly: changed.length > 0 && changed.every(function (prop) { return ticks[prop] === true; }),
-      batchable: changed.every(function (prop) {
+      batchable: changed.length > 0 && changed.every(function (prop) {
         return ticks[prop] === true || (settings().batchSignals || []).indexOf(prop) !== -1;
       }),
       clicked: changed.some(function (prop) { return /\.n_clicks$/.test(prop); }),

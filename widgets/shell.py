@@ -171,8 +171,9 @@ def page_stores(config: dict, widgets: tuple[Widget, ...]) -> list[Component]:
                                      "connectionCheckSeconds": connection_check_seconds(config, widgets),
                                      "answerTimeoutSeconds": answer_timeout_seconds(config),
                                      # The polls due at one tick leave together (serving/batch.py): those sent
-                                     # within this window, asked by an interval, the refresh signal or the
-                                     # page's first load, never by a person's click or typing.
+                                     # within this window, asked by an interval or the refresh signal; never
+                                     # a person's click or typing, nor the first load (each panel shows its
+                                     # first rows as they come, not when the slowest panel's are ready).
                                      "batchPath": BATCH_PATH, "batchWindowMs": BATCH_WINDOW_MS,
                                      "batchSignals": [f"{REFRESH_SIGNAL}.data"]}),
         dcc.Store(id=CONNECTION, data={"lost": False}),

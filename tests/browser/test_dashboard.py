@@ -6,6 +6,7 @@ import time
 from typing import Iterator
 
 import pytest
+from access.dash_internals import DASH_UPDATE_PATH
 from tests.support.browser import FAST_POLLING, WAIT_MS
 from tests.support.browser import CALLBACK_POSTS, callback_parts, count_requests, wait_for, wait_for_rows
 from tests.support.tcp_proxy import TcpProxy
@@ -108,10 +109,14 @@ def test_pause_stops_requests_and_resume_refreshes_at_once(page, demo_site):
 
 def test_the_polls_of_one_tick_leave_in_one_request(page, demo_site):
     """Ongoing calls and the feed poll every second here, the headline every two, the other panels less often:
-    one request a second carries them all, each answered as if alone, and every panel still updates."""
+    one request a second carries them all, each answered as if alone, and every panel still updates. The first
+    load's requests go each on its own: a panel shows its rows as they come."""
+    first = []
+    page.on("request", lambda request: first.append(request.url) if callback_parts(request) else None)
     page.goto(demo_site)
     wait_for_rows(page, "ongoing-grid")
     page.wait_for_selector("#ongoing-status:has-text('updated')", timeout=WAIT_MS)
+    assert len(first) >= 5 and all(DASH_UPDATE_PATH in url for url in first[:5]), first[:5]
     sent = []
     page.on("request", lambda request: sent.append(callback_parts(request)) if callback_parts(request) else None)
     before = page.inner_text("#card-ongoing")
