@@ -27,7 +27,7 @@ MOMENTS = {
     "Tuesday 15:00 UTC": datetime(2026, 12, 8, 15, 0),  # 16:00 in Berlin: a busy afternoon
     "Sunday 02:00 UTC": datetime(2026, 12, 13, 2, 0),  # 03:00 in Berlin on a Sunday: the quietest hour there is
 }
-SIMULATED_MINUTES = 30
+SIMULATED_MINUTES = 15
 FEED_BASE = {"activity-interval.n_intervals": 1, "refresh-signal.data": 0, "activity-pager.data": feed_pager.first_page()}
 FEED_FILTERS = {"activity-kind.value": None, "activity-status.value": None, "activity-direction.value": None,
                 "activity-company.value": None, "activity-window.value": "24h", "activity-search.value": ""}
@@ -71,7 +71,7 @@ def test_the_demo_has_calls_ongoing_and_every_grid_changes_within_15_s(moment, t
     assert later_rows != rows, "the ongoing grid stood still for 15 s"
     assert later_feed != feed, "the activity feed stood still for 15 s"
 
-    # Half an hour on: the count stays around the profile's, and no 15 s pass without the ongoing calls changing.
+    # A quarter of an hour on: the count stays around the profile's, and no 15 s pass without the ongoing calls changing.
     reader = services.reader
     counts, last_change, longest_still = [], services.now(), 0.0
     shown = {int(call) for call in fetch_ongoing_calls(reader, services.now()).rows.id}
