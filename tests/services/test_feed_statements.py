@@ -53,13 +53,8 @@ def feed_statements(app) -> int:
 
 @pytest.fixture
 def dashboard(seeded_database, make_dashboard):
-    app = make_dashboard(seeded_database.url, MEMORY_SAMPLER=False, ACTIVITY_POLL_SECONDS=POLL_SECONDS,
-                         ACTIVITY_RECENT_ROWS=RECENT_ROWS, ACTIVITY_PAGE_SIZE=PAGE_SIZE, ALERTS=False)
-    # Ten views asked in a slot's last seconds have the next slot's newest rows computed ahead, in a thread that
-    # may or may not have run when a test counts: here every slot's rows are computed when first asked, so a
-    # count is the slot's. Computing ahead is the subject of tests/app/test_widgets.py -k ahead.
-    app.server.extensions[EXTENSION_KEY].queries.start_background = lambda work: None
-    return app
+    return make_dashboard(seeded_database.url, MEMORY_SAMPLER=False, ACTIVITY_POLL_SECONDS=POLL_SECONDS,
+                          ACTIVITY_RECENT_ROWS=RECENT_ROWS, ACTIVITY_PAGE_SIZE=PAGE_SIZE, ALERTS=False)
 
 
 def poll(client: DashClient, views: list[dict]) -> list[str]:
