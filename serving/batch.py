@@ -34,7 +34,7 @@ from access.pages import BATCH_PATH, WALL_PATH
 MAX_PARTS = 32
 # Parts run at once, as a browser runs requests over its connections to one host (six): a batch of many parts
 # never takes more of a worker than this many threads.
-PARALLEL_PARTS = 4
+PARALLEL_PARTS = 6
 # The part's own request: these keys of the batch's environ are not passed on (the part has its own body, and
 # its answer is sent uncompressed inside the batch's, which is compressed as a whole).
 NOT_PASSED_ON = ("CONTENT_LENGTH", "CONTENT_TYPE", "HTTP_ACCEPT_ENCODING", "HTTP_CONTENT_LENGTH", "QUERY_STRING")
