@@ -40,7 +40,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     let giveUp = null;
     if (poll && !poll.clicked && !(options && options.signal)) {
       const abort = new AbortController();
-      giveUp = window.setTimeout(function () { abort.abort(); }, (settings().answerTimeoutSeconds || 15) * 1000);
+      giveUp = window.setTimeout(function () { abort.abort(); }, answerTimeoutMs());
       options = Object.assign({}, options, {signal: abort.signal});
     }
     const send = poll && poll.batchable && settings().batchPath ? sendInBatch : originalFetch;
@@ -112,7 +112,7 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
     }
     // The batch outlives no part: given up with the slowest answer the page waits for.
     const abort = new AbortController();
-    const giveUp = window.setTimeout(function () { abort.abort(); }, (settings().answerTimeoutSeconds || 15) * 1000);
+    const giveUp = window.setTimeout(function () { abort.abort(); }, answerTimeoutMs());
     const first = parts[0].options || {};
     originalFetch(target, {
       method: "POST", credentials: first.credentials || "same-origin", headers: first.headers,
@@ -203,6 +203,8 @@ window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {};
   }, 1000);
 
   function settings() { return window.switchboardSettings || {}; }
+  // How long the page waits for a poll's answer before it gives the request up (widgets/shell.py).
+  function answerTimeoutMs() { return (settings().answerTimeoutSeconds || 15) * 1000; }
   // While the connection is lost, the page's clock stops (at the moment the loss was noticed, so that no
   // duration shown runs backwards): live durations stop ticking.
   function now() { return (connection.lost ? connection.lostAt : Date.now()) + clockOffsetMs; }

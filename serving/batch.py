@@ -25,6 +25,8 @@ import threading
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
+from werkzeug.datastructures import Headers
+from werkzeug.test import run_wsgi_app
 
 from access.callback_guard import json_error
 from access.dash_internals import DASH_UPDATE_PATH
@@ -53,8 +55,8 @@ def answer_batch() -> Response:
         return json_error(400, parts)
     answers, cookies = [], []
     for status, headers, body in _dispatch_all(parts):
-        cookies.extend(value for name, value in headers if name.lower() == "set-cookie")
-        answers.append({"status": status, "type": _header(headers, "Content-Type") or "",
+        cookies.extend(headers.getlist("Set-Cookie"))
+        answers.append({"status": status, "type": headers.get("Content-Type", ""),
                         "body": body.decode("utf-8", "replace")})
     response = jsonify({"answers": answers})
     response.headers["Cache-Control"] = "no-store"
@@ -86,7 +88,7 @@ def _parts(body: Any) -> list[dict] | str:
     return parts
 
 
-Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+Answer = tuple[int, Headers, bytes]  # status, headers, body
 
 
 def _dispatch_all(parts: list[dict]) -> list[Answer]:
@@ -136,21 +138,5 @@ def _dispatch_all(parts: list[dict]) -> list[Answer]:
 def _dispatch(application, base: dict[str, Any], body: bytes) -> Answer:
     """Run one part through the application as a POST of `body` to the page's callback path."""
     environ = {**base, "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body)}
-    started: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):
-        started[:] = [int(status.split(" ", 1)[0]), headers]
-        return lambda data: None  # the legacy write(): Flask does not use it
-
-    chunks = application(environ, start_response)
-    try:
-        body_out = b"".join(chunks)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    return started[0], started[1], body_out
-
-
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    return next((value for key, value in headers if key.lower() == name.lower()), None)
+    chunks, status, headers = run_wsgi_app(application, environ, buffered=True)
+    return int(status.split(" ", 1)[0]), headers, b"".join(chunks)

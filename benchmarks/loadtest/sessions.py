@@ -314,16 +314,20 @@ class SwitchboardSession(BrowserSession):
                       kept: tuple[str, ...] = ()) -> dict[str, Any] | None:
         """POST one callback with the page's props (`values` first); keep its answer; return it as
         {"id.prop": value}, or None when it failed."""
-        from access.callback_guard import callback_body  # the project's modules: importable once the root is on the path
-
-        values = {**self.props, **self.controls(), **values}
-        payload = callback_body(callback, values, values, changed)
-        with self.client.post("/_dash-update-component", data=json.dumps(payload), headers=JSON_HEADERS,
+        with self.client.post("/_dash-update-component", data=json.dumps(self.payload(callback, values, changed)),
+                              headers=JSON_HEADERS,
                               name=name, catch_response=True) as response:
             answer = read_callback_answer(response, kept)
         if answer:
             self.props.update(answer)
         return answer
+
+    def payload(self, callback: dict, values: dict[str, Any], changed: list[str]) -> dict[str, Any]:
+        """Return a callback's request body from the page's props and controls (`values` first)."""
+        from access.callback_guard import callback_body  # the project's modules: importable once the root is on the path
+
+        values = {**self.props, **self.controls(), **values}
+        return callback_body(callback, values, values, changed)
 
     def controls(self) -> dict[str, Any]:
         """Return the filter controls' values, as the renderer reads them from the page."""
@@ -346,7 +350,6 @@ class SwitchboardSession(BrowserSession):
 
         The batch is recorded as BATCH; each part under its widget's name (method PART, with the batch's time):
         the statistics stay per widget, and the run's request count is of HTTP requests (PART not counted)."""
-        from access.callback_guard import callback_body
         from access.pages import BATCH_PATH
 
         if len(polls) == 1:
@@ -356,9 +359,9 @@ class SwitchboardSession(BrowserSession):
         for name, tick in polls:
             widget = self.widgets[name]
             self.ticks[name] = tick
-            values = {**self.props, **self.controls(), widget.trigger: tick or None}
             widgets.append(widget)
-            parts.append(callback_body(widget.callback, values, values, [widget.trigger] if tick else []))
+            parts.append(self.payload(widget.callback, {widget.trigger: tick or None},
+                                      [widget.trigger] if tick else []))
         started = time.perf_counter()
         with self.client.post(BATCH_PATH, data=json.dumps({"parts": parts}), headers=JSON_HEADERS, name=BATCH,
                               catch_response=True) as response:
@@ -413,23 +416,32 @@ class SwitchboardSession(BrowserSession):
 
 def read_callback_answer(response, kept: tuple[str, ...] = ()) -> dict[str, Any] | None:
     """Return a Dash callback answer as {"id.prop": value}; mark errors and stale widgets as failures."""
-    if response.status_code == 204:
-        return {}
-    if response.status_code != 200:
+    if response.status_code not in (200, 204):
         response.failure(failure_reason(response))
         return None
+    answer, failure = callback_outcome(response.status_code, response.json, kept)
+    if failure is not None:
+        response.failure(failure)
+    return answer
+
+
+def callback_outcome(status: int | None, read_body, kept: tuple[str, ...]) -> tuple[dict[str, Any] | None, str | None]:
+    """Return a callback's answer as {"id.prop": value} (None when there is none) and why it failed (None when
+    it did not): its status, a body that is not a Dash answer, or a stale widget (`kept`: its freshness store)."""
+    if status == 204:
+        return {}, None
+    if status != 200:
+        return None, f"HTTP {status}"
     try:
-        body = response.json()["response"]
+        body = read_body()["response"]
         answer = {f"{component}.{prop}": value for component, props in body.items() for prop, value in props.items()}
     except (ValueError, KeyError, TypeError, AttributeError):
-        response.failure("not a Dash callback answer")
-        return None
+        return None, "not a Dash callback answer"
     for key in kept:  # a widget's freshness store, which says when its query failed
         record = answer.get(key)
         if isinstance(record, dict) and record.get("stale"):
-            response.failure(f"widget stale: {record.get('reason')}")
-            break
-    return answer
+            return answer, f"widget stale: {record.get('reason')}"
+    return answer, None
 
 
 class PartFailure(Exception):
@@ -455,20 +467,7 @@ def read_part_answer(answer: dict | None, kept: tuple[str, ...]) -> tuple[dict[s
     """Return a part's answer as {"id.prop": value} and why it failed (None when it did not)."""
     if answer is None:
         return None, "the batch failed"
-    if answer.get("status") == 204:
-        return {}, None
-    if answer.get("status") != 200:
-        return None, f"HTTP {answer.get('status')}"
-    try:
-        body = json.loads(answer["body"])["response"]
-        outcome = {f"{component}.{prop}": value for component, props in body.items() for prop, value in props.items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None, "not a Dash callback answer"
-    for key in kept:
-        record = outcome.get(key)
-        if isinstance(record, dict) and record.get("stale"):
-            return outcome, f"widget stale: {record.get('reason')}"
-    return outcome, None
+    return callback_outcome(answer.get("status"), lambda: json.loads(answer["body"]), kept)
 
 
 class NaiveSession(BrowserSession):
