@@ -248,12 +248,15 @@ def cache_key(query: str, params: dict[str, Any]) -> str:
 
 
 def slot_key(query: str, params: dict[str, Any], interval: int, now: float) -> tuple[str, int]:
-    """Return the key of (query, params) in the time slot holding `now`, and the seconds left in that slot.
+    """Return the key of (query, params) in the time slot holding `now`, and a lifetime in whole seconds
+    that keeps its entry to the slot's end.
 
-    Redis counts lifetimes in whole seconds: an entry outlives its slot by under a second, never read.
+    Caches count lifetimes in whole seconds, and the in-process cache (cachelib's SimpleCache) counts them from
+    the start of the current second: one second more than the time left keeps an entry to its slot's end in
+    both, and it outlives its slot by under two seconds, never read (the next slot has another key).
     """
     slot = math.floor(now / interval)
-    return f"{cache_key(query, params)}:{interval}:{slot}", max(1, math.ceil(slot_end(interval, now) - now))
+    return f"{cache_key(query, params)}:{interval}:{slot}", math.ceil(slot_end(interval, now) - now) + 1
 
 
 def latest_key(query: str, params: dict[str, Any], interval: int) -> str:

@@ -263,8 +263,30 @@ def test_an_entry_expires_at_the_end_of_its_slot():
     from database.query_cache import slot_key
 
     key, lifetime = slot_key("w", {}, 5, 1002.3)
-    assert lifetime == 3 and key.endswith(":5:200")
+    assert lifetime == 4 and key.endswith(":5:200")  # 2.7 s left, in whole seconds, and one more
     assert slot_key("w", {}, 5, 1004.99)[0] == key and slot_key("w", {}, 5, 1005.0)[0] != key
+
+
+@pytest.mark.parametrize("second_fraction", [0.0, 0.5, 0.999])
+def test_the_in_process_cache_keeps_an_entry_to_its_slots_end_whatever_the_second(monkeypatch, second_fraction):
+    """cachelib's SimpleCache counts a lifetime from the start of the current second: an entry stored 0.8 s
+    before its slot ends, late in a second, is still served until the slot ends."""
+    import cachelib.simple
+
+    real = [7000.0 + second_fraction]
+    monkeypatch.setattr(cachelib.simple, "time", lambda: real[0])
+    clock = [1004.2]
+    queries = _query_cache(clock=lambda: clock[0])
+    computed = []
+    queries.get_or_compute("w", {}, 5, lambda: computed.append(clock[0]))
+    for step in (0.3, 0.49):  # the slot's last moments, on both clocks
+        clock[0] += step
+        real[0] += step
+        queries.get_or_compute("w", {}, 5, lambda: computed.append(clock[0]))
+    assert computed == [1004.2]
+    clock[0], real[0] = 1005.0, real[0] + 0.01  # the next slot: its own key, computed once
+    queries.get_or_compute("w", {}, 5, lambda: computed.append(clock[0]))
+    assert computed == [1004.2, 1005.0]
 
 
 def test_a_failed_computation_is_not_cached():
