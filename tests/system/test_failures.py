@@ -27,7 +27,7 @@ def _poll(client: DashClient, freshness=None) -> dict:
                        {"ongoing-freshness.data": freshness})
 
 
-def test_the_widget_goes_stale_while_the_database_is_gone_and_recovers(proxied_dashboard):
+def test_the_widget_goes_stale_while_the_database_is_gone_and_recovers(proxied_dashboard, seed_clock):
     app, proxy = proxied_dashboard
     client = DashClient(app.server)
     good = _poll(client)
@@ -35,7 +35,7 @@ def test_the_widget_goes_stale_while_the_database_is_gone_and_recovers(proxied_d
     last_success = good["ongoing-freshness.data"]
 
     proxy.cut()
-    time.sleep(1.2)  # past the cache's one-second lifetime
+    seed_clock.advance(1)  # the next one-second slot: the result is asked of the database again
     for _ in range(3):
         failed = _poll(client, last_success)
         assert "ongoing-grid.rowData" not in failed  # the table keeps its rows
@@ -45,12 +45,15 @@ def test_the_widget_goes_stale_while_the_database_is_gone_and_recovers(proxied_d
 
     proxy.restore()
     # The failure serves the rest of its slot, and the process tries a new connection once per network
-    # timeout (db.ConnectionGate): fresh again within those two, stale with the reason until then.
-    deadline = time.monotonic() + network_timeout_seconds(2000) + 1 + 2
+    # timeout of real time (database.engines.ConnectionGate): fresh again in a slot after that, stale with the
+    # reason until then.
+    deadline = time.monotonic() + network_timeout_seconds(2000) + 2
+    seed_clock.advance(1)
     recovered = _poll(client, failed["ongoing-freshness.data"])
     while "ongoing-grid.rowData" not in recovered and time.monotonic() < deadline:
         assert recovered["ongoing-freshness.data"]["reason"] == "database unreachable"
         time.sleep(0.2)
+        seed_clock.advance(1)
         recovered = _poll(client, failed["ongoing-freshness.data"])
     assert len(recovered["ongoing-grid.rowData"]) == 125
     assert recovered["ongoing-freshness.data"]["stale"] is False
