@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-# Where the demo database, the user store and the memory samples live unless settings say otherwise.
-INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
+# Where the secret key, the demo database, the user store and the alert and memory stores live unless settings
+# say otherwise. Read from the environment at import, not by load_config: gunicorn's start and the CLI need the
+# folder before any configuration is loaded (its setting below documents it with the others).
+INSTANCE_PATH = Path(os.environ.get("SWITCHBOARD_INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SWITCHBOARD_BIND", "127.0.0.1:8050",
             "Address gunicorn listens on (HOST:PORT, unix:PATH); anything but loopback needs SECRET_KEY and "
             "a user."),
+    Setting("SWITCHBOARD_INSTANCE_PATH", "",
+            "Folder of Switchboard's own files (secret key, embedded demo database, user, alert and memory "
+            "stores); empty: `instance/` beside app.py."),
     Setting("SWITCHBOARD_WORKERS", 4,
             "gunicorn worker processes.", _positive_int),
     Setting("SWITCHBOARD_THREADS", 4,

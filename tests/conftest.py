@@ -15,8 +15,13 @@ import tempfile
 import uuid
 from typing import Iterator
 
-import pytest
-from sqlalchemy.engine import Engine
+# Every app, CLI command and server a test starts keeps its own files (secret key, embedded demo database, stores)
+# in a folder of this process, never in the checkout's instance/ folder: set before config is imported, and
+# inherited by the servers the tests start. Each xdist worker sets its own.
+RUN_INSTANCE_PATH = os.environ["SWITCHBOARD_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="switchboard-instance-")
+
+import pytest  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 from tests.support import tiers
 from tests.support.clock import FakeClock, test_now
@@ -46,6 +51,7 @@ def pytest_configure(config) -> None:
 def pytest_unconfigure(config) -> None:
     import shutil
 
+    shutil.rmtree(RUN_INSTANCE_PATH, ignore_errors=True)
     folder = getattr(config, "_switchboard_compressed", None)
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

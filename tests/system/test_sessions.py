@@ -104,7 +104,9 @@ def two_workers(tmp_path, make_dashboard, seeded_sqlite, users_url, monkeypatch)
     store.add("ada", "admin", (), PASSWORD)
     store.add("sam", "support", (SUPPORT_COMPANY,), PASSWORD)
     store.dispose()
-    monkeypatch.setenv("USERS_DATABASE_URL", users_url)  # for the CLI commands below
+    # For the CLI commands below: the same user store, and the same database to check a user's companies in.
+    monkeypatch.setenv("USERS_DATABASE_URL", users_url)
+    monkeypatch.setenv("DATABASE_URL", seeded_sqlite.url)
     shared = dict(MEMORY_SAMPLER=False, USERS_DATABASE_URL=users_url, CACHE_REDIS_URL=REDIS_URL,
                   CACHE_KEY_PREFIX=f"sbtest-{uuid.uuid4().hex[:10]}:")
     return make_dashboard(seeded_sqlite.url, **shared), make_dashboard(seeded_sqlite.url, **shared)

@@ -43,3 +43,15 @@ def test_the_settings_page_documents_every_setting():
 def test_a_phone_region_is_a_country_code_in_capitals():
     assert load_config(environ={"PHONE_REGION": "de"})["PHONE_REGION"] == "DE"
     assert load_config(environ={})["PHONE_REGION"] == ""
+
+
+def test_the_suite_keeps_its_files_out_of_the_checkout():
+    """Tests, and the servers and commands they start, write into a folder of the run (tests/conftest.py)."""
+    import os
+    from pathlib import Path
+
+    import config
+
+    checkout = Path(__file__).resolve().parents[2]
+    assert config.INSTANCE_PATH == Path(os.environ["SWITCHBOARD_INSTANCE_PATH"])
+    assert not config.INSTANCE_PATH.is_relative_to(checkout)
