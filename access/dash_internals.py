@@ -1,8 +1,9 @@
 """Every use of Dash's private API, and the paths of Dash's own requests, in one place.
 
 Dash has no public way to walk a component tree, to tell which library a component comes from, to compute an
-app's layout as a request would, to read its fingerprinted file names, or to change the config it writes into
-the page for the renderer; Switchboard needs each (each wrapper says why).
+app's layout as a request would, to read its fingerprinted file names, to change the config it writes into
+the page for the renderer, or to choose how its answers are written as JSON; Switchboard needs each (each
+wrapper says why).
 Checked against Dash 4.4.1: tests/unit/test_dash_internals.py fails, naming the wrapper, when an upgrade
 removes or changes what one relies on.
 
@@ -13,6 +14,8 @@ nothing from Dash itself, so the request checks that read the paths load no Dash
 from __future__ import annotations
 
 from typing import Any, Iterator
+
+import orjson
 
 # Dash's own request paths (under the app's requests_pathname_prefix, "/" here).
 DASH_LAYOUT_PATH = "/_dash-layout"
@@ -80,3 +83,48 @@ class RendererConfigHook:
 
     def _config(self) -> dict:
         return self.renderer_config(super()._config())
+
+
+
+# Dash writes every answer, layout and callback list with plotly's to_json_plotly, which tries orjson on the
+# value and, when anything in it is not JSON by itself (a single component is enough), walks the whole value in
+# Python to clean it first: for a polled answer that is a table of components, or a grid's rows beside a
+# component, the walk is most of the answer's CPU. Given `default`, orjson calls Python for the components
+# alone and writes the rest in C. Values orjson cannot write even so (a Decimal, a pandas object) go to plotly.
+ANSWER_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY  # plotly's orjson engine's options
+# What plotly escapes in its text (plotly.io._json._swap_orjson, private), so that an answer is safe in <script>.
+HTML_UNSAFE = (("<", "\\u003c"), (">", "\\u003e"), ("/", "\\u002f"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def _component_json(value):
+    to_plotly_json = getattr(value, "to_plotly_json", None)
+    if to_plotly_json is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return to_plotly_json()
+
+
+def answer_json(value) -> str:
+    """Return the JSON text plotly's to_json_plotly gives for `value`, without its walk through every value when
+    a component is among them."""
+    try:
+        text = orjson.dumps(value, default=_component_json, option=ANSWER_JSON_OPTIONS).decode()
+    except TypeError:
+        from plotly.io.json import to_json_plotly
+
+        return to_json_plotly(value)
+    for unsafe, safe in HTML_UNSAFE:
+        if unsafe in text:
+            text = text.replace(unsafe, safe)
+    return text
+
+
+def write_json_with(encode=answer_json) -> None:
+    """Make Dash write its answers, layouts and callback lists with `encode`.
+
+    dash._callback.to_json and dash.dash.to_json: Dash imports plotly's writer into these two modules by name
+    and offers no setting for it."""
+    import dash._callback
+    import dash.dash
+
+    dash._callback.to_json = encode
+    dash.dash.to_json = encode

@@ -38,6 +38,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
     from flask import Flask
     from flask_caching import Cache
 
+    from access.dash_internals import answer_json, write_json_with
     from access.gate import install_gate
     from access.users import open_user_store
     from access.work_limits import WorkLimits
@@ -60,6 +61,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
 
     config = load_config(overrides)
     widgets = registered() if widgets is None else tuple(widgets)
+    write_json_with(answer_json)  # Dash's answers written by orjson, components and all (see the function)
     # Named and rooted as the project (templates/ and static lookups beside app.py), not as this module.
     server = Flask("app", root_path=str(PROJECT_ROOT), instance_path=str(instance_path or INSTANCE_PATH))
     install_gate(server, config)  # first: its checks run before any other hook reads the request

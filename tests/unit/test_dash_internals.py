@@ -103,3 +103,57 @@ def test_dash_serves_its_requests_at_the_paths_named_once():
         assert path in rules, f"{name}: Dash serves no {path} {CHECKED}"
     assert any(rule.startswith(DASH_COMPONENT_SUITES_PATH) for rule in rules), \
         f"DASH_COMPONENT_SUITES_PATH: Dash serves no {DASH_COMPONENT_SUITES_PATH} {CHECKED}"
+
+
+def _answers() -> dict:
+    """Values as Dash answers hold them: components in components, grid rows, numpy and datetime values, text
+    that must not close a <script>, and a value only plotly's own walk can write."""
+    import datetime
+    import decimal
+
+    import numpy as np
+
+    return {
+        "table": {"multi": True, "response": {"cost-table": {"children": html.Table([html.Tr([
+            html.Td("a </script><b>", className="x"), html.Td(3, title="\u2028 line")])])}}},
+        "rows": {"multi": True, "response": {"grid": {"rowData": [
+            {"id": 1, "at": 1.5, "name": "Zoë", "none": None, "nan": float("nan")}] * 3},
+            "badge": {"children": html.Span("3")}}},
+        "numpy": {"values": np.arange(3), "one": np.int64(7), "f": np.float32(0.5)},
+        "time": {"at": datetime.datetime(2026, 12, 8, 4, 0, 1)},
+        "decimal": {"sum": decimal.Decimal("12.50"), "child": html.Div("x")},
+        "graph": dcc.Graph(id="chart", figure={"data": [{"x": [1, 2], "y": [3, 4]}]}),
+    }
+
+
+def test_answers_are_written_as_plotly_writes_them():
+    from plotly.io.json import to_json_plotly
+
+    for name, value in _answers().items():
+        assert dash_internals.answer_json(value) == to_json_plotly(value), name
+
+
+def test_dash_writes_its_answers_with_the_writer_given():
+    import dash._callback
+    import dash.dash
+
+    for module in (dash._callback, dash.dash):
+        assert callable(getattr(module, "to_json", None)), \
+            f"write_json_with: {module.__name__}.to_json is gone {CHECKED}"
+    before = dash._callback.to_json, dash.dash.to_json
+    written = []
+    try:
+        dash_internals.write_json_with(lambda value: written.append(value) or "{}")
+        app = Dash(__name__)
+        app.layout = html.Div([html.Button(id="button"), html.Div(id="out")], id="page")
+        app.callback(dash.Output("out", "children"), dash.Input("button", "n_clicks"))(lambda clicks: html.B(clicks))
+        client = app.server.test_client()
+        client.get("/_dash-layout")
+        assert written and written[0].id == "page", f"write_json_with: Dash's layout no longer goes through it {CHECKED}"
+        client.post("/_dash-update-component", json={
+            "output": "out.children", "outputs": {"id": "out", "property": "children"},
+            "inputs": [{"id": "button", "property": "n_clicks", "value": 2}], "changedPropIds": ["button.n_clicks"]})
+        assert written[-1]["response"]["out"]["children"].children == 2, \
+            f"write_json_with: Dash's callback answers no longer go through it {CHECKED}"
+    finally:
+        dash._callback.to_json, dash.dash.to_json = before
