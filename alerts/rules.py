@@ -64,16 +64,25 @@ def parse_business_hours(text: str) -> tuple[tuple[int, clock_time, clock_time],
     """Parse "Mon-Fri 08:00-18:00; Sat 09:00-13:00" into (weekday, start, end) entries (Monday = 0)."""
     entries = []
     for part in (piece.strip().lower() for piece in text.split(";") if piece.strip()):
-        match = HOURS_ENTRY.match(part)
-        if not match or match["first"] not in DAYS or (match["last"] and match["last"] not in DAYS):
-            raise ValueError(f"expected days and hours such as 'Mon-Fri 08:00-18:00', got {part!r}")
-        start, end = (_hhmm(match[key]) for key in ("start", "end"))
-        if end <= start:
-            raise ValueError(f"business hours must end after they start, got {part!r}")
-        first, last = DAYS.index(match["first"]), DAYS.index(match["last"] or match["first"])
-        entries += [(day, start, end) for day in range(7) if first <= day <= last or (last < first and
-                                                                                       (day >= first or day <= last))]
+        entries += _hours_entry(part)
     return tuple(entries)
+
+
+def _hours_entry(part: str) -> list[tuple[int, clock_time, clock_time]]:
+    """Parse one "Mon-Fri 08:00-18:00" entry into its (weekday, start, end) entries."""
+    match = HOURS_ENTRY.match(part)
+    if not match or match["first"] not in DAYS or (match["last"] and match["last"] not in DAYS):
+        raise ValueError(f"expected days and hours such as 'Mon-Fri 08:00-18:00', got {part!r}")
+    start, end = (_hhmm(match[key]) for key in ("start", "end"))
+    if end <= start:
+        raise ValueError(f"business hours must end after they start, got {part!r}")
+    first, last = DAYS.index(match["first"]), DAYS.index(match["last"] or match["first"])
+    return [(day, start, end) for day in _weekdays(first, last)]
+
+
+def _weekdays(first: int, last: int) -> list[int]:
+    """Return the weekdays from first to last, across Sunday when the range wraps (e.g. Sat-Mon)."""
+    return [day for day in range(7) if first <= day <= last or (last < first and (day >= first or day <= last))]
 
 
 def _hhmm(text: str) -> clock_time:
@@ -167,13 +176,20 @@ def load_rules(config: dict[str, Any]) -> list[RuleSpec]:
     specs = {spec.name: spec for spec in built_in(config)}
     path = config.get("ALERT_RULES_FILE")
     if path:
-        for name, entry in read_rules_file(Path(path)).items():
-            base = specs.get(name)
-            if base is None and isinstance(entry, dict) and entry.get("source") == "company_figure":
-                base = _company_figure_base(config, name, entry, path)
-            specs[name] = _from_file(name, entry, base, path)
+        specs.update(_file_specs(config, specs, path))
     disabled = {name.strip() for name in str(config.get("ALERT_DISABLED_RULES") or "").split(",") if name.strip()}
     return [spec for spec in specs.values() if spec.rule.enabled and spec.name not in disabled]
+
+
+def _file_specs(config: dict[str, Any], specs: dict[str, RuleSpec], path: str) -> dict[str, RuleSpec]:
+    """Return the rules file's rules by name: the built-in ones it tunes and the ones it adds."""
+    file_specs = {}
+    for name, entry in read_rules_file(Path(path)).items():
+        base = specs.get(name)
+        if base is None and isinstance(entry, dict) and entry.get("source") == "company_figure":
+            base = _company_figure_base(config, name, entry, path)
+        file_specs[name] = _from_file(name, entry, base, path)
+    return file_specs
 
 
 def read_rules_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -201,6 +217,17 @@ def _company_figure_base(config: dict[str, Any], name: str, entry: dict, path: s
 def _from_file(name: str, entry: Any, base: RuleSpec | None, path: str) -> RuleSpec:
     """Return a rule from its file entry: an override of a built-in rule, or a new rule of a known source."""
     where = f"ALERT_RULES_FILE {path}, rule {name!r}"
+    _check_entry(name, entry, base, where)
+    if base is None:
+        base = _new_spec(name, entry, where)
+    elif "source" in entry and entry["source"] != base.source:
+        raise RulesFileError(f"{where}: a built-in rule keeps its source ({base.source})")
+    rule = _tuned_rule(base, entry, where)
+    return replace(base, rule=rule, every_seconds=float(entry.get("every_seconds", base.every_seconds)))
+
+
+def _check_entry(name: str, entry: Any, base: RuleSpec | None, where: str) -> None:
+    """Refuse a file entry that is not a table of known keys under a valid name."""
     if not re.fullmatch(r"[a-z0-9_]+", name) or not isinstance(entry, dict):
         raise RulesFileError(f"{where}: a rule is a [rules.<name>] table, its name of a-z, 0-9 and _")
     unknown = set(entry) - FILE_KEYS
@@ -208,17 +235,21 @@ def _from_file(name: str, entry: Any, base: RuleSpec | None, path: str) -> RuleS
         raise RulesFileError(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(FILE_KEYS)})")
     if "figure" in entry and (base is None or base.source != "company_figure"):
         raise RulesFileError(f"{where}: `figure` is a key of source company_figure only")
-    if base is None:
-        source = entry.get("source")
-        if source not in SOURCES or "threshold" not in entry:
-            raise RulesFileError(f"{where}: a new rule needs a threshold and a source, one of {sorted(SOURCES)}")
-        if source == "memory_group" and not isinstance(entry.get("group"), str):
-            raise RulesFileError(f"{where}: source memory_group needs group = \"<process group name>\"")
 
-        base = RuleSpec(Rule(name, str(entry.get("title") or name), threshold=float(entry["threshold"])), source,
-                        {"group": entry.get("group")} if source == "memory_group" else {})
-    elif "source" in entry and entry["source"] != base.source:
-        raise RulesFileError(f"{where}: a built-in rule keeps its source ({base.source})")
+
+def _new_spec(name: str, entry: dict[str, Any], where: str) -> RuleSpec:
+    """Return the untuned rule a file entry adds, from its source, threshold and title."""
+    source = entry.get("source")
+    if source not in SOURCES or "threshold" not in entry:
+        raise RulesFileError(f"{where}: a new rule needs a threshold and a source, one of {sorted(SOURCES)}")
+    if source == "memory_group" and not isinstance(entry.get("group"), str):
+        raise RulesFileError(f"{where}: source memory_group needs group = \"<process group name>\"")
+    return RuleSpec(Rule(name, str(entry.get("title") or name), threshold=float(entry["threshold"])), source,
+                    {"group": entry.get("group")} if source == "memory_group" else {})
+
+
+def _tuned_rule(base: RuleSpec, entry: dict[str, Any], where: str) -> Rule:
+    """Return the base rule with the file entry's rule keys applied."""
     values = {key: value for key, value in entry.items() if key in RULE_KEYS}
     if base.source == "company_figure" and "threshold" in values and "clear" not in values:
         values["clear"] = None  # the figure's ok level clears its own alert level, not the file's threshold
@@ -230,4 +261,4 @@ def _from_file(name: str, entry: Any, base: RuleSpec | None, path: str) -> RuleS
         raise RulesFileError(f"{where}: direction must be 'above' or 'below'")
     if base.source == "company_figure" and entry.get("figure", base.params["figure"]) != base.params["figure"]:
         raise RulesFileError(f"{where}: a built-in rule keeps its figure ({base.params['figure']})")
-    return replace(base, rule=rule, every_seconds=float(entry.get("every_seconds", base.every_seconds)))
+    return rule
