@@ -144,17 +144,28 @@ def episode_id(rule: str, at: float) -> str:
 def step(rule: Rule, current: RuleState, observation: Observation, now: float) -> tuple[RuleState, list[Event]]:
     """Judge one observation at `now`; return the rule's next state and the notifications it causes."""
     if not observation.has_data:
-        state = ERROR if observation.error else NODATA
-        reason = observation.error or observation.detail or "no data"
-        # The episode stays open: its end is only known from data. Pending starts again when data returns.
-        return RuleState(state, current.since if current.state == state else now, reason=reason,
-                         episode=current.episode), []
+        return _without_data(current, observation, now), []
     if observation.idle:
         return _idle(rule, current, observation.idle, now)
     value = float(observation.value)
     episode = current.episode
     if episode is not None:
         return _while_open(rule, current, episode, value, observation.detail, now)
+    return _while_closed(rule, current, value, observation.detail, now)
+
+
+def _without_data(current: RuleState, observation: Observation, now: float) -> RuleState:
+    """No data or an error: a state of its own, never a value of 0, notifying nothing."""
+    state = ERROR if observation.error else NODATA
+    reason = observation.error or observation.detail or "no data"
+    # The episode stays open: its end is only known from data. Pending starts again when data returns.
+    return RuleState(state, current.since if current.state == state else now, reason=reason,
+                     episode=current.episode)
+
+
+def _while_closed(rule: Rule, current: RuleState, value: float, detail: str,
+                  now: float) -> tuple[RuleState, list[Event]]:
+    """Judge a value while no episode is open: ok, pending until `for_seconds` have passed, or firing."""
     if not rule.breached(value):
         return RuleState(OK, current.since if current.state == OK else now, value=value), []
     pending = current.state == PENDING and current.breached_at is not None
@@ -163,8 +174,7 @@ def step(rule: Rule, current: RuleState, observation: Observation, now: float) -
     if now - breached_at < rule.for_seconds:
         return RuleState(PENDING, breached_at, breached_at, value=value, peak=peak), []
     opened = Episode(id=episode_id(rule.name, now), rule=rule.name, started_at=now, breached_at=breached_at,
-                     peak=peak, value=value, threshold=rule.threshold, detail=observation.detail,
-                     last_notified_at=now)
+                     peak=peak, value=value, threshold=rule.threshold, detail=detail, last_notified_at=now)
     return RuleState(FIRING, now, breached_at, value=value, episode=opened), [Event("firing", rule.name, opened, now)]
 
 
