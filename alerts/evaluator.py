@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from alerts.delivery import DeliveryWorker, Destination
 from alerts.probes import OBSERVERS, Context
 from alerts.rules import RuleSpec
-from alerts.state import FIRING, Event, Observation, RuleState, step
+from alerts.state import FIRING, Event, Observation, Rule, RuleState, step
 
 log = logging.getLogger("switchboard.alerts")
 
@@ -56,22 +56,38 @@ def message(event: Event, spec: RuleSpec, where: str, timezone: str, public_url:
     """Return a notification's title and body: what, where, since when, the value against the threshold, a link."""
     rule, episode = spec.rule, event.episode
     link = (public_url.rstrip("/") + (rule.view or "/")) if public_url else (rule.view or "/")
-    value = f"{'now ' if event.kind == 'resolved' else ''}{_number(episode.value, rule.unit)} (threshold " \
-            f"{_number(rule.threshold, rule.unit)}, peak {_number(episode.peak, rule.unit)})"
-    if spec.source == "database":  # a yes/no value: say for how long instead
-        value = f"unreachable for {event.at - episode.breached_at:,.0f} s (threshold {rule.for_seconds:g} s)"
+    title, lines = _headline(event, rule, timezone)
+    lines += [f"Where: {where}" + (f" · {episode.detail}" if episode.detail else ""),
+              f"Value: {_value_text(event, spec)}", f"Dashboard: {link}", f"Rule: {rule.name} · episode {episode.id}"]
+    return title, "\n".join(lines)
+
+
+def _headline(event: Event, rule: Rule, timezone: str) -> tuple[str, list[str]]:
+    """Return a notification's title and its first lines: what fired (since when), or what resolved (and when)."""
+    episode = event.episode
     if event.kind == "resolved":
         title = f"[Switchboard] RESOLVED: {rule.resolved_title or rule.title + ' resolved'}"
-        lines = [f"Resolved: {rule.resolved_title or rule.title}",
-                 f"Was: {rule.title} from {_moment(episode.breached_at, timezone)} to {_moment(event.at, timezone)} "
-                 f"({(event.at - episode.breached_at) / 60:,.1f} min)"]
-    else:
-        prefix = "REMINDER" if event.kind == "reminder" else "FIRING"
-        title = f"[Switchboard] {prefix}: {rule.title}"
-        lines = [f"What: {rule.title}", f"Since: {_moment(episode.breached_at, timezone)}"]
-    lines += [f"Where: {where}" + (f" · {episode.detail}" if episode.detail else ""), f"Value: {value}",
-              f"Dashboard: {link}", f"Rule: {rule.name} · episode {episode.id}"]
-    return title, "\n".join(lines)
+        return title, [f"Resolved: {rule.resolved_title or rule.title}",
+                       f"Was: {rule.title} from {_moment(episode.breached_at, timezone)} to "
+                       f"{_moment(event.at, timezone)} ({(event.at - episode.breached_at) / 60:,.1f} min)"]
+    prefix = "REMINDER" if event.kind == "reminder" else "FIRING"
+    return f"[Switchboard] {prefix}: {rule.title}", [f"What: {rule.title}",
+                                                       f"Since: {_moment(episode.breached_at, timezone)}"]
+
+
+def _value_text(event: Event, spec: RuleSpec) -> str:
+    """Return the episode's value against the threshold (with its peak)."""
+    rule, episode = spec.rule, event.episode
+    if spec.source == "database":  # a yes/no value: say for how long instead
+        return f"unreachable for {event.at - episode.breached_at:,.0f} s (threshold {rule.for_seconds:g} s)"
+    return f"{'now ' if event.kind == 'resolved' else ''}{_number(episode.value, rule.unit)} (threshold " \
+           f"{_number(rule.threshold, rule.unit)}, peak {_number(episode.peak, rule.unit)})"
+
+
+def _touched_episode(spec: RuleSpec, state: RuleState, events: list[Event]) -> list[dict]:
+    """Return the record of the episode a step touched: the last one its events name, else the one still open."""
+    touched = [event.episode for event in events] or ([state.episode] if state.episode else [])
+    return [episode_record(spec, episode) for episode in touched[-1:]]
 
 
 class AlertEvaluator:
@@ -121,16 +137,13 @@ class AlertEvaluator:
         context.rule_states = dict(states)
         changed, episodes, outbox, events = {}, [], [], []
         for spec in self.specs:
-            if spec.needs_database and context.database_error:
-                continue  # held: the database rule speaks for it
-            if spec.every_seconds and now - self._evaluated.get(spec.name, float("-inf")) < spec.every_seconds:
+            if not self._due(spec, context, now):
                 continue
             self._evaluated[spec.name] = now
             state, new = step(spec.rule, states.get(spec.name, RuleState()), self._observe(spec, context), now)
             state, new = self._apply_mute(spec, state, new, mutes.get(spec.name), now)
             changed[spec.name] = context.rule_states[spec.name] = state
-            touched = [e.episode for e in new] or ([state.episode] if state.episode else [])
-            episodes += [episode_record(spec, episode) for episode in touched[-1:]]
+            episodes += _touched_episode(spec, state, new)
             for event in new:
                 outbox += self._entries(spec, event, now)
             events += new
@@ -140,6 +153,12 @@ class AlertEvaluator:
         if outbox:
             self.delivery.wake()
         return events
+
+    def _due(self, spec: RuleSpec, context: Context, now: float) -> bool:
+        """Tell whether a rule is judged this round: not held by the database being down, nor evaluated lately."""
+        if spec.needs_database and context.database_error:
+            return False  # held: the database rule speaks for it
+        return not (spec.every_seconds and now - self._evaluated.get(spec.name, float("-inf")) < spec.every_seconds)
 
     def _observe(self, spec: RuleSpec, context: Context) -> Observation:
         try:
