@@ -217,14 +217,20 @@ def number_fragment(text: str, region: str = "") -> tuple[str, bool] | None:
         return None
     if typed.startswith("+") or digits.startswith("00"):
         return "+" + (digits[2:] if not typed.startswith("+") else digits), True
+    return _national_fragment(typed, digits, region) or (digits, False)
+
+
+def _national_fragment(typed: str, digits: str, region: str) -> tuple[str, bool] | None:
+    """Return the start of the E.164 number that digits typed the region's national way stand for (None: they
+    do not begin with the region's national prefix, or no region is set)."""
     metadata = PhoneMetadata.metadata_for_region(region.upper()) if region else None
     prefix = metadata.national_prefix if metadata is not None else None
-    if prefix and digits.startswith(prefix):
-        whole = whole_number(typed, region)
-        if whole is not None:
-            return whole, True
-        return f"+{metadata.country_code}{digits[len(prefix):]}", True
-    return digits, False
+    if not prefix or not digits.startswith(prefix):
+        return None
+    whole = whole_number(typed, region)
+    if whole is not None:
+        return whole, True
+    return f"+{metadata.country_code}{digits[len(prefix):]}", True
 
 
 def _search_condition(activity: ActivityFilter, names: Sequence[sa.Column], phones: Sequence[sa.Column],
@@ -294,6 +300,69 @@ def _text(column: sa.ColumnElement | None) -> sa.ColumnElement:
     return no_text() if column is None else as_result_text(column)
 
 
+def _or_null(column: sa.ColumnElement | None, kind) -> sa.ColumnElement:
+    """Return a column of a UNION branch, or a typed NULL where the platform does not hold it."""
+    return column if column is not None else sa.cast(sa.null(), kind)
+
+
+def _owner_conditions(activity: ActivityFilter, table: sa.Table,
+                      customer_id: sa.ColumnElement | None) -> list[sa.ColumnElement]:
+    """Return the filter's company scope and customer as conditions on a branch's table (a platform that keeps
+    no customer of its rows has none of one customer)."""
+    conditions = []
+    if activity.company_ids is not None:
+        conditions.append(table.c.company_id.in_(activity.company_ids))
+    if activity.customer_id is not None:
+        conditions.append(customer_id == activity.customer_id if customer_id is not None else sa.false())
+    return conditions
+
+
+def _with_customer_and_company(table: sa.Table, customer_id: sa.ColumnElement | None, platform: PlatformSchema,
+                               schema: MappedSchema):
+    """Return a branch's table joined to its row's customer (where the platform keeps one) and company."""
+    customers, companies = schema.tables["customers"], schema.tables["companies"]
+    joined = table
+    if customer_id is not None:
+        joined = joined.outerjoin(customers, platform.joined(customers, customers.c.id == customer_id))
+    return joined.outerjoin(companies, platform.joined(companies, companies.c.id == table.c.company_id))
+
+
+def _call_conditions(activity: ActivityFilter, direction: sa.ColumnElement | None,
+                     schema: MappedSchema) -> list[sa.ColumnElement]:
+    """Return the filter's call statuses and directions as conditions on the calls."""
+    calls = schema.tables["calls"]
+    conditions = []
+    if activity.statuses:
+        conditions.append(calls.c.status.in_(matching_statuses(activity.statuses, "call", schema)))
+    if activity.directions:
+        # A platform that keeps no direction has no call of one.
+        conditions.append(direction.in_(activity.directions) if direction is not None else sa.false())
+    return conditions
+
+
+def _call_phone(direction: sa.ColumnElement | None, from_number: sa.ColumnElement | None,
+                to_number: sa.ColumnElement | None) -> sa.ColumnElement | None:
+    """Return the other party's number: the called one of an outbound call, the caller's otherwise."""
+    if direction is not None and from_number is not None and to_number is not None:
+        return sa.case((direction == "outbound", to_number), else_=from_number)
+    return from_number if from_number is not None else to_number
+
+
+def _first_name(names: Sequence[sa.ColumnElement]) -> sa.ColumnElement:
+    """Return the first of the names a row has, in the result columns' collation."""
+    shown = [as_result_text(name) for name in names]
+    return sa.func.coalesce(*shown) if len(shown) > 1 else shown[0] if shown else no_text()
+
+
+def _with_agent(joined, calls: sa.Table, platform: PlatformSchema, schema: MappedSchema):
+    """Return the calls' join with the tables that name their agent, and the agent's name column."""
+    agent_column, agent_joins = agent_name(schema)
+    for table, key, reference in agent_joins:
+        joined = joined.outerjoin(table, platform.joined(table, table.c[key] == calls.c[reference]))
+    named = agent_column.element if isinstance(agent_column, sa.sql.elements.Label) else agent_column
+    return joined, [_text(named).label("agent_name")]
+
+
 def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
                   platform: PlatformSchema, with_agent: bool, schema: MappedSchema = DEFAULT_SCHEMA):
     calls, customers, companies = schema.tables["calls"], schema.tables["customers"], schema.tables["companies"]
@@ -301,51 +370,27 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
     at = calls.c.created_at
     direction, customer_id = field("calls.direction"), field("calls.customer_id")
     from_number, to_number = field("calls.from_number"), field("calls.to_number")
-    conditions = [*window_bounds(activity, now, at), *platform.live(calls)]
-    if activity.statuses:
-        conditions.append(calls.c.status.in_(matching_statuses(activity.statuses, "call", schema)))
-    if activity.directions:
-        # A platform that keeps no direction has no call of one.
-        conditions.append(direction.in_(activity.directions) if direction is not None else sa.false())
-    if activity.company_ids is not None:
-        conditions.append(calls.c.company_id.in_(activity.company_ids))
-    if activity.customer_id is not None:
-        conditions.append(customer_id == activity.customer_id if customer_id is not None else sa.false())
     customer_names = _present(field("customers.name") if customer_id is not None else None,
                               field("calls.customer_name"))
     phones = _present(field("customers.phone") if customer_id is not None else None, from_number, to_number)
-    search = _search_condition(activity, customer_names, phones, platform)
-    after = _after_cursor("call", at, calls.c.id, cursor, activity.upcoming)
-    conditions += [c for c in (search, after) if c is not None]
-    if direction is not None and from_number is not None and to_number is not None:
-        phone = sa.case((direction == "outbound", to_number), else_=from_number)
-    else:
-        phone = from_number if from_number is not None else to_number
-    joined = calls
-    if customer_id is not None:
-        joined = joined.outerjoin(customers, platform.joined(customers, customers.c.id == customer_id))
-    joined = joined.outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id))
+    conditions = [*window_bounds(activity, now, at), *platform.live(calls),
+                  *_call_conditions(activity, direction, schema), *_owner_conditions(activity, calls, customer_id),
+                  *_present(_search_condition(activity, customer_names, phones, platform),
+                            _after_cursor("call", at, calls.c.id, cursor, activity.upcoming))]
+    joined = _with_customer_and_company(calls, customer_id, platform, schema)
     agent = []
     if with_agent:
-        agent_column, agent_joins = agent_name(schema)
-        for table, key, reference in agent_joins:
-            joined = joined.outerjoin(table, platform.joined(table, table.c[key] == calls.c[reference]))
-        agent = [_text(agent_column if not isinstance(agent_column, sa.sql.elements.Label)
-                       else agent_column.element).label("agent_name")]
-    shown_names = [as_result_text(name) for name in customer_names]
-    customer_name = (sa.func.coalesce(*shown_names) if len(shown_names) > 1
-                     else shown_names[0] if shown_names else no_text())
-    duration = field("calls.duration_sec")
+        joined, agent = _with_agent(joined, calls, platform, schema)
     # Every text column of the UNION in one explicit collation: the tables' own may differ (see queries/platform.py).
     return (
         sa.select(
             as_result_text(sa.literal("call", sa.String(16))).label("kind"), calls.c.id, at.label("at"),
-            customer_name.label("customer_name"),
-            _text(phone).label("phone"), calls.c.company_id,
+            _first_name(customer_names).label("customer_name"),
+            _text(_call_phone(direction, from_number, to_number)).label("phone"), calls.c.company_id,
             as_result_text(companies.c.name).label("company_name"), no_text().label("service_name"),
             _text(direction).label("direction"), as_result_text(calls.c.status).label("status"),
-            (duration if duration is not None else sa.cast(sa.null(), sa.Integer)).label("duration_sec"),
-            (customers.c.id if customer_id is not None else sa.cast(sa.null(), sa.Integer)).label("customer_id"),
+            _or_null(field("calls.duration_sec"), sa.Integer).label("duration_sec"),
+            _or_null(customers.c.id if customer_id is not None else None, sa.Integer).label("customer_id"),
             sa.cast(sa.null(), sa.DateTime).label("booked_at"),
             # The provider's own status beside the platform's: the feed shows a call whose two disagree as such.
             _text(field("calls.call_status")).label("call_status"),
@@ -358,43 +403,47 @@ def _calls_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None
     )
 
 
+def _appointment_status_condition(activity: ActivityFilter, schema: MappedSchema) -> list[sa.ColumnElement]:
+    """Return the filter's appointment statuses as a condition (none match where the platform keeps none)."""
+    if not activity.statuses:
+        return []
+    status = schema.field("appointments.status")
+    return [status.in_(matching_statuses(activity.statuses, "appointment")) if status is not None else sa.false()]
+
+
+def _with_service(joined, platform: PlatformSchema, schema: MappedSchema):
+    """Return the appointments' join with their service, and the service's name (None where the platform keeps
+    no service of an appointment)."""
+    services = schema.table("services")
+    service_id, service_name = schema.field("appointments.service_id"), schema.field("services.name")
+    if services is None or service_id is None or service_name is None:
+        return joined, None
+    return joined.outerjoin(services, platform.joined(services, services.c.id == service_id)), service_name
+
+
 def _appointments_branch(activity: ActivityFilter, now: datetime, cursor: Cursor | None, limit: int,
                          platform: PlatformSchema, with_agent: bool, schema: MappedSchema = DEFAULT_SCHEMA):
     appointments, customers = schema.tables["appointments"], schema.tables["customers"]
-    companies, services = schema.tables["companies"], schema.table("services")
+    companies = schema.tables["companies"]
     field = schema.field
     at, customer_id = field("appointments.starts_at"), field("appointments.customer_id")
-    conditions = [*window_bounds(activity, now, at), *platform.live(appointments)]
-    if activity.statuses:
-        status = field("appointments.status")
-        conditions.append(status.in_(matching_statuses(activity.statuses, "appointment"))
-                          if status is not None else sa.false())
-    if activity.company_ids is not None:
-        conditions.append(appointments.c.company_id.in_(activity.company_ids))
-    if activity.customer_id is not None:
-        conditions.append(customer_id == activity.customer_id if customer_id is not None else sa.false())
     name, phone = (field("customers.name"), field("customers.phone")) if customer_id is not None else (None, None)
-    search = _search_condition(activity, _present(name), _present(phone), platform)
-    after = _after_cursor("appointment", at, appointments.c.id, cursor, activity.upcoming)
-    conditions += [c for c in (search, after) if c is not None]
-    joined = appointments
-    if customer_id is not None:
-        joined = joined.outerjoin(customers, platform.joined(customers, customers.c.id == customer_id))
-    joined = joined.outerjoin(companies, platform.joined(companies, companies.c.id == appointments.c.company_id))
-    service_id, service_name = field("appointments.service_id"), field("services.name")
-    with_service = services is not None and service_id is not None and service_name is not None
-    if with_service:
-        joined = joined.outerjoin(services, platform.joined(services, services.c.id == service_id))
-    booked_at = field("appointments.created_at")
+    conditions = [*window_bounds(activity, now, at), *platform.live(appointments),
+                  *_appointment_status_condition(activity, schema),
+                  *_owner_conditions(activity, appointments, customer_id),
+                  *_present(_search_condition(activity, _present(name), _present(phone), platform),
+                            _after_cursor("appointment", at, appointments.c.id, cursor, activity.upcoming))]
+    joined, service_name = _with_service(_with_customer_and_company(appointments, customer_id, platform, schema),
+                                         platform, schema)
     return (
         sa.select(
             as_result_text(sa.literal("appointment", sa.String(16))).label("kind"), appointments.c.id, at.label("at"),
             _text(name).label("customer_name"), _text(phone).label("phone"),
             appointments.c.company_id, as_result_text(companies.c.name).label("company_name"),
-            _text(service_name if with_service else None).label("service_name"), no_text().label("direction"),
+            _text(service_name).label("service_name"), no_text().label("direction"),
             _text(field("appointments.status")).label("status"), sa.cast(sa.null(), sa.Integer).label("duration_sec"),
-            (customers.c.id if customer_id is not None else sa.cast(sa.null(), sa.Integer)).label("customer_id"),
-            (booked_at if booked_at is not None else sa.cast(sa.null(), sa.DateTime)).label("booked_at"),
+            _or_null(customers.c.id if customer_id is not None else None, sa.Integer).label("customer_id"),
+            _or_null(field("appointments.created_at"), sa.DateTime).label("booked_at"),
             no_text().label("call_status"),
             *([no_text().label("agent_name")] if with_agent else []),
         )
