@@ -36,6 +36,11 @@ ALIASES = {
     "customers.phone": ("phone_number", "mobile"),
     "appointments.starts_at": ("start_at", "start_time", "scheduled_at"),
 }
+# What the map says for the agent fields where calls.agent_id holds the provider's agent id (no agents table).
+PROVIDER_AGENT_ID = {
+    "calls.agent_id": ('""', "not a reference to an agents table: shown as agent_name"),
+    "calls.agent_name": ('"agent_id"', "the provider's agent id, kept on the call"),
+}
 TABLE_ALIASES = {"agents": ("voice_agents", "ai_agents", "assistants")}
 # Status words and the bucket they suggest.
 STATUS_WORDS = {
@@ -105,27 +110,34 @@ def propose_map(engine: Engine) -> Proposal:
 def _propose_fields(proposal: Proposal, table: str, found: dict[str, sa.types.TypeEngine], has_agents: bool) -> None:
     for key in logical_fields(table):
         name = f"{table}.{key}"
-        if name == "calls.agent_id" and key in found and not (_is_integer(found[key]) and has_agents):
-            proposal.lines.append(_line(key, '""', "not a reference to an agents table: shown as agent_name"))
-            continue
-        if name == "calls.agent_name" and "agent_id" in found and not (_is_integer(found["agent_id"]) and has_agents):
-            proposal.lines.append(_line(key, _quoted("agent_id"), "the provider's agent id, kept on the call"))
-            continue
-        if key in found:
-            proposal.lines.append(_line(key, _quoted(key), "same name"))
-            continue
-        if name == "customers.name" and {"first_name", "last_name"} <= set(found):
-            proposal.lines.append(_line(key, '{ concat = ["first_name", "last_name"] }',
-                                        "no name column: first_name and last_name, joined"))
-            continue
-        alias = next((a for a in ALIASES.get(name, ()) if a in found), None)
-        if alias is not None:
-            proposal.lines.append(_line(key, _quoted(alias), f"no {key}; {alias} holds it"))
-            continue
-        if key in TABLES[table].c or name in REQUIRED_FIELDS:
+        chosen = _field_choice(name, key, found, has_agents)
+        if chosen is not None:
+            proposal.lines.append(_line(key, *chosen))
+        elif key in TABLES[table].c or name in REQUIRED_FIELDS:
             required = name in REQUIRED_FIELDS
             proposal.lines.append(_line(key, '""', f"not found{': REQUIRED, name the column' if required else ''}"))
             proposal.not_found.append(f"{name} ({'required' if required else 'optional'})")
+
+
+def _field_choice(name: str, key: str, found: dict[str, sa.types.TypeEngine], has_agents: bool
+                  ) -> tuple[str, str] | None:
+    """Return what the map says for a field and why: the provider's agent id, a column of the field's own name,
+    a name joined from its parts or a column of another usual name (None: none of them is there)."""
+    if name in PROVIDER_AGENT_ID and _holds_provider_agent_id(found, has_agents):
+        return PROVIDER_AGENT_ID[name]
+    if key in found:
+        return _quoted(key), "same name"
+    if name == "customers.name" and {"first_name", "last_name"} <= set(found):
+        return '{ concat = ["first_name", "last_name"] }', "no name column: first_name and last_name, joined"
+    alias = next((a for a in ALIASES.get(name, ()) if a in found), None)
+    if alias is not None:
+        return _quoted(alias), f"no {key}; {alias} holds it"
+    return None
+
+
+def _holds_provider_agent_id(found: dict[str, sa.types.TypeEngine], has_agents: bool) -> bool:
+    """Tell whether calls.agent_id holds the provider's agent id rather than a reference to an agents table."""
+    return "agent_id" in found and not (_is_integer(found["agent_id"]) and has_agents)
 
 
 def _propose_payload(proposal: Proposal, engine: Engine, table: str, found: dict[str, sa.types.TypeEngine]) -> None:
@@ -168,28 +180,8 @@ def _distinct(engine: Engine, table: str, column: str) -> list[str]:
 def _propose_statuses(proposal: Proposal, engine: Engine, calls: dict[str, sa.types.TypeEngine]) -> None:
     seen = {column: _distinct(engine, "calls", column) for column in ("status", "call_status") if column in calls}
     proposal.statuses_seen = seen
-    # Every metric reads `status`; `call_status` only ever helps decide "ongoing".
-    buckets = {bucket: list(DEFAULT_STATUSES[bucket]) for bucket in BUCKETS}
-    other = []
-    for column, values in seen.items():
-        for value in values:
-            bucket = next((b for b in BUCKETS if value.lower() in STATUS_WORDS[b]), None)
-            if column == "call_status" and bucket != "ongoing":
-                continue
-            if bucket is None:
-                other.append(value)
-            elif value not in buckets[bucket]:
-                buckets[bucket].append(value)
-    ongoing = set(buckets["ongoing"])
-    decides = "both"
-    if "call_status" not in seen or (seen["status"] and seen.get("call_status") and
-                                     not ongoing & set(seen["call_status"]) and ongoing & set(seen["status"])):
-        decides, why = "status", "only status holds ongoing values"
-    elif seen.get("call_status") and seen.get("status") and not ongoing & set(seen["status"]) \
-            and ongoing & set(seen["call_status"]):
-        decides, why = "call_status", "only call_status holds ongoing values"
-    else:
-        why = "both status columns say ongoing while a call is"
+    buckets, other = _bucketed(seen)
+    decides, why = _decides_ongoing(seen, set(buckets["ongoing"]))
     proposal.lines += ["", "[statuses]", _line("decides_ongoing", _quoted(decides), why)]
     for bucket in BUCKETS:
         listed = "[" + ", ".join(_quoted(v) for v in buckets[bucket]) + "]"
@@ -202,3 +194,35 @@ def _propose_statuses(proposal: Proposal, engine: Engine, calls: dict[str, sa.ty
     if proposal.not_found:
         proposal.lines += ["", "# not found: " + "; ".join(proposal.not_found)]
 
+
+def _bucketed(seen: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[str]]:
+    """Return the buckets (the default values, then the seen ones whose word suggests the bucket) and the seen
+    values no bucket takes."""
+    # Every metric reads `status`; `call_status` only ever helps decide "ongoing".
+    buckets = {bucket: list(DEFAULT_STATUSES[bucket]) for bucket in BUCKETS}
+    other = []
+    for column, values in seen.items():
+        for value in values:
+            bucket = next((b for b in BUCKETS if value.lower() in STATUS_WORDS[b]), None)
+            if column == "call_status" and bucket != "ongoing":
+                continue
+            if bucket is None:
+                other.append(value)
+            elif value not in buckets[bucket]:
+                buckets[bucket].append(value)
+    return buckets, other
+
+
+def _decides_ongoing(seen: dict[str, list[str]], ongoing: set[str]) -> tuple[str, str]:
+    """Return which status column decides "ongoing" and why: the one that alone holds ongoing values, else both."""
+    if "call_status" not in seen or (seen["status"] and _alone_ongoing(seen, "status", "call_status", ongoing)):
+        return "status", "only status holds ongoing values"
+    if _alone_ongoing(seen, "call_status", "status", ongoing):
+        return "call_status", "only call_status holds ongoing values"
+    return "both", "both status columns say ongoing while a call is"
+
+
+def _alone_ongoing(seen: dict[str, list[str]], column: str, other: str, ongoing: set[str]) -> bool:
+    """Tell whether `column` holds ongoing values while `other` holds values, none of them ongoing."""
+    return bool(seen.get(column) and seen.get(other) and not ongoing & set(seen[other])
+                and ongoing & set(seen[column]))
