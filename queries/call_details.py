@@ -71,34 +71,48 @@ def details_statement(call_id: int, company_ids: Sequence[int] | None = None,
                       platform: PlatformSchema = DEFAULT_PLATFORM, schema: MappedSchema = DEFAULT_SCHEMA) -> sa.Select:
     """Return the one statement behind a call's details panel: scalar columns and names, by primary key."""
     calls, customers, companies = schema.tables["calls"], schema.tables["customers"], schema.tables["companies"]
-    optional = [_column(schema, name) for name in OPTIONAL_COLUMNS
-                if name in present and f"calls.{name}" not in LARGE_TEXT_COLUMNS and name not in schema.payload_columns]
     where = [calls.c.id == call_id, *platform.live(calls)]
     if company_ids is not None:
         where.append(calls.c.company_id.in_(list(company_ids)))
     agent, agent_joins = agent_name(schema)
     with_customer = schema.has("calls.customer_id")
+    return (
+        sa.select(
+            *(schema.shown(f"calls.{name}") for name in BASE_COLUMNS), *_optional_columns(schema, present),
+            _customer_name(schema, with_customer).label("customer_name"), agent,
+            companies.c.name.label("company_name"),
+            # the customer's live record: their history's link
+            (customers.c.id if with_customer else sa.null()).label("customer_record"),
+        )
+        .select_from(_details_source(schema, platform, with_customer, agent_joins))
+        .where(*where)
+        .limit(1)
+    )
+
+
+def _optional_columns(schema: MappedSchema, present: frozenset[str]) -> list[sa.ColumnElement]:
+    """Return the optional scalar columns the platform's calls have, never a large one nor a payload entry's."""
+    return [_column(schema, name) for name in OPTIONAL_COLUMNS
+            if name in present and f"calls.{name}" not in LARGE_TEXT_COLUMNS and name not in schema.payload_columns]
+
+
+def _customer_name(schema: MappedSchema, with_customer: bool) -> sa.ColumnElement:
+    """Return the customer's name: their record's, else the one the call keeps (NULL where neither is held)."""
     # The two names may be in different collations: shown, never compared.
     names = [as_result_text(name) for name in (schema.field("customers.name") if with_customer else None,
                                                schema.field("calls.customer_name")) if name is not None]
-    customer_name = sa.func.coalesce(*names) if len(names) > 1 else names[0] if names else sa.null()
+    return sa.func.coalesce(*names) if len(names) > 1 else names[0] if names else sa.null()
+
+
+def _details_source(schema: MappedSchema, platform: PlatformSchema, with_customer: bool, agent_joins):
+    """Return the calls joined to their customer (where the platform keeps one), agent and company."""
+    calls, customers, companies = schema.tables["calls"], schema.tables["customers"], schema.tables["companies"]
     source = calls
     if with_customer:
         source = source.outerjoin(customers, platform.joined(customers, customers.c.id == calls.c.customer_id))
     for table, key, reference in agent_joins:
         source = source.outerjoin(table, platform.joined(table, table.c[key] == calls.c[reference]))
-    source = source.outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id))
-    return (
-        sa.select(
-            *(schema.shown(f"calls.{name}") for name in BASE_COLUMNS), *optional,
-            customer_name.label("customer_name"), agent, companies.c.name.label("company_name"),
-            # the customer's live record: their history's link
-            (customers.c.id if with_customer else sa.null()).label("customer_record"),
-        )
-        .select_from(source)
-        .where(*where)
-        .limit(1)
-    )
+    return source.outerjoin(companies, platform.joined(companies, companies.c.id == calls.c.company_id))
 
 
 def check_call_id(call_id: Any) -> int:
