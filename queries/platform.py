@@ -299,15 +299,25 @@ def describe_platform(engine: Engine) -> PlatformSchema:
     names = list(dict.fromkeys([table.name for table in PLATFORM_TABLES]
                                + [table.name for table in schema_of(engine).tables.values()]))
     if engine.dialect.name == "sqlite":
-        inspector = sa.inspect(engine)
-        present = set(inspector.get_table_names())
-        described = {name: inspector.get_columns(name) for name in names if name in present}
-        return PlatformSchema(
-            soft_deleting=frozenset(name for name, columns in described.items()
-                                    if any(c["name"] == SOFT_DELETE_COLUMN for c in columns)),
-            scalar_columns={name: frozenset(c["name"] for c in columns
-                                            if not isinstance(c["type"], (sa.Text, sa.JSON, sa.LargeBinary)))
-                            for name, columns in described.items()})
+        return _describe_sqlite(engine, names)
+    return _describe_mysql(engine, names)
+
+
+def _describe_sqlite(engine: Engine, names: list[str]) -> PlatformSchema:
+    """Read the tables that soft-delete and each table's scalar columns through SQLite's inspector."""
+    inspector = sa.inspect(engine)
+    present = set(inspector.get_table_names())
+    described = {name: inspector.get_columns(name) for name in names if name in present}
+    return PlatformSchema(
+        soft_deleting=frozenset(name for name, columns in described.items()
+                                if any(c["name"] == SOFT_DELETE_COLUMN for c in columns)),
+        scalar_columns={name: frozenset(c["name"] for c in columns
+                                        if not isinstance(c["type"], (sa.Text, sa.JSON, sa.LargeBinary)))
+                        for name, columns in described.items()})
+
+
+def _describe_mysql(engine: Engine, names: list[str]) -> PlatformSchema:
+    """Read the tables' columns and indexes from MySQL's or MariaDB's information_schema (two statements)."""
     columns = sa.table("COLUMNS", sa.column("TABLE_SCHEMA"), sa.column("TABLE_NAME"), sa.column("COLUMN_NAME"),
                        sa.column("CHARACTER_SET_NAME"), sa.column("COLLATION_NAME"), sa.column("DATA_TYPE"),
                        schema="information_schema")
@@ -322,20 +332,30 @@ def describe_platform(engine: Engine) -> PlatformSchema:
     with engine.connect() as connection:
         rows = connection.execute(statement).all()
         index_rows = connection.execute(index_statement).all()
-    indexes: dict[str, dict[str, tuple[str, ...]]] = {}
-    for table, index, column in index_rows:
-        entry = indexes.setdefault(str(table), {})
-        entry[str(index)] = (*entry.get(str(index), ()), str(column))
+    return PlatformSchema(
+        soft_deleting=frozenset(str(table) for table, column, *_ in rows if str(column) == SOFT_DELETE_COLUMN),
+        charsets={f"{table}.{column}": str(charset) for table, column, charset, *_ in rows if charset is not None},
+        scalar_columns=_scalar_columns(rows),
+        collations={f"{table}.{column}": str(collation) for table, column, _, collation, _ in rows
+                    if collation is not None},
+        mysql=True,
+        indexes=_indexes(index_rows),
+    )
+
+
+def _scalar_columns(rows) -> dict[str, frozenset[str]]:
+    """Return each table's columns that are not large (TEXT, BLOB or JSON of any size), from the catalog's rows."""
     scalars: dict[str, set[str]] = {}
     for table, column, _, _, data_type in rows:
         if str(data_type).lower() not in LARGE_DATA_TYPES:
             scalars.setdefault(str(table), set()).add(str(column))
-    return PlatformSchema(
-        soft_deleting=frozenset(str(table) for table, column, *_ in rows if str(column) == SOFT_DELETE_COLUMN),
-        charsets={f"{table}.{column}": str(charset) for table, column, charset, *_ in rows if charset is not None},
-        scalar_columns={table: frozenset(found) for table, found in scalars.items()},
-        collations={f"{table}.{column}": str(collation) for table, column, _, collation, _ in rows
-                    if collation is not None},
-        mysql=True,
-        indexes=indexes,
-    )
+    return {table: frozenset(found) for table, found in scalars.items()}
+
+
+def _indexes(index_rows) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Return each table's indexes and their columns in order, from the catalog's rows (ordered by position)."""
+    indexes: dict[str, dict[str, tuple[str, ...]]] = {}
+    for table, index, column in index_rows:
+        entry = indexes.setdefault(str(table), {})
+        entry[str(index)] = (*entry.get(str(index), ()), str(column))
+    return indexes
