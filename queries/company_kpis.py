@@ -93,68 +93,32 @@ def kpi_statement(now: datetime, today_start: datetime, company_ids: Sequence[in
     keyset page, read by the primary key), at most `limit` of them (one more tells that there are more).
     A figure the platform keeps nothing for (no direction, no duration, no appointments) is NULL."""
     calls, companies, appointments = schema.tables["calls"], schema.tables["companies"], schema.table("appointments")
-    field = schema.field
-    direction, duration, customer_id = field("calls.direction"), field("calls.duration_sec"), field("calls.customer_id")
+    with_direction = schema.has("calls.direction")
     with_bookings = appointments is not None and all(schema.has(f"appointments.{name}") for name in (
         "starts_at", "created_at", "customer_id"))
     in_today = [calls.c.created_at >= today_start, calls.c.created_at <= now, *platform.live(calls),
                 *_scope(calls.c.company_id, company_ids)]
-    null_int = sa.cast(sa.null(), sa.Integer)
-    duration_or_null = duration if duration is not None else null_int
-    timed = sa.case((sa.and_(schema.status_in("answered"), duration_or_null.is_not(None)), 1), else_=0)
-    today = sa.select(
-        calls.c.company_id, (direction if direction is not None else sa.null()).label("direction"), calls.c.status,
-        duration_or_null.label("duration_sec"), calls.c.created_at,
-        timed.label("timed"),
-        # Each company's timed calls numbered by length, and counted, for the nearest-rank p90.
-        sa.func.row_number().over(partition_by=(calls.c.company_id, timed), order_by=duration_or_null)
-        .label("position"),
-        sa.func.count().over(partition_by=(calls.c.company_id, timed)).label("timed_count"),
-    ).where(*in_today).subquery("today")
-    is_timed = today.c.timed == 1
-
-    def counted(condition: sa.ColumnElement[bool] | None, name: str) -> sa.ColumnElement:
-        return (_count_where(condition) if condition is not None else null_int).label(name)
-
-    per_company = sa.select(
-        today.c.company_id,
-        sa.func.count().label("calls"),
-        counted(today.c.direction == "inbound" if direction is not None else None, "inbound"),
-        counted(today.c.direction == "outbound" if direction is not None else None, "outbound"),
-        *(counted(schema.status_in(bucket, today.c.status), bucket)
-          for bucket in ("answered", "missed", "failed", "other")),
-        # The answered calls with a length: what the average and the p90 stand on (queries/figures.py).
-        _count_where(is_timed).label("timed"),
-        sa.func.avg(sa.case((is_timed, today.c.duration_sec))).label("average_talk"),
-        sa.func.min(sa.case((sa.and_(is_timed, today.c.position * 10 >= today.c.timed_count * 9),
-                             today.c.duration_sec))).label("p90_talk"),
-        sa.func.max(today.c.created_at).label("last_call_at"),
-    ).group_by(today.c.company_id).subquery("per_company")
+    per_company = _per_company(_todays_calls(schema, in_today), schema, with_direction)
     ongoing = (sa.select(calls.c.company_id, sa.func.count().label("ongoing"))
                .where(ongoing_condition(now, company_ids, platform, schema)).group_by(calls.c.company_id)
                .subquery("ongoing"))
     zero = sa.literal(0)
     source = (companies.outerjoin(per_company, per_company.c.company_id == companies.c.id)
               .outerjoin(ongoing, ongoing.c.company_id == companies.c.id))
-    absent = {name for name, holds in (("inbound", direction is not None), ("outbound", direction is not None))
-              if not holds}
-    figures = [sa.func.coalesce(per_company.c[name], zero).label(name) if name not in absent
-               else null_int.label(name) for name in ("calls", "inbound", "outbound", "answered", "missed", "failed",
-                                                       "other", "timed")]
     if with_bookings:
         booked, converted = _bookings(schema, now, today_start, company_ids, booking_window_hours, platform,
-                                      in_today, customer_id)
+                                      in_today, schema.field("calls.customer_id"))
         source = (source.outerjoin(booked, booked.c.company_id == companies.c.id)
                   .outerjoin(converted, converted.c.company_id == companies.c.id))
         bookings = [sa.func.coalesce(booked.c.booked, zero).label("booked"),
                     sa.func.coalesce(converted.c.converted, zero).label("converted")]
     else:
-        bookings = [null_int.label("booked"), null_int.label("converted")]
+        bookings = [_null_int().label("booked"), _null_int().label("converted")]
     return (
         sa.select(
             companies.c.id.label("company_id"), companies.c.name.label("company_name"),
             sa.func.coalesce(ongoing.c.ongoing, zero).label("ongoing"),
-            *figures,
+            *_figures(per_company, with_direction, zero),
             per_company.c.average_talk, per_company.c.p90_talk, per_company.c.last_call_at,
             *bookings,
         )
@@ -163,6 +127,60 @@ def kpi_statement(now: datetime, today_start: datetime, company_ids: Sequence[in
         .order_by(companies.c.id)
         .limit(limit + 1)
     )
+
+
+def _null_int() -> sa.ColumnElement:
+    return sa.cast(sa.null(), sa.Integer)
+
+
+def _todays_calls(schema: MappedSchema, in_today: list[sa.ColumnElement[bool]]) -> sa.Subquery:
+    """Return today's calls, each with whether it is timed (answered, with a length) and its rank by length."""
+    calls = schema.tables["calls"]
+    direction, duration = schema.field("calls.direction"), schema.field("calls.duration_sec")
+    duration_or_null = duration if duration is not None else _null_int()
+    timed = sa.case((sa.and_(schema.status_in("answered"), duration_or_null.is_not(None)), 1), else_=0)
+    return sa.select(
+        calls.c.company_id, (direction if direction is not None else sa.null()).label("direction"), calls.c.status,
+        duration_or_null.label("duration_sec"), calls.c.created_at,
+        timed.label("timed"),
+        # Each company's timed calls numbered by length, and counted, for the nearest-rank p90.
+        sa.func.row_number().over(partition_by=(calls.c.company_id, timed), order_by=duration_or_null)
+        .label("position"),
+        sa.func.count().over(partition_by=(calls.c.company_id, timed)).label("timed_count"),
+    ).where(*in_today).subquery("today")
+
+
+def _counted(condition: sa.ColumnElement[bool] | None, name: str) -> sa.ColumnElement:
+    """Return how many rows meet the condition, labelled (NULL where the platform keeps nothing to judge by)."""
+    return (_count_where(condition) if condition is not None else _null_int()).label(name)
+
+
+def _per_company(today: sa.Subquery, schema: MappedSchema, with_direction: bool) -> sa.Subquery:
+    """Return each company's figures of today's calls: counts by direction and bucket, talk times, the last call."""
+    is_timed = today.c.timed == 1
+    return sa.select(
+        today.c.company_id,
+        sa.func.count().label("calls"),
+        _counted(today.c.direction == "inbound" if with_direction else None, "inbound"),
+        _counted(today.c.direction == "outbound" if with_direction else None, "outbound"),
+        *(_counted(schema.status_in(bucket, today.c.status), bucket)
+          for bucket in ("answered", "missed", "failed", "other")),
+        # The answered calls with a length: what the average and the p90 stand on (queries/figures.py).
+        _count_where(is_timed).label("timed"),
+        sa.func.avg(sa.case((is_timed, today.c.duration_sec))).label("average_talk"),
+        sa.func.min(sa.case((sa.and_(is_timed, today.c.position * 10 >= today.c.timed_count * 9),
+                             today.c.duration_sec))).label("p90_talk"),
+        sa.func.max(today.c.created_at).label("last_call_at"),
+    ).group_by(today.c.company_id).subquery("per_company")
+
+
+def _figures(per_company: sa.Subquery, with_direction: bool, zero: sa.ColumnElement) -> list[sa.ColumnElement]:
+    """Return the companies' counts, 0 where a company had no call today (NULL where the platform keeps no
+    direction)."""
+    absent = () if with_direction else ("inbound", "outbound")
+    return [sa.func.coalesce(per_company.c[name], zero).label(name) if name not in absent
+            else _null_int().label(name) for name in ("calls", "inbound", "outbound", "answered", "missed", "failed",
+                                                      "other", "timed")]
 
 
 def _bookings(schema: MappedSchema, now: datetime, today_start: datetime, company_ids: Sequence[int] | None,
