@@ -106,47 +106,62 @@ def _null(kind) -> sa.ColumnElement:
 def summary_statement(customer_id: int, now: datetime, company_ids: Sequence[int] | None = None,
                       platform: PlatformSchema = DEFAULT_PLATFORM, schema: MappedSchema = DEFAULT_SCHEMA) -> sa.Select:
     """Return the customer's record beside the one-row aggregates of their calls and appointments."""
-    calls, customers, companies = schema.tables["calls"], schema.tables["customers"], schema.tables["companies"]
-    appointments = _appointments(schema)
+    customers, companies = schema.tables["customers"], schema.tables["companies"]
     source = customers.outerjoin(companies, platform.joined(companies, companies.c.id == customers.c.company_id))
-    counted: list[sa.ColumnElement] = []
     # One row per aggregate (none when the customer has no such rows), joined to the customer by its id.
-    if schema.has("calls.customer_id"):
-        call_counts = (sa.select(calls.c.customer_id, sa.func.count().label("calls"),
-                                 _count_where(schema.status_in("missed")).label("missed"),
-                                 sa.func.min(calls.c.created_at).label("first_contact"),
-                                 sa.func.max(calls.c.created_at).label("last_contact"))
-                       .where(*_scoped(calls, customer_id, company_ids, platform)).group_by(calls.c.customer_id)
-                       .subquery("call_counts"))
-        source = source.outerjoin(call_counts, call_counts.c.customer_id == customers.c.id)
-        counted += [column for column in call_counts.c if column.name != "customer_id"]
-    else:
-        counted += [_null(sa.Integer).label(name) for name in ("calls", "missed")]
-        counted += [_null(sa.DateTime).label(name) for name in ("first_contact", "last_contact")]
-    if appointments is not None:
-        status, starts_at = schema.shown("appointments.status"), schema.field("appointments.starts_at")
-        booking_counts = (sa.select(appointments.c.customer_id, sa.func.count().label("booked"),
-                                    _count_where(status == KEPT_STATUS).label("kept"),
-                                    _count_where(status == CANCELLED_STATUS).label("cancelled"),
-                                    _count_where(status == NO_SHOW_STATUS).label("no_show"),
-                                    _count_where(starts_at > now if starts_at is not None else sa.false())
-                                    .label("upcoming"))
-                          .where(*_scoped(appointments, customer_id, company_ids, platform))
-                          .group_by(appointments.c.customer_id).subquery("booking_counts"))
-        source = source.outerjoin(booking_counts, booking_counts.c.customer_id == customers.c.id)
-        counted += [column for column in booking_counts.c if column.name != "customer_id"]
-    else:
-        counted += [_null(sa.Integer).label(name) for name in ("booked", "kept", "cancelled", "no_show", "upcoming")]
+    source, call_counts = _with_call_counts(source, customer_id, company_ids, platform, schema)
+    source, booking_counts = _with_booking_counts(source, customer_id, now, company_ids, platform, schema)
     where = [customers.c.id == customer_id, *platform.live(customers)]
     if company_ids is not None:
         where.append(customers.c.company_id.in_(list(company_ids)))
     return (
         sa.select(customers.c.id, schema.shown("customers.name"), schema.shown("customers.phone"),
-                  schema.shown("customers.email"), companies.c.name.label("company_name"), *counted)
+                  schema.shown("customers.email"), companies.c.name.label("company_name"), *call_counts,
+                  *booking_counts)
         .select_from(source)
         .where(*where)
         .limit(1)
     )
+
+
+def _with_call_counts(source, customer_id: int, company_ids: Sequence[int] | None, platform: PlatformSchema,
+                      schema: MappedSchema):
+    """Return the source joined to the customer's call counts and first and last contact, and those columns
+    (NULL where no call names its customer)."""
+    if not schema.has("calls.customer_id"):
+        return source, [*(_null(sa.Integer).label(name) for name in ("calls", "missed")),
+                        *(_null(sa.DateTime).label(name) for name in ("first_contact", "last_contact"))]
+    calls, customers = schema.tables["calls"], schema.tables["customers"]
+    call_counts = (sa.select(calls.c.customer_id, sa.func.count().label("calls"),
+                             _count_where(schema.status_in("missed")).label("missed"),
+                             sa.func.min(calls.c.created_at).label("first_contact"),
+                             sa.func.max(calls.c.created_at).label("last_contact"))
+                   .where(*_scoped(calls, customer_id, company_ids, platform)).group_by(calls.c.customer_id)
+                   .subquery("call_counts"))
+    return (source.outerjoin(call_counts, call_counts.c.customer_id == customers.c.id),
+            [column for column in call_counts.c if column.name != "customer_id"])
+
+
+def _with_booking_counts(source, customer_id: int, now: datetime, company_ids: Sequence[int] | None,
+                         platform: PlatformSchema, schema: MappedSchema):
+    """Return the source joined to the customer's appointment counts by outcome, and those columns (NULL where
+    the platform keeps no appointments of a customer)."""
+    appointments = _appointments(schema)
+    if appointments is None:
+        return source, [_null(sa.Integer).label(name)
+                        for name in ("booked", "kept", "cancelled", "no_show", "upcoming")]
+    customers = schema.tables["customers"]
+    status, starts_at = schema.shown("appointments.status"), schema.field("appointments.starts_at")
+    booking_counts = (sa.select(appointments.c.customer_id, sa.func.count().label("booked"),
+                                _count_where(status == KEPT_STATUS).label("kept"),
+                                _count_where(status == CANCELLED_STATUS).label("cancelled"),
+                                _count_where(status == NO_SHOW_STATUS).label("no_show"),
+                                _count_where(starts_at > now if starts_at is not None else sa.false())
+                                .label("upcoming"))
+                      .where(*_scoped(appointments, customer_id, company_ids, platform))
+                      .group_by(appointments.c.customer_id).subquery("booking_counts"))
+    return (source.outerjoin(booking_counts, booking_counts.c.customer_id == customers.c.id),
+            [column for column in booking_counts.c if column.name != "customer_id"])
 
 
 def upcoming_statement(customer_id: int, now: datetime, company_ids: Sequence[int] | None = None,
