@@ -254,12 +254,16 @@ def _table_row(query: str, table: str, expected: tuple[str, ...], accesses: list
     missing = [ix for ix in expected if ix not in existing]
     if missing:
         # Only the indexes the query was written for stay right as the data changes: even a good plan fails.
-        verdict = Verdict.FAIL
-        notes.insert(0, f"{_index_words(missing)} not exist: {MIGRATE_HINT}")
-        notes = [note for note in notes if not note.startswith(f"reads {table} by ")]
+        verdict, notes = Verdict.FAIL, _missing_index_notes(notes, missing, table)
     elif not accesses:
         notes.append(f"the plan does not read {table}: nothing to judge")
     return PlanRow(query, table, expected, verdict, "; ".join(notes), tuple(accesses))
+
+
+def _missing_index_notes(notes: list[str], missing: list[str], table: str) -> list[str]:
+    """Return the notes led by the missing indexes, less those on how the table is read (judged without them)."""
+    return [f"{_index_words(missing)} not exist: {MIGRATE_HINT}",
+            *(note for note in notes if not note.startswith(f"reads {table} by "))]
 
 
 def _index_words(names: list[str]) -> str:
@@ -427,15 +431,26 @@ def _physical(expected_by_table: dict[str, tuple[str, ...]], schema: MappedSchem
 
 def summary(rows: list[PlanRow]) -> tuple[Verdict, str]:
     """Return the worst verdict of the rows and a line that says what the plans came to."""
-    failing = {row.query for row in rows if row.verdict is Verdict.FAIL}
-    warning = {row.query for row in rows if row.verdict is Verdict.WARN} - failing
+    failing = _queries_judged(rows, Verdict.FAIL)
+    warning = _queries_judged(rows, Verdict.WARN) - failing
     queries = len({row.query for row in rows})
     if failing:
-        hint = (" Run `python app.py migrate` to add the indexes, then verify again."
-                if any(MIGRATE_HINT in row.note for row in rows) else "")
-        return Verdict.FAIL, f"{len(failing)} of {queries} widget query plans fail, {len(warning)} warn.{hint}"
+        return Verdict.FAIL, (f"{len(failing)} of {queries} widget query plans fail, {len(warning)} warn."
+                              f"{_migrate_hint(rows)}")
     return (Verdict.WARN if warning else Verdict.PASS,
             f"all {queries} widget query plans are bounded" + (f"; {len(warning)} with a warning" if warning else ""))
+
+
+def _queries_judged(rows: list[PlanRow], verdict: Verdict) -> set[str]:
+    """Return the queries that have a row of this verdict."""
+    return {row.query for row in rows if row.verdict is verdict}
+
+
+def _migrate_hint(rows: list[PlanRow]) -> str:
+    """Return the advice to migrate where a row says an index is missing ("" where none does)."""
+    if any(MIGRATE_HINT in row.note for row in rows):
+        return " Run `python app.py migrate` to add the indexes, then verify again."
+    return ""
 
 
 def format_checks(rows: list[PlanRow]) -> str:
