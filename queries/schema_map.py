@@ -180,11 +180,15 @@ def _spec(value: Any, where: str) -> FieldSpec:
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping) and set(value) <= {"concat", "separator"} and "concat" in value:
-        columns = value["concat"]
-        if not (isinstance(columns, list) and columns and all(isinstance(c, str) and c for c in columns)):
-            raise SchemaMapError(f"{where}: `concat` is a list of column names")
-        return Concat(tuple(columns), str(value.get("separator", " ")))
+        return _concat_spec(value, where)
     raise SchemaMapError(f"{where}: expected a column name, \"\" (absent) or {{ concat = [columns…] }}")
+
+
+def _concat_spec(value: Mapping[str, Any], where: str) -> Concat:
+    columns = value["concat"]
+    if not (isinstance(columns, list) and columns and all(isinstance(c, str) and c for c in columns)):
+        raise SchemaMapError(f"{where}: `concat` is a list of column names")
+    return Concat(tuple(columns), str(value.get("separator", " ")))
 
 
 def parse_schema_map(text: str, source: str = "the schema map") -> SchemaMap:
@@ -197,22 +201,27 @@ def parse_schema_map(text: str, source: str = "the schema map") -> SchemaMap:
     for section, values in document.items():
         if section == "statuses":
             mapped.statuses = _statuses(values, source)
-            continue
-        if section not in TABLES or not isinstance(values, Mapping):
-            raise SchemaMapError(f"{source}: unknown section [{section}]; the sections are "
-                                 f"{', '.join(f'[{name}]' for name in (*TABLES, 'statuses'))}")
-        known = set(logical_fields(section)) | {"table"} | ({"payload"} if section == "calls" else set())
-        for key, value in values.items():
-            where = f"{source}, [{section}] {key}"
-            if key not in known:
-                raise SchemaMapError(f"{where}: unknown field; [{section}] has {', '.join(sorted(known))}")
-            if key == "table":
-                mapped.tables[section] = _spec(value, where) if not isinstance(value, Mapping) else None
-            elif key == "payload":
-                mapped.payload, mapped.payload_parts = _payload(value, where)
-            else:
-                mapped.fields[f"{section}.{key}"] = _spec(value, where)
+        else:
+            _read_table_section(mapped, section, values, source)
     return mapped
+
+
+def _read_table_section(mapped: SchemaMap, section: str, values: Any, source: str) -> None:
+    """Read one table's section into the map: its platform table, its fields and (of calls) the payload."""
+    if section not in TABLES or not isinstance(values, Mapping):
+        raise SchemaMapError(f"{source}: unknown section [{section}]; the sections are "
+                             f"{', '.join(f'[{name}]' for name in (*TABLES, 'statuses'))}")
+    known = set(logical_fields(section)) | {"table"} | ({"payload"} if section == "calls" else set())
+    for key, value in values.items():
+        where = f"{source}, [{section}] {key}"
+        if key not in known:
+            raise SchemaMapError(f"{where}: unknown field; [{section}] has {', '.join(sorted(known))}")
+        if key == "table":
+            mapped.tables[section] = _spec(value, where) if not isinstance(value, Mapping) else None
+        elif key == "payload":
+            mapped.payload, mapped.payload_parts = _payload(value, where)
+        else:
+            mapped.fields[f"{section}.{key}"] = _spec(value, where)
 
 
 def _payload(value: Any, where: str) -> tuple[tuple[str, ...], dict[str, JsonPart]]:
@@ -471,27 +480,34 @@ def build_mapped_schema(mapped: SchemaMap, present: dict[str, set[str]] | None =
     if mapped.is_default:
         return MappedSchema(mapped, dict(TABLES), present)
     metadata = sa.MetaData()
-    tables = {}
-    for name, default in TABLES.items():
-        physical = mapped.tables.get(name)
-        if physical is None:
-            continue
-        columns: dict[str, sa.Column] = {}
-        for key in logical_fields(name):
-            spec = mapped.spec(f"{name}.{key}")
-            if isinstance(spec, str):
-                kind = default.c[key].type if key in default.c else EXTRA_FIELDS[name][key]
-                columns[key] = sa.Column(spec, kind, key=key, primary_key=(key == "id"))
-        for key in logical_fields(name):
-            spec = mapped.spec(f"{name}.{key}")
-            if isinstance(spec, Concat):
-                for column in spec.columns:
-                    columns.setdefault(column, sa.Column(column, sa.String(255)))
-        payload = [mapped.payload_column(entry) for entry in mapped.payload] if name == "calls" else []
-        for column in (*payload, SOFT_DELETE_COLUMN):
-            columns.setdefault(column, sa.Column(column, sa.Text if column != SOFT_DELETE_COLUMN else sa.DateTime))
-        tables[name] = sa.Table(physical, metadata, *columns.values())
+    tables = {name: sa.Table(mapped.tables[name], metadata, *_mapped_columns(mapped, name).values())
+              for name in TABLES if mapped.tables.get(name) is not None}
     return MappedSchema(mapped, tables, present)
+
+
+def _mapped_columns(mapped: SchemaMap, name: str) -> dict[str, sa.Column]:
+    """Return a logical table's columns as the map names them: its fields (keyed by their logical names), the
+    columns its joined fields are made of, the payload's columns and the soft-delete column."""
+    specs = {key: mapped.spec(f"{name}.{key}") for key in logical_fields(name)}
+    columns = {key: sa.Column(spec, _field_type(name, key), key=key, primary_key=(key == "id"))
+               for key, spec in specs.items() if isinstance(spec, str)}
+    for column in _joined_parts(specs.values()):
+        columns.setdefault(column, sa.Column(column, sa.String(255)))
+    payload = [mapped.payload_column(entry) for entry in mapped.payload] if name == "calls" else []
+    for column in (*payload, SOFT_DELETE_COLUMN):
+        columns.setdefault(column, sa.Column(column, sa.Text if column != SOFT_DELETE_COLUMN else sa.DateTime))
+    return columns
+
+
+def _joined_parts(specs: Iterable[FieldSpec]) -> list[str]:
+    """Return the columns the joined fields among these are made of, in order."""
+    return [column for spec in specs if isinstance(spec, Concat) for column in spec.columns]
+
+
+def _field_type(table: str, key: str) -> sa.types.TypeEngine:
+    """Return a field's type: its default column's, or the one an extra field is declared with."""
+    default = TABLES[table]
+    return default.c[key].type if key in default.c else EXTRA_FIELDS[table][key]
 
 
 DEFAULT_SCHEMA = build_mapped_schema(SchemaMap())
