@@ -129,23 +129,7 @@ def details_data(fields: dict[str, Any], config: dict[str, Any], mask_phones: bo
     """Return the call's fields as the panel shows them (JSON for the cache): labels, text values, the timeline,
     and first, where the facts disagree, what the grids show and why (a call stuck in progress at `now`, or two
     status columns that disagree)."""
-    zones = config["DATABASE_TIMEZONE"], config["DISPLAY_TIMEZONE"]
-    values = {name: text_or_none(fields.get(name)) for name, _ in FIELDS}
-    values["duration_sec"] = duration_text(fields.get("duration_sec"))
-    for name in PHONE_FIELDS:
-        values[name] = mask_phone(values[name]) if mask_phones else values[name]
-    for name in TEXT_FIELDS if mask_phones else ():
-        values[name] = mask_field(values[name], config.get("PHONE_REGION") or FALLBACK_REGION)
-    for name in STATUS_FIELDS:  # as the grids read it, with the stored value beside it for whoever checks the data
-        stored, label = values[name], status_label(values[name])
-        if label is not None:
-            values[name] = label if label.lower() == stored.lower() else f"{label} ({stored})"
-    start = fields.get("start_timestamp") or fields.get("created_at")
-    ended = None
-    if fields.get("duration_sec") is not None and isinstance(start, datetime):
-        ended = start + timedelta(seconds=int(fields["duration_sec"]))
-    moments = {**fields, "ended": ended}
-    timeline = [(label, display_time(moments.get(name), *zones)) for name, label in TIMELINE]
+    values = _shown_values(fields, config, mask_phones)
     note = disagreement(fields, now)
     ongoing = (fields.get("status") in ONGOING_STATUSES and fields.get("call_status") in ONGOING_STATUSES
                and note is None)
@@ -153,7 +137,40 @@ def details_data(fields: dict[str, Any], config: dict[str, Any], mask_phones: bo
             "customer_id": int_or_none(fields.get("customer_record")),
             "fields": [*([("Shown as", note)] if note else []),
                        *((label, values[name]) for name, label in FIELDS if values.get(name) is not None)],
-            "timeline": [(label, when) for label, when in timeline if when is not None]}
+            "timeline": _timeline(fields, config["DATABASE_TIMEZONE"], config["DISPLAY_TIMEZONE"])}
+
+
+def _shown_values(fields: dict[str, Any], config: dict[str, Any], mask_phones: bool) -> dict[str, str | None]:
+    """Return the call's fields as text, numbers masked for a viewer who sees masked numbers."""
+    values = {name: text_or_none(fields.get(name)) for name, _ in FIELDS}
+    values["duration_sec"] = duration_text(fields.get("duration_sec"))
+    for name in PHONE_FIELDS:
+        values[name] = mask_phone(values[name]) if mask_phones else values[name]
+    for name in TEXT_FIELDS if mask_phones else ():
+        values[name] = mask_field(values[name], config.get("PHONE_REGION") or FALLBACK_REGION)
+    for name in STATUS_FIELDS:
+        values[name] = _status_text(values[name])
+    return values
+
+
+def _status_text(stored: str | None) -> str | None:
+    """Return a status as the grids read it, with the stored value beside it for whoever checks the data."""
+    label = status_label(stored)
+    if label is None:
+        return stored
+    return label if label.lower() == stored.lower() else f"{label} ({stored})"
+
+
+def _timeline(fields: dict[str, Any], database_timezone: str, display_timezone: str) -> list[tuple[str, str]]:
+    """Return the call's moments that are known, in the display timezone: its end is its start plus its length."""
+    start = fields.get("start_timestamp") or fields.get("created_at")
+    ended = None
+    if fields.get("duration_sec") is not None and isinstance(start, datetime):
+        ended = start + timedelta(seconds=int(fields["duration_sec"]))
+    moments = {**fields, "ended": ended}
+    timeline = [(label, display_time(moments.get(name), database_timezone, display_timezone))
+                for name, label in TIMELINE]
+    return [(label, when) for label, when in timeline if when is not None]
 
 
 def disagreement(fields: dict[str, Any], now: datetime | None) -> str | None:
@@ -234,6 +251,11 @@ def show(search: Any, previous_freshness: Any, triggered: Any = None, open_call:
     result = cached_refresh(TITLE, lambda: services.queries.get_or_compute(
         QUERY_NAME, {"call_id": call_id, "company_ids": scope, "masked": viewer.masks_phones},
         services.poll_seconds(POLL_SETTING), compute), services.config["STATEMENT_TIMEOUT_MS"])
+    return _panel(call_id, result, previous_freshness)
+
+
+def _panel(call_id: int, result, previous_freshness: Any) -> dict[str, Any]:
+    """Return the open panel for a refresh's result: the call, not found, or why it could not be loaded."""
     if result.cached is None:
         body = [html.P(f"Could not load the call: {result.reason}", className="notice notice-failed")]
         return {"hidden": False, "heading": f"Call {call_id}", "body": body, "call": call_id, "live": True,
@@ -259,14 +281,20 @@ def _payload_entries() -> tuple[str, ...]:
     return schema_of(current_services().reader).payload if has_app_context() else DEFAULT_SCHEMA.payload
 
 
+def _pressed_entry(triggered: Any) -> str | None:
+    """Return the payload entry whose button was pressed, where the platform has it (None: no such entry)."""
+    entry = next((name for name, button in _payload_buttons().items() if button == triggered), None)
+    return entry if entry is not None and entry in _payload_entries() else None
+
+
 def open_payload(triggered: Any, call_id: Any) -> dict[str, Any]:
     """Fetch the entry whose button was pressed, for the open call only.
 
     Reading and preparing a payload (parsing, masking, laying out) is the heaviest work a press can ask for, so
     the prepared result is cached per call, entry, scope and masking for the details' interval (one preparation
     however many press or watch), and each preparation counts against the user's PAYLOAD_RATE_LIMIT."""
-    entry = next((name for name, button in _payload_buttons().items() if button == triggered), None)
-    if entry is None or entry not in _payload_entries():
+    entry = _pressed_entry(triggered)
+    if entry is None:
         return {"payload": no_update, "note": no_update}
     services = current_services()
     viewer = current_viewer()
