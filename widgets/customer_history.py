@@ -92,28 +92,39 @@ def history_data(summary: queries.Summary, upcoming: list[dict[str, Any]], page:
     customer = summary.customer
     # A name, an address or a row's detail may hold a number too (an unknown caller's name often is one).
     text = (lambda value: mask_field(text_or_none(value))) if mask_phones else text_or_none
-    phone = text_or_none(customer["phone"])
     name = (text(customer["name"]) or "").strip()
-    fields = [("Phone", mask_phone(phone) if mask_phones else phone), ("Email", text(customer["email"])),
-              ("Company", text_or_none(customer["company_name"])),
-              ("First contact", display_time(summary.first_contact, *zones)),
-              ("Last contact", display_time(summary.last_contact, *zones)), ("Customer id", str(customer["id"]))]
     rows = page.rows.astype(object).where(page.rows.notna(), None).to_dict("records")
     return {
         "found": True, "id": int(customer["id"]), "name": name or f"Customer {customer['id']}",
-        "fields": [(label, value) for label, value in fields if value],
+        "fields": _record_fields(summary, text, mask_phones, zones),
         "counts": [(label, summary.counts[key]) for key, label in COUNT_LABELS],
         "upcoming": [(display_time(row["at"], *zones), _label(row["status"]), text(row["detail"]))
                      for row in upcoming],
         "more_upcoming": max(summary.counts["upcoming"] - len(upcoming), 0),
-        "rows": [(display_time(row["at"], *zones), "Call" if row["kind"] == "call" else "Appointment",
-                  _label(row["status"]) if row["kind"] != "call" else
-                  call_status_label(row["status"], row.get("call_status"), row["at"], now),
-                  text(row["detail"]), text_or_none(row["direction"]),
-                  duration_text(row["duration_sec"]),
-                  int(row["id"]) if row["kind"] == "call" else None) for row in rows],
+        "rows": [_history_row(row, text, zones, now) for row in rows],
         "next": cursor_to_data(page.next_cursor),
     }
+
+
+def _record_fields(summary: queries.Summary, text, mask_phones: bool, zones: tuple[str, str]) -> list[tuple]:
+    """Return the customer's record as (label, text) pairs, those without a value left out."""
+    customer = summary.customer
+    phone = text_or_none(customer["phone"])
+    fields = [("Phone", mask_phone(phone) if mask_phones else phone), ("Email", text(customer["email"])),
+              ("Company", text_or_none(customer["company_name"])),
+              ("First contact", display_time(summary.first_contact, *zones)),
+              ("Last contact", display_time(summary.last_contact, *zones)), ("Customer id", str(customer["id"]))]
+    return [(label, value) for label, value in fields if value]
+
+
+def _history_row(row: dict[str, Any], text, zones: tuple[str, str], now: datetime | None) -> tuple:
+    """Return a history row as text, a call's with its id (its time links to its details)."""
+    is_call = row["kind"] == "call"
+    status = (call_status_label(row["status"], row.get("call_status"), row["at"], now) if is_call
+              else _label(row["status"]))
+    return (display_time(row["at"], *zones), "Call" if is_call else "Appointment", status,
+            text(row["detail"]), text_or_none(row["direction"]), duration_text(row["duration_sec"]),
+            int(row["id"]) if is_call else None)
 
 
 def _label(status: Any) -> str | None:
@@ -138,22 +149,32 @@ def history_view(data: dict[str, Any], page: int) -> list:
     def listing(pairs):
         return html.Dl(className="details", children=[part for label, value in pairs
                                                        for part in (html.Dt(label), html.Dd(value))])
-    upcoming = [html.Li(" · ".join(part for part in item if part)) for item in data["upcoming"]]
-    if data["more_upcoming"]:
-        upcoming.append(html.Li(f"and {data['more_upcoming']:,} more"))
-    table = html.Table(className="history", children=[
-        html.Caption(f"Calls and appointments, newest first (page {page + 1})"),
-        html.Thead(html.Tr([html.Th(label, scope="col") for label in HISTORY_COLUMNS])),
-        html.Tbody([html.Tr(_history_cells(row)) for row in data["rows"]]
-                   or [html.Tr(html.Td("No calls or appointments yet.", colSpan=len(HISTORY_COLUMNS)))]),
-    ])
+    upcoming = _upcoming_items(data)
     counts = html.Dl(className="counts", children=[
         html.Div(className="count", title=COUNT_MEANINGS.get(label), children=[html.Dt(label), html.Dd(f"{count:,}")])
         for label, count in data["counts"]])
     return [listing(data["fields"]), counts,
             html.H3("Upcoming appointments"),
             html.Ul(upcoming, className="upcoming") if upcoming else html.P("None booked.", className="caption"),
-            html.H3("History"), table]
+            html.H3("History"), _history_table(data["rows"], page)]
+
+
+def _upcoming_items(data: dict[str, Any]) -> list:
+    """Return the upcoming appointments as list items, and how many more there are."""
+    upcoming = [html.Li(" · ".join(part for part in item if part)) for item in data["upcoming"]]
+    if data["more_upcoming"]:
+        upcoming.append(html.Li(f"and {data['more_upcoming']:,} more"))
+    return upcoming
+
+
+def _history_table(rows: list, page: int) -> html.Table:
+    """Return a page of the history as a table (a row saying so where there is none)."""
+    return html.Table(className="history", children=[
+        html.Caption(f"Calls and appointments, newest first (page {page + 1})"),
+        html.Thead(html.Tr([html.Th(label, scope="col") for label in HISTORY_COLUMNS])),
+        html.Tbody([html.Tr(_history_cells(row)) for row in rows]
+                   or [html.Tr(html.Td("No calls or appointments yet.", colSpan=len(HISTORY_COLUMNS)))]),
+    ])
 
 
 # --- callbacks --------------------------------------------------------------------------------------------
@@ -204,6 +225,11 @@ def show(search: Any, pager: Any, previous_freshness: Any, triggered: Any = None
         QUERY_NAME, {"customer_id": customer_id, "company_ids": scope, "masked": viewer.masks_phones,
                      "cursor": cursor_to_data(cursor), "page_size": page_size},
         services.poll_seconds(POLL_SETTING), compute), services.config["STATEMENT_TIMEOUT_MS"])
+    return _panel(customer_id, page, result, previous_freshness, closed)
+
+
+def _panel(customer_id: int, page: int, result, previous_freshness: Any, closed: dict[str, Any]) -> dict[str, Any]:
+    """Return the open panel for a refresh's result: the customer's page, not found, or why it could not load."""
     if result.cached is None:
         body = [html.P(f"Could not load the customer: {result.reason}", className="notice notice-failed")]
         return {**closed, "hidden": False, "heading": f"Customer {customer_id}", "body": body,
