@@ -61,9 +61,14 @@ def describe_failure(error: BaseException, statement_timeout_ms: int) -> str:
     missing = missing_object(error)
     if missing is not None:
         return f"{missing} is not in this database: {INSPECT_HINT}"
-    text = str(getattr(error, "orig", None) or error).lower()
     if isinstance(error, sa.exc.TimeoutError):
         return "all database connections are busy"
+    return _reason_in_message(error, statement_timeout_ms)
+
+
+def _reason_in_message(error: BaseException, statement_timeout_ms: int) -> str:
+    """Return the reason the driver's message tells (a timeout, an unreachable server), else the error's kind."""
+    text = str(getattr(error, "orig", None) or error).lower()
     if any(marker in text for marker in TIMEOUT_MARKERS):
         return f"query timed out after {statement_timeout_ms / 1000:g} s"
     if any(marker in text for marker in UNREACHABLE_MARKERS) or isinstance(error, OSError):
