@@ -20,7 +20,7 @@ so what a DBA reads is what `migrate` would do on this database. On MySQL/MariaD
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -109,17 +109,33 @@ def mapped_wanted(mapped) -> tuple[WantedIndex, ...]:
         table = mapped.tables.get(index.table)
         required = index.required_columns
         specs = [(column in required, mapped.spec(f"{index.table}.{column}")) for column in index.columns]
-        if index.required:
-            if not table or any(needed and not isinstance(spec, str) for needed, spec in specs):
-                continue
-            columns = tuple(dict.fromkeys(part for _, spec in specs if spec is not None
-                                          for part in ((spec,) if isinstance(spec, str) else spec.columns)))
-            wanted.append(replace(index, table=table, columns=columns))
-            continue
-        columns = tuple(spec for _, spec in specs if spec is not None)
-        if table and columns and all(isinstance(column, str) for column in columns):
-            wanted.append(WantedIndex(table, index.name, columns, index.served_by))
+        found = _covering_on(index, table, specs) if index.required else _plain_on(index, table, specs)
+        if found is not None:
+            wanted.append(found)
     return tuple(wanted)
+
+
+def _covering_on(index: WantedIndex, table: str | None, specs: list[tuple[bool, Any]]) -> WantedIndex | None:
+    """Return a covering index on the platform's table, each column of an expression covered in its own right
+    (None: no table, or a required field that is not one column)."""
+    if not table or any(needed and not isinstance(spec, str) for needed, spec in specs):
+        return None
+    columns = tuple(dict.fromkeys(part for _, spec in specs if spec is not None for part in _spec_columns(spec)))
+    return replace(index, table=table, columns=columns)
+
+
+def _spec_columns(spec: Any) -> tuple[str, ...]:
+    """Return the columns a field is kept in: its column, or those of the expression over several."""
+    return (spec,) if isinstance(spec, str) else spec.columns
+
+
+def _plain_on(index: WantedIndex, table: str | None, specs: list[tuple[bool, Any]]) -> WantedIndex | None:
+    """Return an index on the platform's table and its present fields (None: no table, no field, or a field
+    kept as an expression)."""
+    columns = tuple(spec for _, spec in specs if spec is not None)
+    if table and columns and all(isinstance(column, str) for column in columns):
+        return WantedIndex(table, index.name, columns, index.served_by)
+    return None
 
 
 @dataclass(frozen=True)
@@ -253,26 +269,41 @@ def plan_indexes(catalog: Catalog, wanted: Sequence[WantedIndex], dialect: sa.en
             plan.decisions.append(Decision(index, False, f"no table {index.table}"))
             continue
         index = index.fitted(entry)
-        missing = [column for column in index.columns if column not in entry.columns]
-        if missing:
-            plan.decisions.append(Decision(index, False, f"{index.table} has no {', '.join(missing)}"))
+        left = _left_out(catalog, entry, index)
+        if left is not None:
+            plan.decisions.append(left)
             continue
-        prefix = index.serving_prefix
-        serving = [existing for existing in entry.indexes if existing.columns[:len(prefix)] == prefix]
-        if serving:
-            present = any(existing.name == index.name and existing.columns == index.columns for existing in serving)
-            plan.decisions.append(Decision(index, False, "served by " + ", ".join(
-                describe(existing) for existing in serving), present))
-            continue
-        if index.name in catalog.index_names(index.table):
-            plan.decisions.append(Decision(index, False, f"the name {index.name} is taken by another index; "
-                                                         "the platform's is left as it is"))
-            continue
-        plan.decisions.append(Decision(index, True, "no index leads with " + ", ".join(prefix)))
+        plan.decisions.append(Decision(index, True, "no index leads with " + ", ".join(index.serving_prefix)))
         plan.statements.append(Step(create_statement(catalog.flavour, dialect, index), creates=index))
         plan.statements += _foreign_key_keepers(catalog, dialect, index)
         entry.indexes.append(ExistingIndex(index.name, index.columns))
     return plan
+
+
+def _left_out(catalog: Catalog, entry: TableCatalog, index: WantedIndex) -> Decision | None:
+    """Return why an index is not created on its table: columns missing, an index that serves, a name taken
+    (None: it is created)."""
+    missing = [column for column in index.columns if column not in entry.columns]
+    if missing:
+        return Decision(index, False, f"{index.table} has no {', '.join(missing)}")
+    served = _served(entry, index)
+    if served is not None:
+        return served
+    if index.name in catalog.index_names(index.table):
+        return Decision(index, False, f"the name {index.name} is taken by another index; "
+                                      "the platform's is left as it is")
+    return None
+
+
+def _served(entry: TableCatalog, index: WantedIndex) -> Decision | None:
+    """Return the decision to leave an index out where the table has indexes that lead with its serving prefix
+    (present: one of them is the index itself), None where it has none."""
+    prefix = index.serving_prefix
+    serving = [existing for existing in entry.indexes if existing.columns[:len(prefix)] == prefix]
+    if not serving:
+        return None
+    present = any(existing.name == index.name and existing.columns == index.columns for existing in serving)
+    return Decision(index, False, "served by " + ", ".join(describe(existing) for existing in serving), present)
 
 
 def create_statement(flavour: str, dialect: sa.engine.Dialect, index: WantedIndex) -> str:
@@ -294,19 +325,21 @@ def _foreign_key_keepers(catalog: Catalog, dialect: sa.engine.Dialect, index: Wa
     if catalog.flavour == "sqlite":
         return []
     entry = catalog.tables[index.table]
-    statements = []
-    for key in entry.foreign_keys:
-        if index.columns[:len(key.columns)] != key.columns:
-            continue
-        own = [existing for existing in entry.indexes if existing.name == key.name and existing.columns == key.columns]
-        others = [existing for existing in entry.indexes
-                  if existing.columns[:len(key.columns)] == key.columns and existing not in own]
-        if own and not others:
-            guard = " IF NOT EXISTS" if catalog.flavour == "mariadb" else ""
-            statements.append(Step(f"ALTER TABLE {_quote(dialect, index.table)} ADD INDEX{guard} "
-                                   f"{_quote(dialect, key.name)} ({_column_list(dialect, key.columns)}), "
-                                   "ALGORITHM=INPLACE, LOCK=NONE", keeps=(index.table, key.name)))
-    return statements
+    guard = " IF NOT EXISTS" if catalog.flavour == "mariadb" else ""
+    return [Step(f"ALTER TABLE {_quote(dialect, index.table)} ADD INDEX{guard} "
+                 f"{_quote(dialect, key.name)} ({_column_list(dialect, key.columns)}), "
+                 "ALGORITHM=INPLACE, LOCK=NONE", keeps=(index.table, key.name))
+            for key in entry.foreign_keys
+            if index.columns[:len(key.columns)] == key.columns and _served_by_own_index_alone(entry, key)]
+
+
+def _served_by_own_index_alone(entry: TableCatalog, key: ForeignKey) -> bool:
+    """Tell whether a foreign key's own index (its name, its columns) is the only one that serves it: the one
+    InnoDB drops once another can."""
+    own = [existing for existing in entry.indexes if existing.name == key.name and existing.columns == key.columns]
+    others = [existing for existing in entry.indexes
+              if existing.columns[:len(key.columns)] == key.columns and existing not in own]
+    return bool(own) and not others
 
 
 def drop_statement(catalog: Catalog, dialect: sa.engine.Dialect, table: str, name: str,
