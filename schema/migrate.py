@@ -27,8 +27,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from database.engines import server_flavour
-from schema.indexes import (ADOPTED, INDEX, LEDGER_TABLE, Catalog, WantedIndex, declared_catalog, default_wanted,
-                            describe, drop_statement, ledger, ledger_rows, plan_indexes, read_catalog)
+from schema.indexes import (ADOPTED, INDEX, LEDGER_TABLE, Catalog, Step, WantedIndex, declared_catalog,
+                            default_wanted, describe, drop_statement, ledger, ledger_rows, plan_indexes, read_catalog)
 from schema.tables import PLATFORM_TABLES
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -151,17 +151,22 @@ def _create_indexes(engine: Engine, wanted: Sequence[WantedIndex], report: Migra
         with engine.begin() as connection:
             connection.execute(ledger.insert(), {"batch": batch, "kind": ADOPTED})
     for step in plan.statements:
-        index = step.creates
-        with engine.begin() as connection:
-            if step.keeps and flavour == "mysql" and step.keeps[1] in _index_names(connection, step.keeps[0]):
-                continue  # MySQL has no ADD INDEX IF NOT EXISTS: the foreign key's index stayed
-            before = _index_names(connection, index.table) if index is not None and flavour != "sqlite" else None
-            connection.exec_driver_sql(step.sql)
-            if index is not None:
-                connection.execute(ledger.insert(), ledger_rows(batch, [index]))
-                report.created.append(index)
-        if before is not None:
-            _restore_vanished(engine, index.table, before, report)
+        _run_step(engine, flavour, batch, step, report)
+
+
+def _run_step(engine: Engine, flavour: str, batch: int, step: Step, report: MigrationReport) -> None:
+    """Run one statement of the plan, recording the index it creates in the same transaction."""
+    index = step.creates
+    with engine.begin() as connection:
+        if step.keeps and flavour == "mysql" and step.keeps[1] in _index_names(connection, step.keeps[0]):
+            return  # MySQL has no ADD INDEX IF NOT EXISTS: the foreign key's index stayed
+        before = _index_names(connection, index.table) if index is not None and flavour != "sqlite" else None
+        connection.exec_driver_sql(step.sql)
+        if index is not None:
+            connection.execute(ledger.insert(), ledger_rows(batch, [index]))
+            report.created.append(index)
+    if before is not None:
+        _restore_vanished(engine, index.table, before, report)
 
 
 def _index_names(connection: sa.Connection, table: str) -> dict[str, tuple[str, ...]]:
@@ -233,16 +238,10 @@ def _literal(engine: Engine, statement: sa.Executable) -> str:
 
 def rollback(engine: Engine, everything: bool = False) -> RollbackReport | None:
     """Undo the last batch of `migrate` (with `everything`, every batch); return what was undone, or None."""
-    flavour = server_flavour(engine)
-    with engine.connect() as connection:
-        if not _ledger_exists(connection):
-            return None
-        last = connection.execute(sa.select(sa.func.max(ledger.c.batch))).scalar()
-        if last is None:
-            return None
-        query = sa.select(ledger).order_by(ledger.c.id.desc())
-        rows = connection.execute(query if everything else query.where(ledger.c.batch == last)).mappings().all()
-        catalog = read_catalog(connection, flavour, {row["table_name"] for row in rows if row["table_name"]})
+    recorded = _recorded(engine, server_flavour(engine), everything)
+    if recorded is None:
+        return None
+    rows, catalog = recorded
     report = RollbackReport(batches=sorted({row["batch"] for row in rows}, reverse=True))
     dropping = {row["index_name"] for row in rows if row["kind"] == INDEX}
     for row in rows:
@@ -254,6 +253,21 @@ def rollback(engine: Engine, everything: bool = False) -> RollbackReport | None:
         _unadopt(engine)
         report.unadopted = True
     return report
+
+
+def _recorded(engine: Engine, flavour: str, everything: bool) -> tuple[list, Catalog] | None:
+    """Return the ledger's rows of the last batch (or of every batch), newest first, and the catalog of their
+    tables; None where nothing is recorded."""
+    with engine.connect() as connection:
+        if not _ledger_exists(connection):
+            return None
+        last = connection.execute(sa.select(sa.func.max(ledger.c.batch))).scalar()
+        if last is None:
+            return None
+        query = sa.select(ledger).order_by(ledger.c.id.desc())
+        rows = connection.execute(query if everything else query.where(ledger.c.batch == last)).mappings().all()
+        tables = {row["table_name"] for row in rows if row["table_name"]}
+        return rows, read_catalog(connection, flavour, tables)
 
 
 def _drop_recorded(engine: Engine, catalog: Catalog, row, dropping: set[str], report: RollbackReport) -> None:
