@@ -260,17 +260,11 @@ def seed(call_count: int, appointment_count: int, raw_bytes: int, force: bool) -
               help="Keep the demo's calls moving (default: the SIMULATE setting; demo database only).")
 def serve(host: str, port: int, simulate: bool | None) -> None:
     """Serve the dashboard (development server; production runs under gunicorn)."""
-    from access.exposure import ExposureError, check_exposure
     from serving.factory import create_app
-    from demo.simulator import LiveSimulator
     from widgets.services import EXTENSION_KEY
 
     config = _load_config_or_exit()
-    with user_store(config) as store:
-        try:
-            check_exposure([host], config, store.has_users())
-        except ExposureError as error:
-            raise click.ClickException(str(error)) from None
+    _refuse_exposure(host, config)
     refuse_a_busy_port(host, port)  # before the demo is seeded or the simulator writes
     url = _database_url(config)
     embedded_demo = not config["DATABASE_URL"]
@@ -282,18 +276,9 @@ def serve(host: str, port: int, simulate: bool | None) -> None:
         raise click.ClickException(str(error)) from None
     services = app.server.extensions[EXTENSION_KEY]
     if not embedded_demo:
-        from queries.phone_region import check_phone_region
-
-        warning = check_phone_region(services.config, services.reader)
-        if warning:
-            log.warning("%s", warning)
+        _warn_of_phone_region(services)
     if services.demo and (config["SIMULATE"] if simulate is None else simulate):
-        from database.engines import create_writer_engine
-        # Not disposed here: the simulator keeps its engine until services.shutdown() below.
-        services.simulator = LiveSimulator(create_writer_engine(url), config["SIMULATOR_PERIOD_SECONDS"],
-                                           clock=services.now)
-        services.simulator.start()
-        click.echo(f"live simulator: a step every {config['SIMULATOR_PERIOD_SECONDS']:g} s")
+        _start_simulator(services, url, config)
     if services.alerts is not None:
         services.alerts.start()  # alerts are evaluated from server start, watched or not
     from serving.warm_up import warm_files_in_background
@@ -304,6 +289,38 @@ def serve(host: str, port: int, simulate: bool | None) -> None:
         app.run(host=host, port=port, debug=False)
     finally:
         services.shutdown()
+
+
+def _refuse_exposure(host: str, config: dict) -> None:
+    """Stop with a message where serving on this address would expose the dashboard as the settings forbid."""
+    from access.exposure import ExposureError, check_exposure
+
+    with user_store(config) as store:
+        try:
+            check_exposure([host], config, store.has_users())
+        except ExposureError as error:
+            raise click.ClickException(str(error)) from None
+
+
+def _warn_of_phone_region(services) -> None:
+    """Log the warning about PHONE_REGION that the platform's numbers call for, if any."""
+    from queries.phone_region import check_phone_region
+
+    warning = check_phone_region(services.config, services.reader)
+    if warning:
+        log.warning("%s", warning)
+
+
+def _start_simulator(services, url: str, config: dict) -> None:
+    """Start the live simulator that keeps the demo's calls moving."""
+    from database.engines import create_writer_engine
+    from demo.simulator import LiveSimulator
+
+    # Not disposed here: the simulator keeps its engine until services.shutdown().
+    services.simulator = LiveSimulator(create_writer_engine(url), config["SIMULATOR_PERIOD_SECONDS"],
+                                       clock=services.now)
+    services.simulator.start()
+    click.echo(f"live simulator: a step every {config['SIMULATOR_PERIOD_SECONDS']:g} s")
 
 
 def refuse_a_busy_port(host: str, port: int) -> None:
@@ -381,12 +398,7 @@ def add_user(name: str, role: str, company_ids: tuple[int, ...], password_stdin:
     except UserError as error:
         raise click.ClickException(str(error)) from None
     if company_ids:
-        # A company that does not exist would give the user empty panels, silently.
-        known = {int(company) for company in live_companies(config, company_ids)["id"]}
-        unknown = [str(company) for company in company_ids if company not in known]
-        if unknown:
-            raise click.ClickException(f"no company {', '.join(unknown)} in the database (a deleted one counts as "
-                                       "none); `python app.py companies` lists the ids")
+        _refuse_unknown_companies(config, company_ids)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -398,6 +410,16 @@ def add_user(name: str, role: str, company_ids: tuple[int, ...], password_stdin:
             raise click.ClickException(str(error)) from None
     scope = f" (companies {', '.join(map(str, user.company_ids))})" if user.company_ids else ""
     click.echo(f"{'replaced' if replace else 'added'} {user.name}: {user.role}{scope}")
+
+
+def _refuse_unknown_companies(config: dict, company_ids: tuple[int, ...]) -> None:
+    """Stop with a message naming the companies that are not in the database: a company that does not exist
+    would give the user empty panels, silently."""
+    known = {int(company) for company in live_companies(config, company_ids)["id"]}
+    unknown = [str(company) for company in company_ids if company not in known]
+    if unknown:
+        raise click.ClickException(f"no company {', '.join(unknown)} in the database (a deleted one counts as "
+                                   "none); `python app.py companies` lists the ids")
 
 
 @cli.command()
