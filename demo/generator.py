@@ -414,14 +414,30 @@ def _insert_batches(engine: Engine, batches: Iterator[tuple[sa.Table, list[dict]
                     on_progress: Callable[[int], None] | None) -> None:
     """Insert batches: on SQLite in one transaction (a commit per batch would wait for the disk a thousand
     times), elsewhere on two connections at once, as the server is a separate process."""
+    report = on_progress or _no_progress
     if engine.dialect.name == "sqlite":
-        with engine.begin() as connection:
-            for table, batch in batches:
-                # Compiled once, run in C: the cheapest way into SQLite.
-                connection.execute(table.insert(), batch)
-                if on_progress:
-                    on_progress(len(batch))
-        return
+        _insert_in_one_transaction(engine, batches, report)
+    else:
+        _insert_on_writers(engine, batches, report)
+
+
+def _no_progress(rows: int) -> None:
+    """Report nothing: no one asked how far the insert is."""
+
+
+def _insert_in_one_transaction(engine: Engine, batches: Iterator[tuple[sa.Table, list[dict]]],
+                               report: Callable[[int], None]) -> None:
+    """Insert every batch in one transaction, reporting each as it goes in."""
+    with engine.begin() as connection:
+        for table, batch in batches:
+            # Compiled once, run in C: the cheapest way into SQLite.
+            connection.execute(table.insert(), batch)
+            report(len(batch))
+
+
+def _insert_on_writers(engine: Engine, batches: Iterator[tuple[sa.Table, list[dict]]],
+                       report: Callable[[int], None]) -> None:
+    """Insert on WRITER_THREADS connections at once, at most two batches a writer waiting, reported in order."""
     writers = WRITER_THREADS
 
     def insert(table: sa.Table, batch: list[dict]) -> int:
@@ -436,13 +452,9 @@ def _insert_batches(engine: Engine, batches: Iterator[tuple[sa.Table, list[dict]
         for table, batch in batches:
             pending.append(pool.submit(insert, table, batch))
             while len(pending) > writers * 2 or (pending and pending[0].done()):
-                done = pending.popleft().result()
-                if on_progress:
-                    on_progress(done)
+                report(pending.popleft().result())
         for future in pending:
-            done = future.result()
-            if on_progress:
-                on_progress(done)
+            report(future.result())
 
 
 def seed_database(engine: Engine, plan: SeedPlan, now: datetime,
