@@ -215,7 +215,7 @@ def _bucketed(seen: dict[str, list[str]]) -> tuple[dict[str, list[str]], list[st
 
 def _decides_ongoing(seen: dict[str, list[str]], ongoing: set[str]) -> tuple[str, str]:
     """Return which status column decides "ongoing" and why: the one that alone holds ongoing values, else both."""
-    if "call_status" not in seen or (seen["status"] and _alone_ongoing(seen, "status", "call_status", ongoing)):
+    if "call_status" not in seen or (seen.get("status") and _alone_ongoing(seen, "status", "call_status", ongoing)):
         return "status", "only status holds ongoing values"
     if _alone_ongoing(seen, "call_status", "status", ongoing):
         return "call_status", "only call_status holds ongoing values"

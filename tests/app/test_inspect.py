@@ -61,3 +61,17 @@ def test_on_a_platform_of_its_own_the_proposed_map_works_unedited(run, empty_dat
             f"SELECT COUNT(*) FROM calls WHERE status IN ({placeholders}) AND created_at >= :since "
             "AND deleted_at IS NULL"), {"since": SEED_NOW - ONGOING_WINDOW}).scalar_one()
     assert ongoing.total == expected > 0
+
+
+def test_a_calls_table_with_call_status_and_no_status_gets_a_proposal(run, empty_database):
+    writer = empty_database.writer()
+    with writer.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE calls (id INTEGER PRIMARY KEY, created_at DATETIME, "
+                                   "call_status VARCHAR(20))"))
+        connection.execute(sa.text("INSERT INTO calls (id, created_at, call_status) VALUES "
+                                   "(1, '2026-12-08 03:00:00', 'in_progress'), (2, '2026-12-08 02:00:00', 'ended')"))
+    writer.dispose()
+    proposed = run("inspect")
+    assert proposed.exit_code == 0, proposed.output
+    assert "# distinct call_status values seen: ended, in_progress" in proposed.output
+    assert 'decides_ongoing = "both"' in proposed.output
