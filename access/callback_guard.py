@@ -82,17 +82,24 @@ def _check_text_and_depth(body: Any) -> None:
         value, depth = pending.pop()
         if depth > MAX_DEPTH:
             raise BadCallbackRequest(f"the body is nested more than {MAX_DEPTH} levels deep")
-        if isinstance(value, dict):
-            pending += [(key, depth) for key in value] + [(item, depth + 1) for item in value.values()]
-        elif isinstance(value, list):
-            if len(value) > MAX_LIST_ITEMS:
-                raise BadCallbackRequest(f"a list in the body holds more than {MAX_LIST_ITEMS:,} items")
-            pending += [(item, depth + 1) for item in value]
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise BadCallbackRequest("the body holds text that is not valid Unicode") from None
+        pending += _checked_children(value, depth)
+
+
+def _checked_children(value: Any, depth: int) -> list[tuple[Any, int]]:
+    """Return what a value of the body holds, each with its depth (a dict's keys at the dict's own), once
+    the value itself passes: a list no longer than MAX_LIST_ITEMS, text that UTF-8 can encode."""
+    if isinstance(value, dict):
+        return [(key, depth) for key in value] + [(item, depth + 1) for item in value.values()]
+    if isinstance(value, list):
+        if len(value) > MAX_LIST_ITEMS:
+            raise BadCallbackRequest(f"a list in the body holds more than {MAX_LIST_ITEMS:,} items")
+        return [(item, depth + 1) for item in value]
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadCallbackRequest("the body holds text that is not valid Unicode") from None
+    return []
 
 
 def server_callbacks(callback_map: Mapping[str, dict]) -> dict[str, dict]:
@@ -100,10 +107,8 @@ def server_callbacks(callback_map: Mapping[str, dict]) -> dict[str, dict]:
     return {key: entry for key, entry in callback_map.items() if "callback" in entry}
 
 
-def check_callback_body(raw: bytes, callbacks: Mapping[str, dict]) -> dict[str, Any]:
-    """Return the parsed body of a well-formed request for one of these server callbacks (by output key, as
-    in Dash's callback map), else raise BadCallbackRequest: its outputs, inputs and state must be exactly the
-    callback's own, as the renderer sends them."""
+def _parsed_object(raw: bytes) -> dict[str, Any]:
+    """Return the body as a JSON object, refusing one too large, not JSON or not an object."""
     if len(raw) > MAX_BODY_BYTES:  # MAX_CONTENT_LENGTH refuses these first; kept where the body is parsed
         raise BadCallbackRequest("request too large")
     try:
@@ -114,10 +119,11 @@ def check_callback_body(raw: bytes, callbacks: Mapping[str, dict]) -> dict[str, 
         raise BadCallbackRequest("the body is not JSON") from None
     if not isinstance(body, dict):
         raise BadCallbackRequest("the body must be a JSON object")
-    _check_text_and_depth(body)
-    callback = callbacks.get(body.get("output")) if isinstance(body.get("output"), str) else None
-    if callback is None:
-        raise BadCallbackRequest("no such callback")
+    return body
+
+
+def _check_outputs(body: dict[str, Any]) -> None:
+    """Refuse `outputs` that are not the outputs the body's `output` key names, in order."""
     expected = output_specs(body["output"])
     outputs = body.get("outputs")
     sent = outputs if isinstance(outputs, list) and body["output"].startswith("..") else [outputs]
@@ -125,9 +131,26 @@ def check_callback_body(raw: bytes, callbacks: Mapping[str, dict]) -> dict[str, 
     if not isinstance(outputs, (dict, list)) or [(component, prop.split("@")[0]) for component, prop in
                                                  _pairs(sent, "outputs")] != [(o["id"], o["property"]) for o in expected]:
         raise BadCallbackRequest("'outputs' must be the callback's outputs")
+
+
+def _check_inputs_and_state(body: dict[str, Any], callback: dict) -> None:
+    """Refuse `inputs` or `state` that are not the callback's own, in order (a missing `state` is none)."""
     for field, missing in (("inputs", None), ("state", [])):
         if _pairs(body.get(field, missing), field) != [(entry["id"], entry["property"]) for entry in callback[field]]:
             raise BadCallbackRequest(f"'{field}' must be the callback's {field}, in order")
+
+
+def check_callback_body(raw: bytes, callbacks: Mapping[str, dict]) -> dict[str, Any]:
+    """Return the parsed body of a well-formed request for one of these server callbacks (by output key, as
+    in Dash's callback map), else raise BadCallbackRequest: its outputs, inputs and state must be exactly the
+    callback's own, as the renderer sends them."""
+    body = _parsed_object(raw)
+    _check_text_and_depth(body)
+    callback = callbacks.get(body.get("output")) if isinstance(body.get("output"), str) else None
+    if callback is None:
+        raise BadCallbackRequest("no such callback")
+    _check_outputs(body)
+    _check_inputs_and_state(body, callback)
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(item, str) for item in changed):
         raise BadCallbackRequest("'changedPropIds' must be a list of strings")
