@@ -43,7 +43,7 @@ from access.gate import HEALTH_PATH
 from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
 from access.pages import MAIN_PAGE, WALL_PATH, WallPageRequests, callbacks_of_page, may_run, page_for
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, WALLBOARD, WARM_UP_VIEWER, Viewer, is_warm_up
-from access.users import UserStore
+from access.users import User, UserStore
 from access.callback_guard import json_error
 from access.dash_internals import DASH_DEPENDENCIES_PATH
 
@@ -255,6 +255,22 @@ def login():
     if not _csrf_ok():
         return show_login("The form expired; please sign in again.", 400)
     name, password = request.form.get("name", "")[:128], request.form.get("password", "")[:1024]
+    refusal = _over_login_limits(login_limits, name)
+    if refusal is not None:
+        return refusal
+    user = users.authenticate(name, password)
+    if user is None:
+        log.warning("login refused: wrong name or password")
+        return show_login("Wrong name or password.", 401, name=name)
+    login_limits.signed_in(name, request.remote_addr or "")
+    _start_session(users, user)
+    if user.role == WALLBOARD:  # a TV lands on the wallboard, whatever link it was sent from
+        return redirect(WALL_PATH)
+    return redirect(safe_next(request.args.get("next")))
+
+
+def _over_login_limits(login_limits: LoginLimits, name: str) -> Response | tuple[str, int] | None:
+    """Count this sign-in attempt; return its refusal when the limits say no or cannot be asked, else None."""
     try:
         # Counted before the password is checked, atomically: parallel guesses cannot outrun the count.
         allowed = login_limits.allow(name, request.remote_addr or "")
@@ -264,11 +280,11 @@ def login():
         return Response(page, status, headers={"Retry-After": str(LIMITS_DOWN_RETRY_SECONDS)})
     if not allowed:
         return show_login("Too many attempts; wait a few minutes and try again.", 429, name=name)
-    user = users.authenticate(name, password)
-    if user is None:
-        log.warning("login refused: wrong name or password")
-        return show_login("Wrong name or password.", 401, name=name)
-    login_limits.signed_in(name, request.remote_addr or "")
+    return None
+
+
+def _start_session(users: UserStore, user: User) -> None:
+    """Sign the user in on a fresh session that lasts as long as the user's role allows."""
     session.clear()
     lifetime = session_lifetime(user.role)
     login_user(users.start_session(user, lifetime))
@@ -278,9 +294,6 @@ def login():
     # A new token for the signed-in session, set now: the page's concurrent requests never change the
     # session afterwards, so none of their cookies can undo another's change.
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
-    if user.role == WALLBOARD:  # a TV lands on the wallboard, whatever link it was sent from
-        return redirect(WALL_PATH)
-    return redirect(safe_next(request.args.get("next")))
 
 
 @blueprint.route(LOGOUT_PATH, methods=["POST"])
@@ -311,24 +324,37 @@ def check_access() -> Response | None:
         return None
     if path == METRICS_PATH and _bearer_ok():
         return None
+    refusal = _set_viewer()
+    if refusal is not None:
+        return refusal
+    if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
+        return json_error(403, "metrics are for ops and admins")
+    g.page = viewer_page(g.viewer.role)
+    return None
+
+
+def _set_viewer() -> Response | None:
+    """Set g.viewer to who sends this request, or return the refusal for a request from nobody."""
     if not _access().users.has_users():
         if not is_loopback_address(request.remote_addr):
             return json_error(403, "this Switchboard has no users yet and serves its own machine only; "
                                 "add one with `python app.py add-user`")
         g.viewer = LOCAL_DEMO_VIEWER
-    elif current_user.is_authenticated:
+        return None
+    if current_user.is_authenticated:
         g.viewer = Viewer(name=current_user.name, role=current_user.role, company_ids=current_user.company_ids)
-    elif request.method == "GET" and not path.startswith("/_dash") and path != METRICS_PATH:
+        return None
+    return _sign_in_refusal(request.path)
+
+
+def _sign_in_refusal(path: str) -> Response:
+    """Send a page load to the sign-in form; answer anything else (callbacks, metrics) 401."""
+    if request.method == "GET" and not path.startswith("/_dash") and path != METRICS_PATH:
         return redirect(url_for("access.login", next=request.full_path if request.query_string else path))
-    else:
-        response = json_error(401, "login required")
-        if path == METRICS_PATH:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        return response
-    if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
-        return json_error(403, "metrics are for ops and admins")
-    g.page = viewer_page(g.viewer.role)
-    return None
+    response = json_error(401, "login required")
+    if path == METRICS_PATH:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def viewer_page(role: str) -> str:
