@@ -43,6 +43,12 @@ def host_is_served(host: str | None, trusted: tuple[str, ...]) -> bool:
     literal = IPV6_HOST.fullmatch(host or "")
     if literal is None:
         return host_is_trusted(host, [name for name in trusted if not name.startswith("[")])
+    return _ipv6_literal_is_served(literal, trusted)
+
+
+def _ipv6_literal_is_served(literal: re.Match, trusted: tuple[str, ...]) -> bool:
+    """Tell whether a bracketed IPv6 Host, with a port in range if it has one, is by address one of the
+    bracketed trusted names."""
     address = _ipv6(literal["address"])
     return address is not None and (literal["port"] is None or int(literal["port"]) <= 65535) and any(
         _ipv6(name[1:-1]) == address for name in trusted if name.startswith("[") and name.endswith("]"))
