@@ -111,19 +111,34 @@ def callback_pages(callback_map: Mapping[str, dict], owners: Mapping[str, str], 
     table = role_areas(widgets)
     pages = {}
     for key, callback in callback_map.items():
-        outputs = key.strip(".").split("...")
-        found = {owners.get(output.rsplit(".", 1)[0]) for output in outputs}
-        areas = found - {SHELL}
-        if None in found or len(areas) > 1:
-            raise RuntimeError(f"callback {key} must write to the components of one widget at most")
-        read = {item["id"] for item in [*callback["inputs"], *callback["state"]]}
-        named = {output.rsplit(".", 1)[0] for output in outputs} | read
-        if not areas:
-            areas = {owners.get(component) for component in read} - {SHELL, None}
+        areas = _callback_areas(key, callback, owners)
+        named = _written_ids(key) | _read_ids(callback)
         roles = {role for role, allowed in table.items() if areas <= allowed}
         pages[key] = frozenset((role, page) for (role, page), ids in ids_on_page.items()
                                if role in roles and named <= ids)
     return pages
+
+
+def _written_ids(key: str) -> set[str]:
+    """Return the ids of the components a callback writes to, from its output key."""
+    return {output.rsplit(".", 1)[0] for output in key.strip(".").split("...")}
+
+
+def _read_ids(callback: dict) -> set[str]:
+    """Return the ids of the components a callback reads, as inputs or state."""
+    return {item["id"] for item in [*callback["inputs"], *callback["state"]]}
+
+
+def _callback_areas(key: str, callback: dict, owners: Mapping[str, str]) -> set[str | None]:
+    """Return the widget areas a callback belongs to (see callback_pages): the one it writes to, else those it
+    reads, else none (the page shell's)."""
+    found = {owners.get(component) for component in _written_ids(key)}
+    areas = found - {SHELL}
+    if None in found or len(areas) > 1:
+        raise RuntimeError(f"callback {key} must write to the components of one widget at most")
+    if not areas:
+        areas = {owners.get(component) for component in _read_ids(callback)} - {SHELL, None}
+    return areas
 
 
 def may_run(callback_pages_of_key: Iterable[Page], role: str) -> bool:
