@@ -121,10 +121,21 @@ def open_user_store(config: dict, instance_path: str | Path,
 
 def check_new_user(name: str, role: str, company_ids: tuple[int, ...]) -> None:
     """Raise UserError with a clear message when these cannot make a user (the password is checked apart)."""
-    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable() or name.strip() != name:
-        raise UserError(f"a user name is 1-{MAX_NAME_LENGTH} printable characters without surrounding spaces")
+    _check_name(name)
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    _check_companies(role, company_ids)
+
+
+def _check_name(name: str) -> None:
+    """Raise UserError when the name is empty, too long, unprintable or has surrounding spaces."""
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable() or name.strip() != name:
+        raise UserError(f"a user name is 1-{MAX_NAME_LENGTH} printable characters without surrounding spaces")
+
+
+def _check_companies(role: str, company_ids: tuple[int, ...]) -> None:
+    """Raise UserError unless the companies fit the role: some for a support user, none for any other, all
+    positive."""
     if role == SUPPORT and not company_ids:
         raise UserError("a support user sees only its companies: give at least one --company ID")
     if role != SUPPORT and company_ids:
