@@ -14,13 +14,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from flask import Flask, Response, request
 
 from access.callback_guard import parsed_callback_body
 from access.dash_internals import DASH_UPDATE_PATH
-from monitoring.instrumentation import CostLog
+from monitoring.instrumentation import CostLog, RefreshCost
 
 HOUR = 3600.0
 RAW_LENGTH_HEADER = "X-Switchboard-Uncompressed-Length"
@@ -154,26 +154,32 @@ def widget_costs(widgets: Mapping[str, str], costs: CostLog, hit_ratios: Mapping
     table = []
     for query, label in widgets.items():
         refreshes = [c for c in costs.history(query) if c.started_at >= oldest and not c.failed]
-        sent = responses.recent(query, since_seconds)
-
-        def average(values):
-            values = list(values)
-            # fsum, not statistics.mean: mean adds exactly, in Fractions, a hundred times slower for the same
-            # figure to the last digit shown, and the cost panel averages an hour of refreshes at every poll.
-            return math.fsum(values) / len(values) if values else None
-
-        table.append(WidgetCost(
-            widget=label, refreshes=len(refreshes),
-            statements_per_refresh=average(c.statement_count for c in refreshes),
-            rows_per_refresh=average(c.rows for c in refreshes),
-            db_bytes_per_refresh=average(c.bytes_received for c in refreshes),
-            db_ms_per_refresh=average(c.db_ms for c in refreshes),
-            cache_hit_ratio=hit_ratios.get(query),
-            responses=len(sent), browser_bytes_per_response=average(s[2] for s in sent),
-            memory_added_per_refresh=average(c.memory_added for c in refreshes),
-            budget=(budgets or {}).get(query, DEFAULT_BUDGET),
-        ))
+        table.append(_widget_cost(label, refreshes, responses.recent(query, since_seconds), hit_ratios.get(query),
+                                  (budgets or {}).get(query, DEFAULT_BUDGET)))
     return table
+
+
+def _widget_cost(label: str, refreshes: list[RefreshCost], sent: list[tuple[float, int, int]],
+                 hit_ratio: float | None, budget: Budget) -> WidgetCost:
+    """Return one widget's averages over its refreshes and over the responses sent for it."""
+    return WidgetCost(
+        widget=label, refreshes=len(refreshes),
+        statements_per_refresh=_average(c.statement_count for c in refreshes),
+        rows_per_refresh=_average(c.rows for c in refreshes),
+        db_bytes_per_refresh=_average(c.bytes_received for c in refreshes),
+        db_ms_per_refresh=_average(c.db_ms for c in refreshes),
+        cache_hit_ratio=hit_ratio,
+        responses=len(sent), browser_bytes_per_response=_average(s[2] for s in sent),
+        memory_added_per_refresh=_average(c.memory_added for c in refreshes),
+        budget=budget,
+    )
+
+
+def _average(values: Iterable[float]) -> float | None:
+    values = list(values)
+    # fsum, not statistics.mean: mean adds exactly, in Fractions, a hundred times slower for the same
+    # figure to the last digit shown, and the cost panel averages an hour of refreshes at every poll.
+    return math.fsum(values) / len(values) if values else None
 
 
 def statements_floor_per_minute(widgets, config: Mapping[str, object]) -> float:
