@@ -154,15 +154,20 @@ def _levels(name: str, text: str) -> Levels:
     """Return the levels of "250:512", ":512" (a limit only) or "none"."""
     if text.lower() == "none":
         return Levels(None, None)
-    warning, colon, limit = text.partition(":")
-    try:
-        numbers = [int(part) if part.strip() else None for part in (warning, limit)] if colon else [None, int(text)]
-    except ValueError:
-        raise ValueError(f"process group {name!r}: expected warning:limit in whole MB, got {text!r}") from None
+    numbers = _level_numbers(name, text)
     if any(number is not None and number <= 0 for number in numbers) or numbers == [None, None] or (
             None not in numbers and numbers[0] > numbers[1]):
         raise ValueError(f"process group {name!r}: expected 0 < warning <= limit (MB), got {text!r}")
     return Levels(*numbers)
+
+
+def _level_numbers(name: str, text: str) -> list[int | None]:
+    """Return [warning, limit] of "250:512", ":512" or "512" (a limit only), None for a level not given."""
+    warning, colon, limit = text.partition(":")
+    try:
+        return [int(part) if part.strip() else None for part in (warning, limit)] if colon else [None, int(text)]
+    except ValueError:
+        raise ValueError(f"process group {name!r}: expected warning:limit in whole MB, got {text!r}") from None
 
 
 def judged_figures(sample: MemorySample, levels: MemoryLevels) -> list[Judged]:
