@@ -7,14 +7,14 @@ expects of processes scraped one by one.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 from flask import Flask, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from monitoring.memory import MemoryLevels
+from monitoring.memory import MemoryLevels, MemorySample
 
 MB = 1024 * 1024
 
@@ -48,47 +48,11 @@ class SwitchboardCollector:
         yield family
 
     def _memory(self) -> Iterator[Metric]:
-        config = self.services.config
-        limit = GaugeMetricFamily("switchboard_memory_limit_bytes", "Memory limit of each Switchboard worker.")
-        limit.add_metric([], config["MEMORY_LIMIT_MB"] * MB)
-        warning = GaugeMetricFamily("switchboard_memory_warning_bytes", "Memory warning level of each Switchboard worker.")
-        warning.add_metric([], config["MEMORY_WARNING_MB"] * MB)
-        yield limit
-        yield warning
-        group_levels = GaugeMetricFamily("switchboard_process_group_memory_level_bytes",
-                                         "A process group's own warning or limit on its sum (MEMORY_GROUP_LIMITS).",
-                                         labels=["group", "level"])
-        for name, levels in MemoryLevels.from_config(config).groups.items():
-            for level, megabytes in (("warning", levels.warning_mb), ("limit", levels.limit_mb)):
-                if megabytes:
-                    group_levels.add_metric([name, level], megabytes * MB)
-        yield group_levels
+        yield from _memory_levels(self.services.config)
         store = self.services.memory_store
         sample = store.latest() if store is not None else None
-        if sample is None:
-            return
-        workers = GaugeMetricFamily("switchboard_worker_memory_bytes", "Memory of each Switchboard worker.",
-                                    labels=["pid", "kind"])
-        for process in sample.workers:
-            for kind in ("rss", "uss", "pss"):
-                value = getattr(process, kind)
-                if value is not None:
-                    workers.add_metric([str(process.pid), kind], value)
-        groups = GaugeMetricFamily("switchboard_process_group_memory_bytes",
-                                   "Resident memory of a configured process group: the sum and the largest member.",
-                                   labels=["group", "stat"])
-        members = GaugeMetricFamily("switchboard_process_group_processes", "Processes in a configured group.",
-                                    labels=["group"])
-        for group in sample.groups:
-            groups.add_metric([group.name, "total"], group.total_rss)
-            groups.add_metric([group.name, "largest"], group.largest_rss)
-            members.add_metric([group.name], group.count)
-        host = GaugeMetricFamily("switchboard_host_memory_bytes", "Host memory.", labels=["kind"])
-        for kind in ("total", "used", "available", "swap_used"):
-            host.add_metric([kind], getattr(sample.host, kind))
-        sampled = GaugeMetricFamily("switchboard_memory_sample_timestamp_seconds", "When the latest sample was taken.")
-        sampled.add_metric([], sample.at)
-        yield from (workers, groups, members, host, sampled)
+        if sample is not None:
+            yield from _memory_sample(sample)
 
     def _widgets(self) -> Iterator[Metric]:
         pid = str(os.getpid())
@@ -134,6 +98,50 @@ class SwitchboardCollector:
         return floor
 
 
+def _memory_levels(config: Mapping[str, Any]) -> Iterator[Metric]:
+    """The workers' memory limit and warning, and each process group's own levels."""
+    limit = GaugeMetricFamily("switchboard_memory_limit_bytes", "Memory limit of each Switchboard worker.")
+    limit.add_metric([], config["MEMORY_LIMIT_MB"] * MB)
+    warning = GaugeMetricFamily("switchboard_memory_warning_bytes", "Memory warning level of each Switchboard worker.")
+    warning.add_metric([], config["MEMORY_WARNING_MB"] * MB)
+    yield limit
+    yield warning
+    group_levels = GaugeMetricFamily("switchboard_process_group_memory_level_bytes",
+                                     "A process group's own warning or limit on its sum (MEMORY_GROUP_LIMITS).",
+                                     labels=["group", "level"])
+    for name, levels in MemoryLevels.from_config(config).groups.items():
+        for level, megabytes in (("warning", levels.warning_mb), ("limit", levels.limit_mb)):
+            if megabytes:
+                group_levels.add_metric([name, level], megabytes * MB)
+    yield group_levels
+
+
+def _memory_sample(sample: MemorySample) -> Iterator[Metric]:
+    """The latest memory sample: each worker, each process group, the host and when it was taken."""
+    workers = GaugeMetricFamily("switchboard_worker_memory_bytes", "Memory of each Switchboard worker.",
+                                labels=["pid", "kind"])
+    for process in sample.workers:
+        for kind in ("rss", "uss", "pss"):
+            value = getattr(process, kind)
+            if value is not None:
+                workers.add_metric([str(process.pid), kind], value)
+    groups = GaugeMetricFamily("switchboard_process_group_memory_bytes",
+                               "Resident memory of a configured process group: the sum and the largest member.",
+                               labels=["group", "stat"])
+    members = GaugeMetricFamily("switchboard_process_group_processes", "Processes in a configured group.",
+                                labels=["group"])
+    for group in sample.groups:
+        groups.add_metric([group.name, "total"], group.total_rss)
+        groups.add_metric([group.name, "largest"], group.largest_rss)
+        members.add_metric([group.name], group.count)
+    host = GaugeMetricFamily("switchboard_host_memory_bytes", "Host memory.", labels=["kind"])
+    for kind in ("total", "used", "available", "swap_used"):
+        host.add_metric([kind], getattr(sample.host, kind))
+    sampled = GaugeMetricFamily("switchboard_memory_sample_timestamp_seconds", "When the latest sample was taken.")
+    sampled.add_metric([], sample.at)
+    yield from (workers, groups, members, host, sampled)
+
+
 def register_metrics_endpoint(server: Flask, services) -> CollectorRegistry:
     """Serve /metrics from a registry of this app's own (not the process-global one)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -144,3 +152,4 @@ def register_metrics_endpoint(server: Flask, services) -> CollectorRegistry:
 
     server.add_url_rule("/metrics", "metrics", metrics)
     return registry
+
