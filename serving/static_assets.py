@@ -484,32 +484,47 @@ class PageAssetsDash(RendererConfigHook, Dash):
         components = self.page_components()
         files = self.static_files
         prefix = self.page_requests_prefix()
-        partial_chart = files.plotly is not None and ("dash_core_components", "Graph") in components
-        # Each script once: every Dash app a process builds adds Dash's full plotly.js to dcc's resources again
-        # (Dash._setup_plotlyjs), and a second app (tests, a reload) would list it, and run it, twice.
-        listed: set[str] = set()
-        kept = [line for line in kwargs["scripts"].split("\n")
-                if not (match := SCRIPT_TAG.fullmatch(line.strip()))
-                or (needed(match.group(1), components, files.plotly is not None)
-                    and match.group(1) not in listed and not listed.add(match.group(1)))]
-        if files.regenerator is not None:  # in the polyfill's place: before the renderer and React
-            kept = [script_tag(files.regenerator.url) if (match := SCRIPT_TAG.fullmatch(line.strip()))
-                    and DASH_POLYFILL.search(match.group(1)) else line for line in kept]
-        head = [f'<link rel="preload" href="{escape(prefix)}{path}" as="fetch" crossorigin="anonymous">'
-                for path in (DASH_LAYOUT_PATH.lstrip("/"), DASH_DEPENDENCIES_PATH.lstrip("/"))]
-        head += [kwargs["css"], *(f'<link rel="stylesheet" href="{escape(file.url)}">'
-                                  for file in files.page_files(".css"))]
-        # The partial plotly.js is fetched by its loader (run before the renderer), which makes dcc.Graph wait for it.
-        loader = [f'<script src="{escape(files.files[PLOTLY_LOADER].url)}" data-plotly="{escape(files.plotly.url)}">'
-                  '</script>'] if partial_chart else []
-        scripts = [*kept, *loader,
-                   *(script_tag(file.url) for file in files.page_files(".js"))]
         favicon = files.files.get(FAVICON)
         kwargs.update(
-            scripts="\n".join(scripts), css="\n".join(head),
+            scripts="\n".join(_page_scripts(kwargs["scripts"], components, files)),
+            css="\n".join(_page_head(prefix, kwargs["css"], files)),
             favicon=f'<link rel="icon" type="image/svg+xml" href="{escape(favicon.url)}">' if favicon else
             kwargs["favicon"])
         return super().interpolate_index(**kwargs)
+
+
+def _page_scripts(dash_scripts: str, components: frozenset[tuple[str, str]], files: StaticFiles) -> list[str]:
+    """Return the page's script tags: those of Dash's its components need, the partial plotly.js's loader when
+    it has a chart, then the app's own scripts."""
+    kept = _needed_scripts(dash_scripts, components, files)
+    if files.regenerator is not None:  # in the polyfill's place: before the renderer and React
+        kept = [script_tag(files.regenerator.url) if (match := SCRIPT_TAG.fullmatch(line.strip()))
+                and DASH_POLYFILL.search(match.group(1)) else line for line in kept]
+    partial_chart = files.plotly is not None and ("dash_core_components", "Graph") in components
+    # The partial plotly.js is fetched by its loader (run before the renderer), which makes dcc.Graph wait for it.
+    loader = [f'<script src="{escape(files.files[PLOTLY_LOADER].url)}" data-plotly="{escape(files.plotly.url)}">'
+              '</script>'] if partial_chart else []
+    return [*kept, *loader, *(script_tag(file.url) for file in files.page_files(".js"))]
+
+
+def _needed_scripts(dash_scripts: str, components: frozenset[tuple[str, str]], files: StaticFiles) -> list[str]:
+    """Return the lines of Dash's scripts the page keeps: each script its components need, once, and every line
+    that is no script tag."""
+    # Each script once: every Dash app a process builds adds Dash's full plotly.js to dcc's resources again
+    # (Dash._setup_plotlyjs), and a second app (tests, a reload) would list it, and run it, twice.
+    listed: set[str] = set()
+    return [line for line in dash_scripts.split("\n")
+            if not (match := SCRIPT_TAG.fullmatch(line.strip()))
+            or (needed(match.group(1), components, files.plotly is not None)
+                and match.group(1) not in listed and not listed.add(match.group(1)))]
+
+
+def _page_head(prefix: str, dash_css: str, files: StaticFiles) -> list[str]:
+    """Return the page's head links: the preloads of its layout and callbacks, Dash's styles, then the app's."""
+    head = [f'<link rel="preload" href="{escape(prefix)}{path}" as="fetch" crossorigin="anonymous">'
+            for path in (DASH_LAYOUT_PATH.lstrip("/"), DASH_DEPENDENCIES_PATH.lstrip("/"))]
+    return head + [dash_css, *(f'<link rel="stylesheet" href="{escape(file.url)}">'
+                               for file in files.page_files(".css"))]
 
 
 def page_file_urls(html: str) -> list[str]:
