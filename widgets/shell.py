@@ -126,37 +126,53 @@ def layout(config: dict, demo: bool, widgets: tuple[Widget, ...], account: Accou
            local_demo: bool = False, viewer=None, with_wall: bool = False) -> html.Div:
     """Return the page with the panels of these widgets (a viewer's: those of their role, fitted to them); the
     wallboard is a page of its own (wall_layout), here only with_wall (the validation layout)."""
-    main = [widget.panel(config, viewer) for widget in widgets if widget.placement not in (OPS, WALL)]
-    walls = [widget.panel(config, viewer) for widget in widgets if widget.placement == WALL] if with_wall else []
+    main, walls, ops = _panels(config, widgets, viewer, with_wall)
     has_wall = any(widget.placement == WALL for widget in widgets)
-    ops = [widget.panel(config, viewer) for widget in widgets if widget.placement == OPS]
-    banner = html.Div(
-        "Local demo, no login: this Switchboard answers this machine only. "
-        "Add a user (python app.py add-user NAME --role admin) to require logins and serve a team.",
-        id=LOCAL_DEMO_BANNER, className="banner", role="note") if local_demo else None
     return html.Div(className="page", children=[
         dcc.Location(id=URL, refresh=False),
         skip_links(main + ops),
-        *([banner] if banner else []),
-        html.Header(className="topbar", children=[
-            html.H1(["Switchboard", html.Span(" live operations", className="subtitle")]),
-            html.Span("Demo data" if demo else "", className="demo-flag" if demo else ""),
-            *[widget.header() for widget in widgets if widget.header],
-            html.Span("Live", id=POLLING_STATE, className="polling-state"),
-            html.Button("Pause", id=PAUSE_BUTTON, className="button", n_clicks=0,
-                        title="Stop polling the database until resumed", **{"aria-pressed": "false"}),
-            html.Button("Dark theme", id=THEME_BUTTON, className="button", n_clicks=0,
-                        title="Switch between light and dark"),
-            *([html.A("Wallboard", href=WALL_PATH, className="button wall-link",
-                      title="The wallboard the floor's TV shows")] if has_wall and not with_wall else []),
-            *_header_right(account),
-        ]),
+        *([_local_demo_banner()] if local_demo else []),
+        _topbar(demo, widgets, account, wall_link=has_wall and not with_wall),
         html.Main(className="grid-layout", children=[
             *main,
             *([html.Div(id=OPS_SLOT, className="ops-slot", children=ops)] if ops else []),
             *walls,
         ]),
         *page_stores(config, widgets),
+    ])
+
+
+def _panels(config: dict, widgets: tuple[Widget, ...], viewer,
+            with_wall: bool) -> tuple[list[Component], list[Component], list[Component]]:
+    """Return the panels of the main grid, of the wallboard (only with_wall) and of the ops column."""
+    main = [widget.panel(config, viewer) for widget in widgets if widget.placement not in (OPS, WALL)]
+    walls = [widget.panel(config, viewer) for widget in widgets if widget.placement == WALL] if with_wall else []
+    ops = [widget.panel(config, viewer) for widget in widgets if widget.placement == OPS]
+    return main, walls, ops
+
+
+def _local_demo_banner() -> html.Div:
+    return html.Div(
+        "Local demo, no login: this Switchboard answers this machine only. "
+        "Add a user (python app.py add-user NAME --role admin) to require logins and serve a team.",
+        id=LOCAL_DEMO_BANNER, className="banner", role="note")
+
+
+def _topbar(demo: bool, widgets: tuple[Widget, ...], account: Account | None, wall_link: bool) -> html.Header:
+    """Return the dashboard's header: the title, the widgets' own header items, the polling state, the pause
+    and theme buttons, the link to the wallboard (`wall_link`) and who is signed in."""
+    return html.Header(className="topbar", children=[
+        html.H1(["Switchboard", html.Span(" live operations", className="subtitle")]),
+        html.Span("Demo data" if demo else "", className="demo-flag" if demo else ""),
+        *[widget.header() for widget in widgets if widget.header],
+        html.Span("Live", id=POLLING_STATE, className="polling-state"),
+        html.Button("Pause", id=PAUSE_BUTTON, className="button", n_clicks=0,
+                    title="Stop polling the database until resumed", **{"aria-pressed": "false"}),
+        html.Button("Dark theme", id=THEME_BUTTON, className="button", n_clicks=0,
+                    title="Switch between light and dark"),
+        *([html.A("Wallboard", href=WALL_PATH, className="button wall-link",
+                  title="The wallboard the floor's TV shows")] if wall_link else []),
+        *_header_right(account),
     ])
 
 
