@@ -225,6 +225,18 @@ def register(app: Dash, widgets: tuple[Widget, ...]) -> None:
     A widget's own callbacks touch only its own components and the page's, so a
     page without that widget (another role's) simply has none of them.
     """
+    _register_polling(app, widgets)
+    _register_grid_overlays(app, widgets)
+    app.clientside_callback(
+        ClientsideFunction("switchboard", "applyTheme"),
+        Output(THEME, "data"), Output(THEME_BUTTON, "children"),
+        Input(THEME_BUTTON, "n_clicks"), State(THEME, "data"),
+    )
+    _register_freshness_lines(app, widgets)
+
+
+def _register_polling(app: Dash, widgets: tuple[Widget, ...]) -> None:
+    """Wire the pause button, the polling state and every widget's interval, which follows them."""
     app.clientside_callback(
         ClientsideFunction("switchboard", "togglePause"),
         Output(PAUSED, "data"), Output(PAUSE_BUTTON, "children"), Output(PAUSE_BUTTON, "aria-pressed"),
@@ -241,17 +253,20 @@ def register(app: Dash, widgets: tuple[Widget, ...]) -> None:
             ClientsideFunction("switchboard", "followPolling"),
             Output(interval, "disabled"), Input(PAUSED, "data"), Input(VISIBILITY, "data"), Input(CONNECTION, "data"),
         )
+
+
+def _register_grid_overlays(app: Dash, widgets: tuple[Widget, ...]) -> None:
+    """Wire each grid's overlay (loading, could not load, empty) to its widget's freshness record."""
     for grid, store in ((widget.grid, widget.freshness) for widget in widgets if widget.grid and widget.freshness):
         app.clientside_callback(
             ClientsideFunction("switchboard", "gridOverlay"),
             Output(grid, "dashGridOptions"), Input(store, "data"), Input(CONNECTION, "data"),
             State(grid, "dashGridOptions"),
         )
-    app.clientside_callback(
-        ClientsideFunction("switchboard", "applyTheme"),
-        Output(THEME, "data"), Output(THEME_BUTTON, "children"),
-        Input(THEME_BUTTON, "n_clicks"), State(THEME, "data"),
-    )
+
+
+def _register_freshness_lines(app: Dash, widgets: tuple[Widget, ...]) -> None:
+    """Wire each widget's freshness line to its freshness record."""
     for store, status in ((widget.freshness, widget.status) for widget in widgets if widget.freshness):
         app.clientside_callback(
             ClientsideFunction("switchboard", "freshnessLine"),
