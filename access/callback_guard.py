@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping, Sequence
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from access.dash_internals import DASH_COMPONENT_SUITES_PATH, DASH_UPDATE_PATH, split_fingerprint
+from access.request_context import this_request
 from access.work_limits import Tarpit
 
 MAX_BODY_BYTES = 256 * 1024
@@ -23,7 +24,6 @@ MAX_DEPTH = 32  # the renderer's bodies nest 5 levels; a filter value a few more
 # choices. Each callback caps its own lists much lower (widgets/choices.py); this bounds what any callback is
 # handed at all.
 MAX_LIST_ITEMS = 1_100
-BODY_KEY = "callback_body"  # where the request's accepted body is kept (flask.g); read by parsed_callback_body
 
 
 def json_error(status: int, message: str) -> Response:
@@ -168,7 +168,7 @@ def is_registered_script(dash_app, path: str) -> bool:
 def parsed_callback_body() -> dict[str, Any] | None:
     """Return the body of this callback request as the guard parsed and accepted it, or None (not a callback
     request, or one refused before the guard or as malformed by it: such a body is never read again)."""
-    return g.get(BODY_KEY)
+    return this_request().callback_body
 
 
 def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bool],
@@ -200,7 +200,7 @@ def install_callback_guard(server: Flask, dash_app, may_call: Callable[[str], bo
         except BadCallbackRequest as error:
             return json_error(400, str(error))
         # Read by the response-size log through parsed_callback_body (only a body the guard accepted).
-        setattr(g, BODY_KEY, body)
+        this_request().callback_body = body
         if not may_call(body["output"]):
             return json_error(403, "this callback is not for your role")
         return None

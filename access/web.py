@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping
 
-from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session,
+from flask import (Blueprint, Flask, Response, current_app, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, current_user, login_user, logout_user
@@ -42,6 +42,7 @@ from access.exposure import is_loopback_address
 from access.gate import HEALTH_PATH
 from access.login_limits import LoginLimits, LoginLimitsUnavailable, install_login_limits
 from access.pages import MAIN_PAGE, WALL_PATH, WallPageRequests, callbacks_of_page, may_run, page_for
+from access.request_context import this_request
 from access.roles import LOCAL_DEMO_VIEWER, METRICS_ROLES, WALLBOARD, WARM_UP_VIEWER, Viewer, is_warm_up
 from access.users import User, UserStore
 from access.callback_guard import json_error
@@ -87,7 +88,7 @@ def session_lifetime(role: str) -> timedelta:
 
 def current_viewer() -> Viewer:
     """Return who is asking; the access check has refused the request already if nobody may."""
-    viewer = g.get("viewer")
+    viewer = this_request().viewer
     if viewer is None:
         raise PermissionError("no viewer for this request")
     return viewer
@@ -228,7 +229,7 @@ def load_user(session_key: str):
 
 def may_call(output_key: str) -> bool:
     """Tell whether this request's viewer may run the callback that writes output_key (access/pages.py)."""
-    viewer = g.get("viewer")
+    viewer = this_request().viewer
     return viewer is not None and may_run(_access().callback_pages.get(output_key, ()), viewer.role)
 
 
@@ -319,30 +320,31 @@ def check_access() -> Response | None:
     if path in PUBLIC_PATHS:
         return None
     if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see serving/warm_up.py)
-        g.viewer = WARM_UP_VIEWER
-        g.page = MAIN_PAGE
+        this_request().viewer, this_request().page = WARM_UP_VIEWER, MAIN_PAGE
         return None
     if path == METRICS_PATH and _bearer_ok():
         return None
     refusal = _set_viewer()
     if refusal is not None:
         return refusal
-    if path == METRICS_PATH and g.viewer.role not in METRICS_ROLES:
+    context = this_request()
+    if path == METRICS_PATH and context.viewer.role not in METRICS_ROLES:
         return json_error(403, "metrics are for ops and admins")
-    g.page = viewer_page(g.viewer.role)
+    context.page = viewer_page(context.viewer.role)
     return None
 
 
 def _set_viewer() -> Response | None:
-    """Set g.viewer to who sends this request, or return the refusal for a request from nobody."""
+    """Write who sends this request into its context, or return the refusal for a request from nobody."""
     if not _access().users.has_users():
         if not is_loopback_address(request.remote_addr):
             return json_error(403, "this Switchboard has no users yet and serves its own machine only; "
                                 "add one with `python app.py add-user`")
-        g.viewer = LOCAL_DEMO_VIEWER
+        this_request().viewer = LOCAL_DEMO_VIEWER
         return None
     if current_user.is_authenticated:
-        g.viewer = Viewer(name=current_user.name, role=current_user.role, company_ids=current_user.company_ids)
+        this_request().viewer = Viewer(name=current_user.name, role=current_user.role,
+                                       company_ids=current_user.company_ids)
         return None
     return _sign_in_refusal(request.path)
 
@@ -364,10 +366,10 @@ def viewer_page(role: str) -> str:
 
 @blueprint.after_app_request
 def only_the_viewers_callbacks(response: Response) -> Response:
-    viewer = g.get("viewer")
-    if request.path != DASH_DEPENDENCIES_PATH or viewer is None or response.status_code != 200:
+    context = this_request()
+    if request.path != DASH_DEPENDENCIES_PATH or context.viewer is None or response.status_code != 200:
         return response
     callbacks = json.loads(response.get_data())
-    page = (viewer.role, g.get("page", MAIN_PAGE))
+    page = (context.viewer.role, context.page or MAIN_PAGE)
     response.set_data(json.dumps(callbacks_of_page(callbacks, _access().callback_pages, page)))
     return response

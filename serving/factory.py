@@ -118,9 +118,9 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Pat
 
 def _callback_retry_after(work_limits) -> int | None:
     """Count this callback request against its viewer's rate; return how long they must wait, or None."""
-    from flask import g
+    from access.request_context import this_request
 
-    viewer = g.get("viewer")  # set by the access check, which refused the request already if nobody may
+    viewer = this_request().viewer  # written by the access check, which refused the request already if nobody may
     return None if viewer is None else work_limits.callback_retry_after(viewer)
 
 
@@ -153,20 +153,20 @@ def _component_ids_by_page(config: dict, widgets: tuple) -> dict[tuple[str, str]
 def _page_for_viewer(config: dict, services):
     """Return the page for whoever asks: the panels of their role, their name and a sign-out button; or the
     wallboard, for a wallboard user and for a role that has it too when it asks for /wall (access/web.py)."""
-    from flask import g
-
     from access.pages import MAIN_PAGE
+    from access.request_context import this_request
     from access.roles import LOCAL_DEMO_VIEWER
     from access.web import csrf_token
     from widgets.shell import Account, layout, page_of
 
-    viewer = g.get("viewer")
+    context = this_request()
+    viewer = context.viewer
     if viewer is None:  # Dash checking the layout outside any viewer's request: no account, every panel
         return layout(config, services.demo, services.widgets)
     local_demo = viewer is LOCAL_DEMO_VIEWER  # the access check's answer when no user exists
     account = None if local_demo else Account(name=viewer.name, role=viewer.role, csrf_token=csrf_token())
     mine = tuple(widget for widget in services.widgets if viewer.role in widget.roles)
-    return page_of(config, services.demo, mine, g.get("page", MAIN_PAGE), account, local_demo=local_demo,
+    return page_of(config, services.demo, mine, context.page or MAIN_PAGE, account, local_demo=local_demo,
                    viewer=viewer)
 
 

@@ -43,12 +43,13 @@ from pathlib import Path
 from typing import Callable, Hashable
 
 from dash import Dash
-from flask import Flask, Response, abort, g, redirect, request
+from flask import Flask, Response, abort, redirect, request
 
 from access.dash_internals import (DASH_COMPONENT_SUITES_PATH, DASH_DEPENDENCIES_PATH, DASH_LAYOUT_PATH,
                                    RendererConfigHook, component_type, layout_value, split_fingerprint,
                                    with_descendants)
 from access.pages import requests_prefix
+from access.request_context import this_request
 
 try:  # Brotli (requirements.txt) makes files about a tenth smaller than gzip; without it, gzip
     import brotli
@@ -458,8 +459,9 @@ class PageAssetsDash(RendererConfigHook, Dash):
 
     def page_components(self) -> frozenset[tuple[str, str]]:
         """Return the component types of this viewer's page (the same for everyone of one role and page: the
-        access check says which page, g.page)."""
-        page = (getattr(g.get("viewer"), "role", None), g.get("page"))
+        access check says which page: access/request_context.py)."""
+        context = this_request()
+        page = (getattr(context.viewer, "role", None), context.page)
         if page not in self._components_by_page:
             self._components_by_page[page] = components_of(layout_value(self))
         return self._components_by_page[page]
@@ -478,7 +480,7 @@ class PageAssetsDash(RendererConfigHook, Dash):
 
     def page_requests_prefix(self) -> str:
         """Return where this page's renderer asks for its layout, callbacks and their answers."""
-        return requests_prefix(self.config.requests_pathname_prefix, g.get("page"))
+        return requests_prefix(self.config.requests_pathname_prefix, this_request().page)
 
     def interpolate_index(self, **kwargs) -> str:
         components = self.page_components()
