@@ -145,10 +145,14 @@ def cost_table(costs: list[WidgetCost]) -> html.Table:
 
 
 def refresh() -> dict[str, Any]:
-    """Summarise this worker's last hour of widget refreshes."""
+    """Summarise this worker's last hour of widget refreshes, once per poll interval (Services.slot_answer)."""
+    services = current_services()
+    return services.slot_answer(TITLE, services.poll_seconds(POLL_SETTING), lambda: _summary(services))
+
+
+def _summary(services) -> dict[str, Any]:
     from widgets import registered  # the registry imports this module
 
-    services = current_services()
     ratios = {query: counter.hit_ratio() for query, counter in services.queries.hit_counters().items()}
     costs = widget_costs(services.widget_names, services.costs, ratios, services.responses,
                          budgets=widget_budgets(services.config))

@@ -6,6 +6,7 @@ callbacks reach it through `current_services()`, never through a module global.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
@@ -48,6 +49,8 @@ class Services:
     responses: ResponseLog = field(default_factory=ResponseLog)
     # Only `python app.py serve` starts one, on the demo database: it is the command's, not the app's.
     simulator: LiveSimulator | None = None
+    # The answers of panels that show this process's own figures, each with the slot it was built in (slot_answer).
+    slot_answers: dict[str, tuple[int, Any]] = field(default_factory=dict)
 
     def now(self) -> datetime:
         """Return now as the platform stores time (a naive datetime in DATABASE_TIMEZONE)."""
@@ -65,11 +68,24 @@ class Services:
     def poll_seconds(self, widget_setting: str) -> int:
         return int(self.config[widget_setting])
 
+    def slot_answer(self, name: str, interval: int, build: Callable[[], Any]) -> Any:
+        """Return the answer `build` gives, built once per slot of `interval` seconds in this process: a panel of
+        this process's own figures (no query, so not in the query cache) is the same for everyone who asks in a
+        slot, as a query's result is. Two first asks of a slot at once may both build it; either answer is right."""
+        slot = math.floor(self.clock() / interval)
+        kept = self.slot_answers.get(name)
+        if kept is not None and kept[0] == slot:
+            return kept[1]
+        answer = build()
+        self.slot_answers[name] = (slot, answer)
+        return answer
+
     def forget_measurements(self) -> None:
-        """Drop the refresh costs, response sizes and cache counts recorded so far (a warm-up's)."""
+        """Drop the refresh costs, response sizes, cache counts and the answers built from them (a warm-up's)."""
         self.costs.clear()
         self.responses.clear()
         self.queries.forget_counts()
+        self.slot_answers.clear()
 
     def close_connections(self) -> None:
         """Close the pooled database connections (before forking: each worker opens its own).

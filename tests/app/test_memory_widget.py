@@ -203,3 +203,15 @@ def test_a_crashed_sampler_thread_is_restarted_by_the_next_request(dashboard):
     del sampler._safe_step  # the next thread runs normally
     assert client.get("/").status_code == 200  # the dashboard kept serving
     assert sampler._thread.is_alive()
+
+
+def test_the_cost_panel_is_built_once_per_poll_interval_as_a_querys_result_is(dashboard, seed_clock):
+    client = DashClient(dashboard.server)
+    services = dashboard.server.extensions[EXTENSION_KEY]
+    ask = {"self-cost-interval.n_intervals": 1, "refresh-signal.data": 0}
+    first = client.call("self-cost-table.children", ask)
+    client.call("ongoing-grid.rowData", {"ongoing-interval.n_intervals": 1, "refresh-signal.data": 0})
+    assert client.call("self-cost-table.children", ask) == first  # the same slot: the same answer for everyone
+    seed_clock.advance(services.poll_seconds("SELF_COST_POLL_SECONDS"))
+    later = client.call("self-cost-table.children", ask)
+    assert later != first and "1.0" in json.dumps(later["self-cost-table.children"])  # the refresh, counted
