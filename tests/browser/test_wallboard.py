@@ -198,7 +198,9 @@ def test_the_wallboard_turns_a_page_of_companies_at_a_time(browser, wall_site):
         first = page.inner_text("#wall-grid .ag-center-cols-container")
         page.wait_for_function("document.querySelector('#wall-page').textContent.includes('page 2 of')",
                                timeout=WAIT_MS)
-        assert page.inner_text("#wall-grid .ag-center-cols-container") != first
+        # The grid draws the turned page's rows in its next frame, after the label has changed.
+        page.wait_for_function("first => document.querySelector('#wall-grid .ag-center-cols-container')"
+                               ".innerText !== first", arg=first, timeout=WAIT_MS)
         label = page.inner_text("#wall-page")
         assert re.fullmatch(r"companies \d+–\d+ of 20 · page 2 of \d+", label), label
         assert page.console_errors == []
