@@ -255,8 +255,8 @@ def slot_key(query: str, params: dict[str, Any], interval: int, now: float) -> t
     the start of the current second: one second more than the time left keeps an entry to its slot's end in
     both, and it outlives its slot by under two seconds, never read (the next slot has another key).
     """
-    slot = math.floor(now / interval)
-    return f"{cache_key(query, params)}:{interval}:{slot}", math.ceil(slot_end(interval, now) - now) + 1
+    key = f"{cache_key(query, params)}:{interval}:{slot_of(interval, now)}"
+    return key, math.ceil(slot_end(interval, now) - now) + 1
 
 
 def latest_key(query: str, params: dict[str, Any], interval: int) -> str:
@@ -270,9 +270,14 @@ def latest_kept_seconds(interval: int) -> int:
     return max(LATEST_KEPT_INTERVALS * interval, LATEST_KEPT_LEAST_SECONDS)
 
 
+def slot_of(interval: int, now: float) -> int:
+    """Return the number of the time slot of `interval` seconds holding `now` (slots start at the epoch)."""
+    return math.floor(now / interval)
+
+
 def slot_end(interval: int, now: float) -> float:
     """Return when the time slot of `interval` seconds holding `now` ends."""
-    return (math.floor(now / interval) + 1) * interval
+    return (slot_of(interval, now) + 1) * interval
 
 
 def cache_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ callbacks reach it through `current_services()`, never through a module global.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from database.query_cache import QueryCache
+from database.query_cache import QueryCache, slot_of
 from demo.simulator import LiveSimulator
 from monitoring.costs import ResponseLog
 from monitoring.instrumentation import CostLog
@@ -72,7 +71,7 @@ class Services:
         """Return the answer `build` gives, built once per slot of `interval` seconds in this process: a panel of
         this process's own figures (no query, so not in the query cache) is the same for everyone who asks in a
         slot, as a query's result is. Two first asks of a slot at once may both build it; either answer is right."""
-        slot = math.floor(self.clock() / interval)
+        slot = slot_of(interval, self.clock())
         kept = self.slot_answers.get(name)
         if kept is not None and kept[0] == slot:
             return kept[1]
