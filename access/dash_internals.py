@@ -13,7 +13,7 @@ nothing from Dash itself, so the request checks that read the paths load no Dash
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
@@ -85,7 +85,6 @@ class RendererConfigHook:
         return self.renderer_config(super()._config())
 
 
-
 # Dash writes every answer, layout and callback list with plotly's to_json_plotly, which tries orjson on the
 # value and, when anything in it is not JSON by itself (a single component is enough), walks the whole value in
 # Python to clean it first: for a polled answer that is a table of components, or a grid's rows beside a
@@ -118,7 +117,7 @@ def answer_json(value) -> str:
     return text
 
 
-def write_json_with(encode=answer_json) -> None:
+def write_json_with(encode: Callable[[Any], str]) -> None:
     """Make Dash write its answers, layouts and callback lists with `encode`.
 
     dash._callback.to_json and dash.dash.to_json: Dash imports plotly's writer into these two modules by name

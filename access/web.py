@@ -320,7 +320,8 @@ def check_access() -> Response | None:
     if path in PUBLIC_PATHS:
         return None
     if is_warm_up(request.environ):  # gunicorn's master warming the app in process (see serving/warm_up.py)
-        this_request().viewer, this_request().page = WARM_UP_VIEWER, MAIN_PAGE
+        context = this_request()
+        context.viewer, context.page = WARM_UP_VIEWER, MAIN_PAGE
         return None
     if path == METRICS_PATH and _bearer_ok():
         return None
